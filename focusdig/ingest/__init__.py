@@ -1,0 +1,1 @@
+"""Feed ingestion: fetching (``fetch``), parsing (``parse``), storing (``store``), running (``runner``)."""

@@ -1,0 +1,155 @@
+"""Feed ingestion: fetch every source concurrently, parse, dedup and store, one source at a time.
+
+A broken source is logged and reported, never stops the others, and never loses what is stored:
+each source is committed in its own transaction together with its new ETag/Last-Modified, so a
+crash mid-run only means that source is fetched again next time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, select
+
+from focusdig.database import session_scope
+from focusdig.ingest.fetch import FetchError, FetchResult, fetch
+from focusdig.ingest.parse import NotAFeedError, parse_feed
+from focusdig.ingest.store import link_comments, normalize_url, store_entries
+from focusdig.schema import FetchLog, Source, utcnow
+from focusdig.settings import Settings
+from focusdig.sources import add_source, fetch_target, resolve_link, unique_name
+
+
+@dataclass
+class SourceReport:
+    """What one fetch of one source did."""
+
+    source_id: int
+    name: str
+    url: str
+    status: str  # ok | not modified | partial | error
+    http_status: int | None = None
+    new: int = 0
+    duplicates: int = 0
+    error: str | None = None
+    warning: str | None = None
+    discovered: list[int] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "error"
+
+
+def _fetch(source: Source, settings: Settings) -> FetchResult | FetchError:
+    target, local = fetch_target(source.url)
+    try:
+        return fetch(
+            target,
+            etag=source.etag,
+            last_modified=source.last_modified,
+            limits=settings.fetch_limits,
+            allow_local=local,
+        )
+    except FetchError as exc:
+        return exc
+
+
+def _discover_comment_feeds(session, source: Source, entries) -> list[int]:
+    """Register the comment feeds linked from a news source's entries (if it follows them)."""
+    found = []
+    for entry in entries:
+        if not entry.comments_url:
+            continue
+        url = resolve_link(source.url, entry.comments_url)
+        article = normalize_url(entry.url)
+        comments, new = add_source(
+            session,
+            url,
+            kind="comments",
+            name=unique_name(session, f"{source.name}-comments"),
+            language=source.language,
+            parent_url=article,
+        )
+        if new:
+            found.append(comments.id)
+    return found
+
+
+def _record(engine: Engine, source_id: int, result: FetchResult | FetchError, t0: float):
+    """Parse and store one fetched source in a single transaction; return its report."""
+    with session_scope(engine) as session:
+        source = session.get(Source, source_id)
+        report = SourceReport(source.id, source.name, source.url, "ok")
+        log = FetchLog(source_id=source.id, started_at=utcnow())
+        try:
+            if isinstance(result, FetchError):
+                raise result
+            report.http_status = log.http_status = result.status
+            if result.not_modified:
+                report.status = "not modified"
+            else:
+                feed = parse_feed(result.body, url=result.url, content_type=result.content_type)
+                report.new, report.duplicates = store_entries(session, source, feed.entries)
+                if feed.warning:
+                    report.status, report.warning = "partial", feed.warning
+                if source.follow_comments:
+                    report.discovered = _discover_comment_feeds(session, source, feed.entries)
+                if source.language is None and feed.language:
+                    source.language = feed.language
+            source.etag, source.last_modified = result.etag, result.last_modified
+        except (FetchError, NotAFeedError) as exc:
+            report.status, report.error = "error", str(exc)
+            report.http_status = log.http_status = getattr(exc, "status", None)
+        source.last_status = report.error or report.warning or report.status
+        source.last_fetched_at = utcnow()
+        log.items_new, log.items_duplicate = report.new, report.duplicates
+        log.error, log.warning = report.error, report.warning
+        log.duration_ms = int((time.perf_counter() - t0) * 1000)
+        session.add(log)
+        return report
+
+
+def _record_failure(engine: Engine, source_id: int, exc: Exception) -> SourceReport:
+    """Log an unexpected storage failure (after rollback) so the source is reported, not lost."""
+    with session_scope(engine) as session:
+        source = session.get(Source, source_id)
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        source.last_status, source.last_fetched_at = message, utcnow()
+        session.add(FetchLog(source_id=source_id, error=message))
+        return SourceReport(source.id, source.name, source.url, "error", error=message)
+
+
+def ingest_sources(
+    engine: Engine, settings: Settings, source_ids: Iterable[int] | None = None
+) -> list[SourceReport]:
+    """Fetch and store the given sources (default: every enabled one); one report per source.
+
+    Comment feeds discovered on sources that follow comments are ingested in the same run.
+    """
+    with session_scope(engine) as session:
+        query = select(Source).order_by(Source.id)
+        if source_ids is None:
+            query = query.where(Source.enabled.is_(True))
+        else:
+            query = query.where(Source.id.in_(list(source_ids)))
+        pending = list(session.scalars(query))
+    reports: list[SourceReport] = []
+    with ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool:
+        while pending:
+            t0 = time.perf_counter()
+            results = pool.map(lambda s: _fetch(s, settings), pending)
+            discovered: list[int] = []
+            for source, result in zip(pending, results, strict=True):
+                try:
+                    report = _record(engine, source.id, result, t0)
+                except Exception as exc:  # a storage bug must not stop the other sources
+                    report = _record_failure(engine, source.id, exc)
+                reports.append(report)
+                discovered += report.discovered
+            with session_scope(engine) as session:
+                link_comments(session)
+                pending = list(session.scalars(select(Source).where(Source.id.in_(discovered))))
+    return reports

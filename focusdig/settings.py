@@ -1,0 +1,53 @@
+"""One settings object, read from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from focusdig.ingest.fetch import FetchLimits
+
+
+def _default_home() -> Path:
+    """Per-user state directory: $XDG_DATA_HOME/focusdig or ~/.local/share/focusdig."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "focusdig"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where focusdig keeps its state, its database and the training data.
+
+    - ``FOCUSDIG_HOME``: state directory (default ``~/.local/share/focusdig``).
+    - ``FOCUSDIG_DATABASE_URL``: SQLAlchemy URL (default SQLite ``$FOCUSDIG_HOME/focusdig.db``);
+      ``postgresql://`` URLs use psycopg 3.
+    - ``FOCUSDIG_DATA_DIR``: training data directory (default ``$FOCUSDIG_HOME/data``).
+    - ``FOCUSDIG_FETCH_TIMEOUT`` / ``FOCUSDIG_FETCH_MAX_BYTES``: read timeout (s) and body cap.
+    - ``FOCUSDIG_FETCH_WORKERS``: how many feeds are fetched at once.
+    """
+
+    home: Path
+    database_url: str
+    data_dir: Path
+    fetch_limits: FetchLimits = field(default_factory=FetchLimits)
+    fetch_workers: int = 8
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        home = Path(env.get("FOCUSDIG_HOME") or _default_home()).expanduser()
+        database_url = env.get("FOCUSDIG_DATABASE_URL") or f"sqlite:///{home / 'focusdig.db'}"
+        data_dir = Path(env.get("FOCUSDIG_DATA_DIR") or home / "data").expanduser()
+        limits = FetchLimits()
+        if "FOCUSDIG_FETCH_TIMEOUT" in env:
+            limits = replace(limits, read_timeout=float(env["FOCUSDIG_FETCH_TIMEOUT"]))
+        if "FOCUSDIG_FETCH_MAX_BYTES" in env:
+            limits = replace(limits, max_bytes=int(env["FOCUSDIG_FETCH_MAX_BYTES"]))
+        workers = int(env.get("FOCUSDIG_FETCH_WORKERS", "8"))
+        return cls(home, database_url, data_dir, limits, max(1, workers))
+
+    @property
+    def models_dir(self) -> Path:
+        """Trained and registered model versions live here."""
+        return self.home / "models"

@@ -1,0 +1,84 @@
+"""The CLI contract, through typer's runner, on the bundled samples and local files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+from conftest import FEEDS
+from typer.testing import CliRunner
+
+from focusdig.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str, code: int = 0):
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, result.output + repr(result.exception)
+    return result
+
+
+def test_init_without_samples_then_with(database_url):
+    run("init", "--no-samples")
+    assert json.loads(run("sources", "list", "--json").stdout) == []
+    run("init")
+    names = {s["name"] for s in json.loads(run("sources", "list", "--json").stdout)}
+    assert {"sample-en-markets", "sample-en-comments", "sample-zh-news"} <= names
+
+
+def test_fresh_home_ingests_samples_offline_and_twice_adds_nothing(database_url):
+    first = run("ingest")
+    assert "sample-zh-news" in first.stdout
+    items = json.loads(run("items", "--limit", "500", "--json").stdout)
+    assert len(items) >= 50
+    assert {i["kind"] for i in items} == {"news", "comments"}
+    comments = [i for i in items if i["kind"] == "comments"]
+    assert comments and all(c["parent_item_id"] for c in comments)
+    assert any("公司" in (i["title"] + i["text"]) for i in items)  # GB2312 decoded
+    run("ingest")
+    assert len(json.loads(run("items", "--limit", "500", "--json").stdout)) == len(items)
+
+
+def test_sources_add_list_remove(database_url, tmp_path):
+    feed = shutil.copy(FEEDS / "rss2.xml", tmp_path / "mine.xml")
+    run("init", "--no-samples")
+    run("sources", "add", str(feed), "--name", "mine", "--language", "en")
+    listed = json.loads(run("sources", "list", "--json").stdout)
+    assert [(s["name"], s["language"], s["kind"]) for s in listed] == [("mine", "en", "news")]
+    run("sources", "add", "ftp://example.com/feed", code=2)
+    run("sources", "remove", "nope", code=2)
+    run("sources", "remove", "mine")
+    assert json.loads(run("sources", "list", "--json").stdout) == []
+
+
+def test_ingest_explicit_files_reports_broken_ones_and_keeps_going(database_url):
+    run("init", "--no-samples")
+    result = run(
+        "ingest",
+        str(FEEDS / "rss2.xml"),
+        str(FEEDS / "not_a_feed.html"),
+        str(FEEDS / "truncated.xml"),
+    )
+    assert "not-a-feed" in result.stdout and "error" in result.stdout
+    items = json.loads(run("items", "--json").stdout)
+    assert len(items) >= 3  # rss2 entries + what truncated.xml still holds
+    broken = run("ingest", str(FEEDS / "not_a_feed.html"), code=1)
+    assert "error" in broken.stdout
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+def test_export_formats(database_url, tmp_path, fmt):
+    run("ingest")
+    out = tmp_path / f"items.{fmt}"
+    run("export", "--format", fmt, "--out", str(out))
+    frame = {
+        "csv": pd.read_csv,
+        "parquet": pd.read_parquet,
+        "jsonl": lambda p: pd.read_json(p, lines=True),
+    }[fmt](out)
+    for column in ("item_id", "source", "kind", "url", "title", "text", "language", "published_at"):
+        assert column in frame.columns
+    assert len(frame) >= 50 and frame["item_id"].is_unique

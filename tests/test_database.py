@@ -1,0 +1,95 @@
+"""Schema, migrations and dedup constraints on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import inspect, select, text
+
+from focusdig.database import create_db_engine, current_revision, get_engine, migrate, session_scope
+from focusdig.ingest.parse import FeedEntry
+from focusdig.ingest.store import content_hash, link_comments, store_entries
+from focusdig.schema import Item
+from focusdig.settings import Settings
+from focusdig.sources import add_source
+
+
+def entry(guid, url, title="Profit rises", text="Revenue grew.", parent_url=None):
+    return FeedEntry(
+        guid=guid,
+        url=url,
+        title=title,
+        text=text,
+        author=None,
+        published_at=None,
+        comments_url=None,
+        comments_page=None,
+        parent_url=parent_url,
+    )
+
+
+def test_migrations_create_every_table(database_url):
+    engine = create_db_engine(database_url)
+    assert migrate(engine) is True
+    assert migrate(engine) is False
+    tables = set(inspect(engine).get_table_names())
+    assert {"sources", "fetch_log", "items", "model_versions", "scores", "score_tokens"} <= tables
+    assert current_revision(engine) == "0002"
+    engine.dispose()
+
+
+def test_sqlite_uses_wal_and_busy_timeout(focusdig_home):
+    engine = get_engine(Settings.from_env())
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30000
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_dedup_by_guid_url_and_content_hash(database_url):
+    engine = get_engine(Settings.from_env())
+    with session_scope(engine) as session:
+        a, _ = add_source(session, "https://a.example/feed")
+        b, _ = add_source(session, "https://b.example/feed")
+        first = [entry("1", "https://a.example/x"), entry("2", "https://a.example/y", "Loss")]
+        assert store_entries(session, a, first) == (2, 0)
+        # same guid; same URL under a new guid (fragment and host case ignored); same content
+        again = [
+            entry("1", "https://a.example/other", "New title"),
+            entry("99", "https://A.example/x#top", "Different"),
+            entry("3", "https://b.example/z", "profit  RISES", "Revenue grew."),
+        ]
+        assert store_entries(session, b, again) == (1, 2)
+        assert store_entries(session, a, first) == (0, 2)
+    with session_scope(engine) as session:
+        assert session.scalar(select(Item.id).where(Item.guid == "1").limit(2)) is not None
+        assert len(session.scalars(select(Item)).all()) == 3
+
+
+def test_comments_link_to_their_article_in_any_order(database_url):
+    engine = get_engine(Settings.from_env())
+    article = "https://news.example/a1"
+    with session_scope(engine) as session:
+        comments, _ = add_source(session, "https://news.example/c", kind="comments")
+        news, _ = add_source(session, "https://news.example/feed")
+        store_entries(
+            session,
+            comments,
+            [
+                entry("c1", article + "#comment-1", "", "Great quarter!", parent_url=article),
+                entry("c2", article, "", "Agreed, strong numbers.", parent_url=article + "#frag"),
+            ],
+        )
+        store_entries(session, news, [entry("a1", article)])
+        assert link_comments(session) == 2
+    with session_scope(engine) as session:
+        rows = session.scalars(select(Item).where(Item.kind == "comments")).all()
+        parent = session.scalar(select(Item.id).where(Item.kind == "news"))
+        assert [c.parent_item_id for c in rows] == [parent, parent]
+        # a comment that links to its article keeps no URL of its own (it is not the article)
+        assert sorted(str(c.url) for c in rows) == ["None", article + "#comment-1"]
+
+
+def test_content_hash_ignores_case_and_spacing_but_not_thread():
+    assert content_hash("news", "A  b", "C", None) == content_hash("news", "a b", "c", None)
+    assert content_hash("comments", "", "+1", "https://x/1") != content_hash(
+        "comments", "", "+1", "https://x/2"
+    )
