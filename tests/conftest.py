@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from focusdig.database import dispose_engines, normalize_url
 
 sys.path.insert(0, str(Path(__file__).parent))
+from feedserver import feed_server  # noqa: E402, F401  (fixture for every test module)
 
 POSTGRES_URL = os.environ.get("FOCUSDIG_TEST_POSTGRES_URL")
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
