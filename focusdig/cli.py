@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -32,6 +33,8 @@ app = typer.Typer(
 )
 sources_app = typer.Typer(help="Manage feed sources.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
+train_app = typer.Typer(help="Train models on the data directory.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
 console = Console()
 err = Console(stderr=True)
 
@@ -235,6 +238,160 @@ def export(
     frame = items_frame(engine)
     write_frame(frame, out, fmt.value)
     console.print(f"wrote {len(frame)} rows to {out}")
+
+
+def load_classifier(model: Path | None, device: str | None = None, threads: int | None = None):
+    """The classifier at ``model``, or the champion."""
+    from focusdig.classifier import ArtifactError, Classifier
+
+    try:
+        return Classifier.load(model, device=device, num_threads=threads)
+    except (ArtifactError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def score(
+    batch_size: Annotated[int, typer.Option(help="Items per batch and transaction.")] = 64,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 … (default: auto)")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for PyTorch.")] = None,
+) -> None:
+    """Score every item the champion has not scored yet; store label, probs and top words."""
+    from rich.progress import Progress
+
+    from focusdig.registry import artifact_dir, champion
+    from focusdig.scoring import count_unscored, iter_score_batches
+
+    _, engine = open_db()
+    with session_scope(engine) as session:
+        model = champion(session)
+        model_id, path = model.id, artifact_dir(model)
+    classifier = load_classifier(path, device, threads)
+    todo = count_unscored(engine, model_id)
+    scored = 0
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task(f"scoring with {classifier.version}", total=todo)
+        for stored in iter_score_batches(engine, classifier, model_id, batch_size):
+            scored += stored
+            progress.advance(task, stored)
+    console.print(f"scored {scored} items with {classifier.version} ({todo - scored} skipped)")
+
+
+@app.command()
+def classify(
+    texts: Annotated[list[str], typer.Argument(help="Texts to classify.")],
+    model: Annotated[Path | None, typer.Option(help="Model directory (default: champion).")] = None,
+    top: Annotated[int, typer.Option(help="Top attended words to show.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Classify texts and show the words the model attended to."""
+    from rich.text import Text
+
+    if model is None:
+        from focusdig.registry import artifact_dir, champion
+
+        _, engine = open_db()
+        with session_scope(engine) as session:
+            model = artifact_dir(champion(session))
+    classifier = load_classifier(model)
+    predictions = classifier.predict(texts, top_k=top)
+    if as_json:
+        print(json.dumps([asdict(p) for p in predictions], ensure_ascii=False))
+        return
+    colors = {"negative": "red", "neutral": "yellow", "positive": "green"}
+    for text, p in zip(texts, predictions, strict=True):
+        shown = Text(text)
+        for t in p.top_tokens:
+            shown.stylize(f"bold reverse {colors[p.label]}", t["start"], t["end"])
+        console.print(f"[{colors[p.label]}]{p.label}[/] score {p.score:+.3f}  ", shown)
+        words = ", ".join(f"{t['word']} ({t['weight']:.2f})" for t in p.top_tokens)
+        console.print(f"  top words: {words}")
+
+
+@app.command()
+def evaluate(
+    path: Annotated[Path, typer.Argument(help="CSV with columns text,label.")],
+    model: Annotated[Path | None, typer.Option(help="Model directory (default: champion).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix."""
+    from focusdig.labels import LabelFileError, read_labeled_csv
+
+    try:
+        texts, labels = read_labeled_csv(path)
+    except LabelFileError as exc:
+        raise fail(str(exc)) from None
+    if model is None:
+        from focusdig.registry import artifact_dir, champion
+
+        _, engine = open_db()
+        with session_scope(engine) as session:
+            model = artifact_dir(champion(session))
+    classifier = load_classifier(model)
+    metrics = classifier.evaluate(texts, labels)
+    metrics["model_version"] = classifier.version
+    if as_json:
+        print(json.dumps(metrics))
+        return
+    console.print(
+        f"n={metrics['n']}  accuracy={metrics['accuracy']:.4f}  "
+        f"macro-F1={metrics['macro_f1']:.4f}  model={classifier.version}"
+    )
+    table = Table("class", "precision", "recall", "F1", "support")
+    for name, m in metrics["per_class"].items():
+        table.add_row(
+            name,
+            f"{m['precision']:.3f}",
+            f"{m['recall']:.3f}",
+            f"{m['f1']:.3f}",
+            str(m["support"]),
+        )
+    console.print(table)
+    matrix = Table("true \\ predicted", *metrics["labels"])
+    for name, row in zip(metrics["labels"], metrics["confusion_matrix"], strict=True):
+        matrix.add_row(name, *map(str, row))
+    console.print(matrix)
+
+
+@train_app.command("classifier")
+def train_classifier_command(
+    config: Annotated[
+        Path | None, typer.Option(help="JSON file of TrainingArguments overrides.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Parent folder of the new model.")] = None,
+    no_phrasebank: Annotated[
+        bool, typer.Option("--no-phrasebank", help="Train on MIT-licensed data only.")
+    ] = False,
+    resume: Annotated[bool, typer.Option(help="Resume pretraining from the checkpoint.")] = False,
+    pretrain_minutes: Annotated[
+        float | None, typer.Option(help="Masked-LM pretraining budget (0 = none).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+) -> None:
+    """Train the sentiment classifier on FOCUSDIG_DATA_DIR; writes a model directory."""
+    from focusdig.classifier.trainer import TrainingArguments, train_classifier
+
+    settings = Settings.from_env()
+    overrides = json.loads(config.read_text("utf-8")) if config else {}
+    overrides.setdefault("data_dir", str(settings.data_dir))
+    overrides.setdefault("out_dir", str(out or settings.models_dir / "classifier"))
+    overrides.setdefault("work_dir", str(settings.home / "runs" / "classifier"))
+    if no_phrasebank:
+        overrides["use_phrasebank"] = False
+    if resume:
+        overrides["resume"] = True
+    if pretrain_minutes is not None:
+        overrides["pretrain_minutes"] = pretrain_minutes
+    if seed is not None:
+        overrides["seed"] = seed
+    try:
+        args = TrainingArguments.from_dict(overrides)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if not Path(args.data_dir).is_dir():
+        raise fail(f"no training data at {args.data_dir}; set FOCUSDIG_DATA_DIR")
+    path = train_classifier(args)
+    console.print(f"model written to {path}")
 
 
 if __name__ == "__main__":

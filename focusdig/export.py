@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
-from focusdig.schema import Item, Source
+from focusdig.schema import Item, ModelVersion, Score, ScoreToken, Source
 
 EXPORT_FORMATS = ("csv", "parquet", "jsonl")
 ITEM_COLUMNS = [
@@ -24,10 +25,20 @@ ITEM_COLUMNS = [
     "parent_item_id",
     "parent_url",
 ]
+SCORE_COLUMNS = [
+    "label",
+    "score",
+    "prob_negative",
+    "prob_neutral",
+    "prob_positive",
+    "top_tokens",
+    "model_version",
+]
 
 
 def items_frame(engine: Engine, limit: int | None = None) -> pd.DataFrame:
-    """One row per item, newest first."""
+    """One row per item, newest first, with its latest score and top words (if scored)."""
+    latest = select(func.max(Score.id).label("score_id")).group_by(Score.item_id).subquery()
     query = (
         select(
             Item.id.label("item_id"),
@@ -42,14 +53,40 @@ def items_frame(engine: Engine, limit: int | None = None) -> pd.DataFrame:
             Item.author,
             Item.parent_item_id,
             Item.parent_url,
+            Score.id.label("score_id"),
+            Score.label,
+            Score.score,
+            Score.prob_negative,
+            Score.prob_neutral,
+            Score.prob_positive,
+            ModelVersion.version.label("model_version"),
         )
         .join(Source, Source.id == Item.source_id)
+        .outerjoin(Score, (Score.item_id == Item.id) & Score.id.in_(select(latest.c.score_id)))
+        .outerjoin(ModelVersion, ModelVersion.id == Score.model_version_id)
         .order_by(Item.published_at.desc().nulls_last(), Item.id.desc())
         .limit(limit)
     )
     with engine.connect() as conn:
         rows = conn.execute(query).mappings().all()
-    frame = pd.DataFrame(rows, columns=ITEM_COLUMNS)
+        score_ids = [r["score_id"] for r in rows if r["score_id"] is not None]
+        tokens: dict[int, list[dict]] = {sid: [] for sid in score_ids}
+        for chunk in range(0, len(score_ids), 500):
+            token_rows = conn.execute(
+                select(ScoreToken.score_id, ScoreToken.word, ScoreToken.weight)
+                .where(ScoreToken.score_id.in_(score_ids[chunk : chunk + 500]))
+                .order_by(ScoreToken.score_id, ScoreToken.rank)
+            )
+            for score_id, word, weight in token_rows:
+                tokens[score_id].append({"word": word, "weight": round(weight, 4)})
+    frame = pd.DataFrame(
+        rows, columns=[*ITEM_COLUMNS, "score_id", *SCORE_COLUMNS[:5], "model_version"]
+    )
+    frame["top_tokens"] = [
+        json.dumps(tokens[sid], ensure_ascii=False) if pd.notna(sid) else None
+        for sid in frame.pop("score_id")
+    ]
+    frame = frame[[*ITEM_COLUMNS, *SCORE_COLUMNS]]
     for column in ("published_at", "fetched_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     frame["parent_item_id"] = frame["parent_item_id"].astype("Int64")

@@ -1,0 +1,69 @@
+"""Which model version is the champion: the registry rows in ``model_versions``.
+
+Until retraining exists, the champion classifier is the newest shipped default under
+``models/classifier/``, registered on first use.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from focusdig.classifier.artifacts import sha256_file
+from focusdig.classifier.predict import default_model_dir
+from focusdig.schema import ModelVersion
+
+
+def register_model(
+    session: Session,
+    kind: str,
+    path: Path,
+    *,
+    status: str = "candidate",
+) -> ModelVersion:
+    """The registry row for a model directory (its ``config.json`` names the version)."""
+    config = json.loads((path / "config.json").read_text("utf-8"))
+    version = config["version"]
+    row = session.scalar(
+        select(ModelVersion).where(ModelVersion.kind == kind, ModelVersion.version == version)
+    )
+    if row is None:
+        metrics_file = path / "metrics.json"
+        row = ModelVersion(
+            kind=kind,
+            version=version,
+            status=status,
+            artifact_path=str(path.resolve()),
+            artifact_sha256=sha256_file(path / "model.safetensors"),
+            metrics=json.loads(metrics_file.read_text("utf-8")) if metrics_file.exists() else None,
+        )
+        session.add(row)
+        session.flush()
+    return row
+
+
+def champion(session: Session, kind: str = "classifier") -> ModelVersion:
+    """The current champion of ``kind``; the shipped default is registered as the first one."""
+    row = session.scalar(
+        select(ModelVersion)
+        .where(ModelVersion.kind == kind, ModelVersion.status == "champion")
+        .order_by(ModelVersion.id.desc())
+        .limit(1)
+    )
+    if row is None:
+        row = register_model(session, kind, default_model_dir(), status="champion")
+    return row
+
+
+def artifact_dir(row: ModelVersion) -> Path:
+    """Where a registered version's files are; a moved checkout still finds shipped models."""
+    path = Path(row.artifact_path)
+    if path.is_dir():
+        return path
+    shipped = default_model_dir().parent / row.version
+    if shipped.is_dir():
+        return shipped
+    raise FileNotFoundError(f"model {row.kind} {row.version}: no artifact at {path}")
