@@ -51,13 +51,25 @@ def fetch_target(url: str) -> tuple[str, bool]:
     return url, False
 
 
-def resolve_link(base: str, link: str) -> str:
-    """Resolve a (possibly relative) link found in a feed against the feed's stored URL."""
-    if urlsplit(link).scheme:
-        return link
+def resolve_link(base: str, link: str) -> str | None:
+    """Resolve a link found in a feed against the feed's stored URL; None when unsafe.
+
+    A feed may only point at http(s) URLs, or at files beside itself when it is itself local:
+    a remote feed must never make us read a local file.
+    """
+    link = link.strip()
     if base.startswith(SAMPLE_SCHEME):
+        if urlsplit(link).scheme:
+            return link if urlsplit(link).scheme in ("http", "https") else None
         return SAMPLE_SCHEME + Path(link).name
-    return urljoin(base, link)
+    resolved = urljoin(base, link)
+    scheme = urlsplit(resolved).scheme
+    if scheme in ("http", "https"):
+        return resolved
+    if scheme == "file" and base.startswith("file:"):
+        same_dir = Path(unquote(urlsplit(resolved).path)).parent
+        return resolved if same_dir == Path(unquote(urlsplit(base).path)).parent else None
+    return None
 
 
 def _slug(url: str) -> str:

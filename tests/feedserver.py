@@ -74,7 +74,9 @@ class FeedServer:
 
         self._httpd = _Server(("127.0.0.1", 0), _RequestHandler)
         self._httpd.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -199,7 +201,7 @@ class FeedServer:
         content_length: bool = True,
         chunk: int = 64 * 1024,
     ) -> None:
-        """Stream ``size`` bytes of filler; without ``content_length`` the body is close-delimited."""
+        """Stream ``size`` filler bytes; without ``content_length`` the body is close-delimited."""
 
         def handler(req: BaseHTTPRequestHandler) -> None:
             req.send_response(200)

@@ -93,3 +93,17 @@ def test_content_hash_ignores_case_and_spacing_but_not_thread():
     assert content_hash("comments", "", "+1", "https://x/1") != content_hash(
         "comments", "", "+1", "https://x/2"
     )
+
+
+def test_links_in_feeds_never_reach_local_files():
+    from focusdig.sources import resolve_link
+
+    web = "https://news.example/feed.xml"
+    assert resolve_link(web, "/c/1.xml") == "https://news.example/c/1.xml"
+    assert resolve_link(web, "file:///etc/passwd") is None
+    assert resolve_link(web, "javascript:alert(1)") is None
+    assert resolve_link("sample:en_markets.xml", "en_comments.xml") == "sample:en_comments.xml"
+    assert resolve_link("sample:en_markets.xml", "file:///etc/passwd") is None
+    local = "file:///data/feeds/news.xml"
+    assert resolve_link(local, "comments.xml") == "file:///data/feeds/comments.xml"
+    assert resolve_link(local, "/etc/passwd") is None

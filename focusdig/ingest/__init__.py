@@ -1,1 +1,1 @@
-"""Feed ingestion: fetching (``fetch``), parsing (``parse``), storing (``store``), running (``runner``)."""
+"""Feed ingestion: ``fetch`` (HTTP), ``parse`` (feedparser), ``store`` (dedup), ``runner``."""

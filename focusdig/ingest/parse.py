@@ -64,7 +64,7 @@ _BLOCK_TAG_RE = re.compile(
     r"|article|header|footer|figcaption|address)\b)",
     re.IGNORECASE,
 )
-_TAG_LIKE_RE = re.compile(r"<\s*[A-Za-z!/?]")
+_TAG_LIKE_RE = re.compile(r"<[A-Za-z!/?]")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u2028\u2029\ufeff]")
 _HSPACE_RE = re.compile(r"[^\S\n]+")
 _URL_UNSAFE = {c: f"%{ord(c):02X}" for c in " \"<>`{}|\\^'"}
@@ -122,6 +122,21 @@ def _safe_url(value: Any, base: str | None = None) -> str | None:
         return None
     url = urlunsplit(parts._replace(scheme=parts.scheme.lower()))
     return "".join(_URL_UNSAFE.get(c, c) for c in url)
+
+
+def _safe_ref(value: Any, base: str | None) -> str | None:
+    """Like :func:`_safe_url`, but without an http(s) base (local feeds) a relative reference
+    (no scheme, no host) is kept as-is so the caller can resolve it against the source."""
+    if base or not isinstance(value, str):
+        return _safe_url(value, base)
+    ref = _CONTROL_RE.sub("", value).strip()
+    try:
+        parts = urlsplit(ref)
+    except ValueError:
+        return None
+    if ref and not parts.scheme and not parts.netloc and ":" not in ref.split("/", 1)[0]:
+        return "".join(_URL_UNSAFE.get(c, c) for c in ref)
+    return _safe_url(ref)
 
 
 def _normalize_language(value: Any) -> str | None:
@@ -222,7 +237,7 @@ def _build_entry(entry: Mapping[str, Any], base: str | None) -> FeedEntry:
         text=text,
         author=_author(entry),
         published_at=_to_utc(entry.get("published_parsed") or entry.get("updated_parsed")),
-        comments_url=_safe_url(entry.get("wfw_commentrss"), base),
+        comments_url=_safe_ref(entry.get("wfw_commentrss"), base),
         comments_page=_safe_url(entry.get("comments"), base),
         parent_url=parent,
     )

@@ -64,6 +64,8 @@ def _discover_comment_feeds(session, source: Source, entries) -> list[int]:
         if not entry.comments_url:
             continue
         url = resolve_link(source.url, entry.comments_url)
+        if url is None:
+            continue
         article = normalize_url(entry.url)
         comments, new = add_source(
             session,
