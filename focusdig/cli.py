@@ -240,14 +240,130 @@ def export(
     console.print(f"wrote {len(frame)} rows to {out}")
 
 
-def load_classifier(model: Path | None, device: str | None = None, threads: int | None = None):
+@app.command("run")
+def run_pipeline(
+    feeds: Annotated[
+        list[str] | None, typer.Argument(help="Feed URLs or paths (added as sources if new).")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda … (default: auto)")] = None,
+    batch_size: Annotated[int, typer.Option(help="Items per scoring batch.")] = 64,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """The main job: ingest, detect languages, translate and score, once (ephemeral Prefect)."""
+    import os
+
+    from rich.progress import Progress
+
+    from focusdig.pipeline import set_progress_hook
+    from focusdig.prefect_env import configure_prefect
+
+    configure_prefect()
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    open_db()
+    for feed in feeds or []:
+        try:
+            location_from_argument(feed)
+        except SourceError as exc:
+            raise fail(f"{feed}: {exc}") from None
+    from flows.pipeline import pipeline_flow
+
+    with Progress(console=err, transient=True) as bars:
+        tasks: dict[str, int] = {}
+
+        def advance(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bars.add_task(step, total=total or None)
+            bars.advance(tasks[step], done)
+
+        set_progress_hook(advance)
+        try:
+            summary = pipeline_flow(feeds or None, device=device, batch_size=batch_size)
+        finally:
+            set_progress_hook(None)
+    if as_json:
+        print(json.dumps(summary.to_dict(), ensure_ascii=False))
+    else:
+        print_summary(summary)
+    if summary.sources_ok == 0:
+        raise typer.Exit(1)
+
+
+def print_summary(summary) -> None:
+    table = Table(
+        "items new",
+        "duplicates",
+        "sources ok",
+        "failed",
+        "translated",
+        "scored",
+        title="focusdig run",
+    )
+    table.add_row(
+        str(summary.items_new),
+        str(summary.duplicates),
+        str(summary.sources_ok),
+        str(len(summary.failed_sources)),
+        str(summary.translated),
+        str(summary.scored),
+    )
+    console.print(table)
+    for name, error in summary.failed_sources.items():
+        console.print(f"[red]failed[/red] {name}: {error}")
+    if summary.moves:
+        moves = Table(
+            "source",
+            "new items",
+            "mean before",
+            "mean now",
+            "change",
+            title="largest sentiment moves",
+        )
+        for m in summary.moves:
+            before = "–" if m.mean_before is None else f"{m.mean_before:+.3f}"
+            moves.add_row(
+                m.source, str(m.new_items), before, f"{m.mean_now:+.3f}", f"{m.change:+.3f}"
+            )
+        console.print(moves)
+    console.print(
+        "timings: "
+        + ", ".join(f"{k} {v:.2f}s" for k, v in summary.seconds.items())
+        + f"; models: {summary.classifier}, {summary.translator or 'no translator'}"
+    )
+    for note in summary.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+
+
+@app.command()
+def serve(
+    cron: Annotated[str, typer.Option(help="Schedule of the pipeline flow.")] = "*/15 * * * *",
+) -> None:
+    """Serve the flows on their schedules in this process (Prefect serve)."""
+    from focusdig.prefect_env import configure_prefect
+
+    configure_prefect()
+    open_db()
+    from prefect import serve as prefect_serve
+
+    from flows.pipeline import pipeline_flow
+
+    prefect_serve(pipeline_flow.to_deployment(name="focusdig-pipeline", cron=cron))
+
+
+def load_classifier(model: Path | None):
     """The classifier at ``model``, or the champion."""
     from focusdig.classifier import ArtifactError, Classifier
 
     try:
-        return Classifier.load(model, device=device, num_threads=threads)
+        return Classifier.load(model)
     except (ArtifactError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
+
+
+def set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 @app.command()
@@ -256,25 +372,33 @@ def score(
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 … (default: auto)")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for PyTorch.")] = None,
 ) -> None:
-    """Score every item the champion has not scored yet; store label, probs and top words."""
+    """Detect languages, translate non-English items, then score every unscored item."""
     from rich.progress import Progress
 
-    from focusdig.registry import artifact_dir, champion
-    from focusdig.scoring import count_unscored, iter_score_batches
+    from focusdig.classifier.artifacts import ArtifactError
+    from focusdig.pipeline import process
 
+    set_threads(threads)
     _, engine = open_db()
-    with session_scope(engine) as session:
-        model = champion(session)
-        model_id, path = model.id, artifact_dir(model)
-    classifier = load_classifier(path, device, threads)
-    todo = count_unscored(engine, model_id)
-    scored = 0
-    with Progress(console=err, transient=True) as progress:
-        task = progress.add_task(f"scoring with {classifier.version}", total=todo)
-        for stored in iter_score_batches(engine, classifier, model_id, batch_size):
-            scored += stored
-            progress.advance(task, stored)
-    console.print(f"scored {scored} items with {classifier.version} ({todo - scored} skipped)")
+    with Progress(console=err, transient=True) as bars:
+        tasks: dict[str, int] = {}
+
+        def advance(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bars.add_task(step, total=total or None)
+            bars.advance(tasks[step], done)
+
+        try:
+            report = process(engine, device=device, batch_size=batch_size, progress=advance)
+        except (ArtifactError, FileNotFoundError) as exc:
+            raise fail(str(exc)) from None
+    console.print(
+        f"languages detected: {report.languages_detected}; translated: {report.translated}"
+        f" ({report.translator or 'no translator'}); scored {report.scored} items with"
+        f" {report.classifier}"
+    )
+    for note in report.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
 
 
 @app.command()

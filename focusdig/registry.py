@@ -1,20 +1,35 @@
 """Which model version is the champion: the registry rows in ``model_versions``.
 
-Until retraining exists, the champion classifier is the newest shipped default under
-``models/classifier/``, registered on first use.
+Until retraining exists, the champion of each kind (classifier, translator) is the newest
+shipped default under ``models/<kind>/``, registered on first use.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from focusdig.classifier.artifacts import sha256_file
-from focusdig.classifier.predict import default_model_dir
+from focusdig.classifier.artifacts import ArtifactError, sha256_file
 from focusdig.schema import ModelVersion
+
+SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+def _version_key(path: Path) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
+
+
+def shipped_model_dir(kind: str) -> Path:
+    """The newest shipped model directory of ``kind`` (one with a manifest)."""
+    root = SHIPPED_MODELS / kind
+    dirs = [p for p in root.glob("*") if (p / "manifest.json").is_file()] if root.is_dir() else []
+    if not dirs:
+        raise ArtifactError(f"no shipped {kind} model under {root}")
+    return max(dirs, key=_version_key)
 
 
 def register_model(
@@ -54,7 +69,7 @@ def champion(session: Session, kind: str = "classifier") -> ModelVersion:
         .limit(1)
     )
     if row is None:
-        row = register_model(session, kind, default_model_dir(), status="champion")
+        row = register_model(session, kind, shipped_model_dir(kind), status="champion")
     return row
 
 
@@ -63,7 +78,7 @@ def artifact_dir(row: ModelVersion) -> Path:
     path = Path(row.artifact_path)
     if path.is_dir():
         return path
-    shipped = default_model_dir().parent / row.version
+    shipped = SHIPPED_MODELS / row.kind / row.version
     if shipped.is_dir():
         return shipped
     raise FileNotFoundError(f"model {row.kind} {row.version}: no artifact at {path}")

@@ -154,3 +154,22 @@ class ScoreToken(Base):
     weight: Mapped[float] = mapped_column(Float)
     start: Mapped[int] = mapped_column(Integer)
     end: Mapped[int] = mapped_column(Integer)
+    # for translated items: the source-language word the English word aligns to
+    source_word: Mapped[str | None] = mapped_column(String(200))
+    source_start: Mapped[int | None] = mapped_column(Integer)
+    source_end: Mapped[int | None] = mapped_column(Integer)
+
+
+class Translation(Base):
+    """The English translation of a non-English item (one per item, never redone)."""
+
+    __tablename__ = "translations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), unique=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    source_language: Mapped[str] = mapped_column(String(16))
+    source_text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    alignment: Mapped[list | None] = mapped_column(JSON)
+    translated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,23 +1,27 @@
 """Score stored items with the champion classifier; store label, probabilities and top words.
 
 The text a score's token offsets refer to is :func:`item_text`: ``title + "\\n\\n" + text`` for
-news, the comment body alone for comments (their titles are "Comment by … on …" boilerplate).
+news, the comment body alone for comments (their titles are "Comment by … on …" boilerplate);
+for a translated item it is the English translation, and each top word also names the source
+word it is aligned to.
+
+Items are scored once they can be read in English: English or undetermined, or translated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from sqlalchemy import Engine, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from focusdig.classifier import Classifier, Prediction
 from focusdig.database import session_scope
-from focusdig.schema import Item, Score, ScoreToken, utcnow
+from focusdig.schema import Item, Score, ScoreToken, Translation, utcnow
 
 TITLE_SEPARATOR = "\n\n"
+ENGLISH = ("en", "und")
 
 
 def item_text(kind: str, title: str, text: str) -> str:
@@ -27,10 +31,40 @@ def item_text(kind: str, title: str, text: str) -> str:
     return f"{title}{TITLE_SEPARATOR}{text}" if text else title
 
 
-def _unscored(session: Session, model_id: int, after_id: int, limit: int) -> list[Item]:
+def scorable_filter(model_id: int):
+    """Items not yet scored by ``model_id`` that can be read in English."""
     scored = exists().where(Score.item_id == Item.id, Score.model_version_id == model_id)
-    query = select(Item).where(~scored, Item.id > after_id).order_by(Item.id).limit(limit)
-    return list(session.scalars(query))
+    translation = aliased(Translation)
+    translated = exists().where(translation.item_id == Item.id)
+    readable = Item.language.is_(None) | Item.language.in_(ENGLISH) | translated
+    return ~scored & readable
+
+
+def source_span(alignment: list[dict] | None, start: int, end: int) -> tuple[int, int] | None:
+    """The source-text span the English span [start, end) is most strongly aligned to."""
+    best = None
+    for link in alignment or ():
+        overlaps = link["tgt_start"] < end and start < link["tgt_end"]
+        if overlaps and (best is None or link["weight"] > best["weight"]):
+            best = link
+    return (best["src_start"], best["src_end"]) if best else None
+
+
+def _token_rows(score_id: int, pred: Prediction, translation: Translation | None):
+    for rank, t in enumerate(pred.top_tokens, start=1):
+        row = ScoreToken(
+            score_id=score_id,
+            rank=rank,
+            word=t["word"][:200],
+            weight=float(t["weight"]),
+            start=t["start"],
+            end=t["end"],
+        )
+        span = translation and source_span(translation.alignment, t["start"], t["end"])
+        if span:
+            row.source_start, row.source_end = span
+            row.source_word = translation.source_text[span[0] : span[1]][:200]
+        yield row
 
 
 def _insert_score(session: Session, item_id: int, model_id: int, p: Prediction) -> int | None:
@@ -54,13 +88,6 @@ def _insert_score(session: Session, item_id: int, model_id: int, p: Prediction) 
     return session.execute(stmt).scalar()
 
 
-@dataclass
-class ScoreReport:
-    scored: int = 0
-    batches: int = 0
-    model_version: str = ""
-
-
 def iter_score_batches(
     engine: Engine, classifier: Classifier, model_id: int, batch_size: int = 64
 ) -> Iterator[int]:
@@ -72,44 +99,27 @@ def iter_score_batches(
     after = 0
     while True:
         with session_scope(engine) as session:
-            items = _unscored(session, model_id, after, batch_size)
-            if not items:
+            rows = session.execute(
+                select(Item, Translation)
+                .outerjoin(Translation, Translation.item_id == Item.id)
+                .where(scorable_filter(model_id), Item.id > after)
+                .order_by(Item.id)
+                .limit(batch_size)
+            ).all()
+            if not rows:
                 return
-            after = items[-1].id
-            texts = [item_text(i.kind, i.title, i.text) for i in items]
+            after = rows[-1][0].id
+            texts = [t.text if t else item_text(i.kind, i.title, i.text) for i, t in rows]
+            predictions = classifier.predict(texts, batch_size=batch_size)
             stored = 0
-            for item, pred in zip(
-                items, classifier.predict(texts, batch_size=batch_size), strict=True
-            ):
+            for (item, translation), pred in zip(rows, predictions, strict=True):
                 score_id = _insert_score(session, item.id, model_id, pred)
-                if score_id is None:
-                    continue
-                stored += 1
-                session.add_all(
-                    ScoreToken(
-                        score_id=score_id,
-                        rank=rank,
-                        word=t["word"][:200],
-                        weight=float(t["weight"]),
-                        start=t["start"],
-                        end=t["end"],
-                    )
-                    for rank, t in enumerate(pred.top_tokens, start=1)
-                )
+                if score_id is not None:
+                    stored += 1
+                    session.add_all(_token_rows(score_id, pred, translation))
         yield stored
 
 
-def score_items(
-    engine: Engine, classifier: Classifier, model_id: int, batch_size: int = 64
-) -> ScoreReport:
-    report = ScoreReport(model_version=classifier.version)
-    for stored in iter_score_batches(engine, classifier, model_id, batch_size):
-        report.scored += stored
-        report.batches += 1
-    return report
-
-
 def count_unscored(engine: Engine, model_id: int) -> int:
-    scored = exists().where(Score.item_id == Item.id, Score.model_version_id == model_id)
     with session_scope(engine) as session:
-        return session.scalar(select(func.count(Item.id)).where(~scored))
+        return session.scalar(select(func.count(Item.id)).where(scorable_filter(model_id)))

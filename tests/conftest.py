@@ -6,8 +6,15 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import uuid
 from pathlib import Path
+
+# an isolated, offline Prefect for the whole session (before anything imports prefect)
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="focusdig-prefect-")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+os.environ.pop("PREFECT_API_URL", None)
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -61,3 +68,53 @@ def database_url(request, focusdig_home, monkeypatch):
     for url in _postgres_database():
         monkeypatch.setenv("FOCUSDIG_DATABASE_URL", url)
         yield url
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect API for every flow test of the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A randomly initialised tiny classifier saved as a real, verified model directory."""
+    import torch
+
+    from focusdig.classifier import ClassifierConfig, SentimentClassifier, save_model_dir
+    from focusdig.classifier.tokenizer import TextEncoder, train_tokenizer
+
+    torch.manual_seed(0)
+    sentences = [
+        "Profit rose sharply to a record high.",
+        "The company filed for bankruptcy and cut jobs.",
+        "Shares were unchanged after the meeting.",
+        "公司利润大幅增长。",
+        "Les bénéfices ont augmenté.",
+    ]
+    encoder = TextEncoder(train_tokenizer(sentences * 20, vocab_size=300))
+    config = ClassifierConfig(
+        vocab_size=encoder.vocab_size, max_len=32, d_model=32, n_heads=2, n_layers=1, d_ff=64,
+        pool_dim=16,
+    )
+    path = tmp_path_factory.mktemp("models") / "clf-test-1"
+    return save_model_dir(
+        path, SentimentClassifier(config), encoder, version="clf-test-1", metrics={},
+        training_data=["test fixture"],
+    )
+
+
+@pytest.fixture
+def tiny_champion(tiny_model):
+    """Register the tiny model as champion in the current test database."""
+    from focusdig.database import get_engine, session_scope
+    from focusdig.registry import register_model
+    from focusdig.settings import Settings
+
+    engine = get_engine(Settings.from_env())
+    with session_scope(engine) as session:
+        register_model(session, "classifier", tiny_model, status="champion")
+    return engine

@@ -31,8 +31,16 @@ def test_migrations_create_every_table(database_url):
     assert migrate(engine) is True
     assert migrate(engine) is False
     tables = set(inspect(engine).get_table_names())
-    assert {"sources", "fetch_log", "items", "model_versions", "scores", "score_tokens"} <= tables
-    assert current_revision(engine) == "0002"
+    assert {
+        "sources",
+        "fetch_log",
+        "items",
+        "model_versions",
+        "scores",
+        "score_tokens",
+        "translations",
+    } <= tables
+    assert current_revision(engine) == "0003"
     engine.dispose()
 
 
@@ -107,3 +115,17 @@ def test_links_in_feeds_never_reach_local_files():
     local = "file:///data/feeds/news.xml"
     assert resolve_link(local, "comments.xml") == "file:///data/feeds/comments.xml"
     assert resolve_link(local, "/etc/passwd") is None
+
+
+def test_migrations_match_the_orm_models(database_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from focusdig.schema import Base
+
+    engine = create_db_engine(database_url)
+    migrate(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert diff == []

@@ -6,74 +6,47 @@ import json
 
 import pandas as pd
 import pytest
-import torch
 from sqlalchemy import func, select
 from test_cli import run
 
-from focusdig.classifier import ClassifierConfig, SentimentClassifier, save_model_dir
-from focusdig.classifier.tokenizer import TextEncoder, train_tokenizer
-from focusdig.database import get_engine, session_scope
+from focusdig.database import session_scope
 from focusdig.labels import LabelFileError, read_labeled_csv
-from focusdig.registry import register_model
-from focusdig.schema import Item, Score, ScoreToken
+from focusdig.schema import Item, Score, ScoreToken, Translation
 from focusdig.scoring import item_text
-from focusdig.settings import Settings
-
-SENTENCES = [
-    "Profit rose sharply to a record high.",
-    "The company filed for bankruptcy and cut jobs.",
-    "Shares were unchanged after the meeting.",
-    "公司利润大幅增长。",
-    "Les bénéfices ont augmenté.",
-]
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory):
-    """A randomly initialised tiny classifier saved as a real, verified model directory."""
-    torch.manual_seed(0)
-    encoder = TextEncoder(train_tokenizer(SENTENCES * 20, vocab_size=300))
-    config = ClassifierConfig(
-        vocab_size=encoder.vocab_size, max_len=32, d_model=32, n_heads=2, n_layers=1, d_ff=64,
-        pool_dim=16,
-    )
-    path = tmp_path_factory.mktemp("models") / "clf-test-1"
-    return save_model_dir(
-        path, SentimentClassifier(config), encoder, version="clf-test-1", metrics={},
-        training_data=["test fixture"],
-    )
 
 
 @pytest.fixture
-def champion_db(database_url, tiny_model):
+def champion_db(database_url, request):
     """A database holding the sample items, with the tiny model as champion."""
     run("ingest")
-    engine = get_engine(Settings.from_env())
-    with session_scope(engine) as session:
-        register_model(session, "classifier", tiny_model, status="champion")
-    return engine
+    return request.getfixturevalue("tiny_champion")
 
 
 def test_score_stores_each_item_once_with_valid_top_words(champion_db):
     first = run("score", "--batch-size", "16")
-    assert "scored 54 items with clf-test-1" in first.stdout
     with session_scope(champion_db) as session:
         items = {i.id: i for i in session.scalars(select(Item))}
+        translations = {t.item_id: t for t in session.scalars(select(Translation))}
+        readable = [i for i in items.values() if i.language == "en" or i.id in translations]
+        assert len(items) == 54 and len(readable) >= 30
+        assert f"scored {len(readable)} items with clf-test-1" in " ".join(first.stdout.split())
         scores = session.scalars(select(Score)).all()
-        assert len(scores) == len(items) == 54
+        assert sorted(s.item_id for s in scores) == sorted(i.id for i in readable)
         for s in scores:
             assert -1 <= s.score <= 1 and s.label in ("negative", "neutral", "positive")
             assert abs(s.prob_negative + s.prob_neutral + s.prob_positive - 1) < 1e-5
             item = items[s.item_id]
             text = item_text(item.kind, item.title, item.text)
+            if item.id in translations:
+                text = translations[item.id].text
             assert 1 <= len(s.tokens) <= 5
             assert [t.rank for t in s.tokens] == list(range(1, len(s.tokens) + 1))
             for t in s.tokens:
                 assert text[t.start : t.end] == t.word and t.word.strip() == t.word
-    assert "scored 0 items" in run("score").stdout
+    assert "scored 0 items" in " ".join(run("score").stdout.split())
     with session_scope(champion_db) as session:
-        assert session.scalar(select(func.count()).select_from(Score)) == 54
-        assert session.scalar(select(func.count()).select_from(ScoreToken)) <= 54 * 5
+        assert session.scalar(select(func.count()).select_from(Score)) == len(readable)
+        assert session.scalar(select(func.count()).select_from(ScoreToken)) <= len(readable) * 5
 
 
 def test_export_carries_scores_and_top_tokens(champion_db, tmp_path):
@@ -81,25 +54,35 @@ def test_export_carries_scores_and_top_tokens(champion_db, tmp_path):
     out = tmp_path / "scored.jsonl"
     run("export", "--format", "jsonl", "--out", str(out))
     frame = pd.read_json(out, lines=True)
-    for column in ("label", "score", "prob_negative", "prob_neutral", "prob_positive",
-                   "top_tokens", "model_version"):
+    for column in (
+        "label",
+        "score",
+        "prob_negative",
+        "prob_neutral",
+        "prob_positive",
+        "top_tokens",
+        "model_version",
+    ):
         assert column in frame.columns
-    assert set(frame["model_version"]) == {"clf-test-1"}
-    tokens = json.loads(frame["top_tokens"][0])
+    scored = frame[frame["label"].notna()]
+    assert set(scored["model_version"]) == {"clf-test-1"}
+    tokens = json.loads(scored["top_tokens"].iloc[0])
     assert tokens and set(tokens[0]) == {"word", "weight"}
 
 
 def test_classify_and_evaluate_with_an_explicit_model(tiny_model, tmp_path):
-    out = json.loads(run("classify", "Profit rose sharply.", "--model", str(tiny_model),
-                         "--json").stdout)
+    out = json.loads(
+        run("classify", "Profit rose sharply.", "--model", str(tiny_model), "--json").stdout
+    )
     assert out[0]["label"] in ("negative", "neutral", "positive")
-    assert "top words" in run("classify", "Profit rose sharply.", "--model",
-                              str(tiny_model)).stdout
+    assert "top words" in run("classify", "Profit rose sharply.", "--model", str(tiny_model)).stdout
     csv_file = tmp_path / "gold.csv"
-    csv_file.write_text('text,label\n"Profit rose, a lot.",positive\nShares fell.,NEGATIVE\n'
-                        "Nothing new.,neutral\n")
-    metrics = json.loads(run("evaluate", str(csv_file), "--model", str(tiny_model),
-                             "--json").stdout)
+    csv_file.write_text(
+        'text,label\n"Profit rose, a lot.",positive\nShares fell.,NEGATIVE\nNothing new.,neutral\n'
+    )
+    metrics = json.loads(
+        run("evaluate", str(csv_file), "--model", str(tiny_model), "--json").stdout
+    )
     assert metrics["n"] == 3 and 0 <= metrics["accuracy"] <= 1 and "macro_f1" in metrics
     assert len(metrics["confusion_matrix"]) == 3
     assert "macro-F1" in run("evaluate", str(csv_file), "--model", str(tiny_model)).stdout

@@ -43,18 +43,37 @@ class SourceReport:
         return self.status != "error"
 
 
-def _fetch(source: Source, settings: Settings) -> FetchResult | FetchError:
-    target, local = fetch_target(source.url)
-    try:
-        return fetch(
-            target,
-            etag=source.etag,
-            last_modified=source.last_modified,
-            limits=settings.fetch_limits,
-            allow_local=local,
-        )
-    except FetchError as exc:
-        return exc
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying: network trouble, timeouts, HTTP 429 and 5xx (not 404, not a bad feed)."""
+    if not isinstance(exc, FetchError):
+        return False
+    return exc.status is None or exc.status == 429 or exc.status >= 500
+
+
+def select_sources(engine: Engine, source_ids: Iterable[int] | None = None) -> list[int]:
+    """IDs of the given sources, or of every enabled one."""
+    with session_scope(engine) as session:
+        query = select(Source.id).order_by(Source.id)
+        if source_ids is None:
+            query = query.where(Source.enabled.is_(True))
+        else:
+            query = query.where(Source.id.in_(list(source_ids)))
+        return list(session.scalars(query))
+
+
+def fetch_source(engine: Engine, settings: Settings, source_id: int) -> FetchResult:
+    """Fetch one source with its stored validators; raises FetchError."""
+    with session_scope(engine) as session:
+        source = session.get(Source, source_id)
+        url, etag, last_modified = source.url, source.etag, source.last_modified
+    target, local = fetch_target(url)
+    return fetch(
+        target,
+        etag=etag,
+        last_modified=last_modified,
+        limits=settings.fetch_limits,
+        allow_local=local,
+    )
 
 
 def _discover_comment_feeds(session, source: Source, entries) -> list[int]:
@@ -80,14 +99,14 @@ def _discover_comment_feeds(session, source: Source, entries) -> list[int]:
     return found
 
 
-def _record(engine: Engine, source_id: int, result: FetchResult | FetchError, t0: float):
+def _record(engine: Engine, source_id: int, result: FetchResult | Exception, t0: float):
     """Parse and store one fetched source in a single transaction; return its report."""
     with session_scope(engine) as session:
         source = session.get(Source, source_id)
         report = SourceReport(source.id, source.name, source.url, "ok")
         log = FetchLog(source_id=source.id, started_at=utcnow())
         try:
-            if isinstance(result, FetchError):
+            if isinstance(result, Exception):
                 raise result
             report.http_status = log.http_status = result.status
             if result.not_modified:
@@ -124,34 +143,47 @@ def _record_failure(engine: Engine, source_id: int, exc: Exception) -> SourceRep
         return SourceReport(source.id, source.name, source.url, "error", error=message)
 
 
+def store_fetched(
+    engine: Engine, source_id: int, result: FetchResult | Exception, started: float
+) -> SourceReport:
+    """Store a fetch outcome (or its error) and log it; never raises for one bad source."""
+    try:
+        return _record(engine, source_id, result, started)
+    except Exception as exc:  # a storage bug must not stop the other sources
+        return _record_failure(engine, source_id, exc)
+
+
+def link_new_comments(engine: Engine) -> int:
+    with session_scope(engine) as session:
+        return link_comments(session)
+
+
+def _fetch_or_error(engine: Engine, settings: Settings, source_id: int):
+    try:
+        return fetch_source(engine, settings, source_id)
+    except FetchError as exc:
+        return exc
+
+
 def ingest_sources(
     engine: Engine, settings: Settings, source_ids: Iterable[int] | None = None
 ) -> list[SourceReport]:
     """Fetch and store the given sources (default: every enabled one); one report per source.
 
-    Comment feeds discovered on sources that follow comments are ingested in the same run.
+    Fetches run concurrently; storing is one transaction per source. Comment feeds discovered
+    on sources that follow comments are ingested in the same run.
     """
-    with session_scope(engine) as session:
-        query = select(Source).order_by(Source.id)
-        if source_ids is None:
-            query = query.where(Source.enabled.is_(True))
-        else:
-            query = query.where(Source.id.in_(list(source_ids)))
-        pending = list(session.scalars(query))
+    pending = select_sources(engine, source_ids)
     reports: list[SourceReport] = []
     with ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool:
         while pending:
             t0 = time.perf_counter()
-            results = pool.map(lambda s: _fetch(s, settings), pending)
-            discovered: list[int] = []
-            for source, result in zip(pending, results, strict=True):
-                try:
-                    report = _record(engine, source.id, result, t0)
-                except Exception as exc:  # a storage bug must not stop the other sources
-                    report = _record_failure(engine, source.id, exc)
-                reports.append(report)
-                discovered += report.discovered
-            with session_scope(engine) as session:
-                link_comments(session)
-                pending = list(session.scalars(select(Source).where(Source.id.in_(discovered))))
+            results = pool.map(lambda sid: _fetch_or_error(engine, settings, sid), pending)
+            round_reports = [
+                store_fetched(engine, sid, result, t0)
+                for sid, result in zip(pending, results, strict=True)
+            ]
+            link_new_comments(engine)
+            reports += round_reports
+            pending = [sid for r in round_reports for sid in r.discovered]
     return reports

@@ -1,0 +1,159 @@
+"""The processing steps after ingestion: language id → translate → score, each resumable.
+
+Every step works on "what is not done yet" in the database, commits per batch, and is safe to
+run twice at once, so a run killed mid-way loses nothing and the next run finishes the rest.
+Models are loaded once per process (``load_champion`` caches them).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from focusdig.classifier.artifacts import ArtifactError
+from focusdig.database import session_scope
+from focusdig.registry import artifact_dir, champion
+
+_models: dict[tuple[str, str, str | None], object] = {}
+_models_lock = threading.Lock()
+
+Progress = Callable[[str, int, int], None]  # (step, done in this batch, total)
+
+
+def load_champion(engine: Engine, kind: str, device: str | None = None) -> tuple[int, object]:
+    """(registry id, loaded model) of the champion of ``kind``, loaded once per process."""
+    with session_scope(engine) as session:
+        row = champion(session, kind)
+        model_id, version, path = row.id, row.version, artifact_dir(row)
+    key = (kind, version, device)
+    with _models_lock:
+        if key not in _models:
+            if kind == "classifier":
+                from focusdig.classifier import Classifier
+
+                _models[key] = Classifier.load(path, device=device)
+            else:
+                from focusdig.translator import Translator
+
+                _models[key] = Translator.load(path, device=device)
+        return model_id, _models[key]
+
+
+@dataclass
+class ProcessReport:
+    """What one processing pass did."""
+
+    languages_detected: int = 0
+    translated: int = 0
+    scored: int = 0
+    translator: str | None = None
+    classifier: str | None = None
+    notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def detect_step(engine: Engine, batch_size: int = 500, progress: Progress | None = None) -> int:
+    from focusdig.translation import iter_language_batches
+
+    done = 0
+    for n in iter_language_batches(engine, batch_size):
+        done += n
+        if progress:
+            progress("language id", n, 0)
+    return done
+
+
+def translate_step(
+    engine: Engine,
+    batch_size: int = 16,
+    device: str | None = None,
+    progress: Progress | None = None,
+) -> tuple[int, str | None]:
+    """Translate what is untranslated; (count, translator version), (0, None) with no model."""
+    from focusdig.translation import count_untranslated, iter_translation_batches
+
+    try:
+        model_id, translator = load_champion(engine, "translator", device)
+    except (ArtifactError, ImportError, FileNotFoundError):
+        return 0, None
+    total = count_untranslated(engine, tuple(translator.languages))
+    done = 0
+    for n in iter_translation_batches(engine, translator, model_id, batch_size):
+        done += n
+        if progress:
+            progress("translate", n, total)
+    return done, translator.version
+
+
+def score_step(
+    engine: Engine,
+    batch_size: int = 64,
+    device: str | None = None,
+    progress: Progress | None = None,
+) -> tuple[int, str]:
+    """Score what the champion has not scored; (count, classifier version)."""
+    from focusdig.scoring import count_unscored, iter_score_batches
+
+    model_id, classifier = load_champion(engine, "classifier", device)
+    total = count_unscored(engine, model_id)
+    done = 0
+    for n in iter_score_batches(engine, classifier, model_id, batch_size):
+        done += n
+        if progress:
+            progress("score", n, total)
+    return done, classifier.version
+
+
+def run_steps(
+    detect: Callable[[], int],
+    translate: Callable[[], tuple[int, str | None]],
+    score: Callable[[], tuple[int, str]],
+) -> ProcessReport:
+    """Run the three steps in order, timing each (the flow passes its tasks here)."""
+    report = ProcessReport()
+    t0 = time.perf_counter()
+    report.languages_detected = detect()
+    t1 = time.perf_counter()
+    report.translated, report.translator = translate()
+    if report.translator is None:
+        report.notes.append("no translator model: non-English items wait for one")
+    t2 = time.perf_counter()
+    report.scored, report.classifier = score()
+    report.seconds = {
+        "language id": t1 - t0,
+        "translate": t2 - t1,
+        "score": time.perf_counter() - t2,
+    }
+    return report
+
+
+def process(
+    engine: Engine,
+    *,
+    device: str | None = None,
+    batch_size: int = 64,
+    progress: Progress | None = None,
+) -> ProcessReport:
+    """Language id, translation and scoring of everything not yet done."""
+    return run_steps(
+        lambda: detect_step(engine, progress=progress),
+        lambda: translate_step(engine, max(1, batch_size // 4), device, progress),
+        lambda: score_step(engine, batch_size, device, progress),
+    )
+
+
+_progress_hook: Progress | None = None
+
+
+def set_progress_hook(hook: Progress | None) -> None:
+    """Where steps report progress when run inside a flow (the CLI's progress bars)."""
+    global _progress_hook
+    _progress_hook = hook
+
+
+def progress_hook() -> Progress | None:
+    return _progress_hook

@@ -1,0 +1,104 @@
+"""Language identification and translation of stored items into English.
+
+Each item's language is detected once (the source's declared language is a hint); each
+non-English item in a language the translator knows is translated once, never again: the
+``translations.item_id`` unique key makes a second translation a no-op, even from a concurrent run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlalchemy import Engine, exists, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from focusdig.database import session_scope
+from focusdig.langid import detect_languages
+from focusdig.schema import Item, Source, Translation, utcnow
+from focusdig.scoring import item_text
+
+ENGLISH = ("en", "und")
+MAX_ALIGNMENT_LINKS = 400
+
+
+def iter_language_batches(engine: Engine, batch_size: int = 500) -> Iterator[int]:
+    """Detect the language of items that have none yet; yields items updated per batch."""
+    while True:
+        with session_scope(engine) as session:
+            rows = session.execute(
+                select(Item.id, Item.kind, Item.title, Item.text, Source.language)
+                .join(Source, Source.id == Item.source_id)
+                .where(Item.language.is_(None))
+                .order_by(Item.id)
+                .limit(batch_size)
+            ).all()
+            if not rows:
+                return
+            texts = [item_text(kind, title, text) for _, kind, title, text, _ in rows]
+            found = detect_languages(texts, hints=[hint for *_, hint in rows])
+            for (item_id, *_), (language, confidence) in zip(rows, found, strict=True):
+                session.execute(
+                    update(Item)
+                    .where(Item.id == item_id)
+                    .values(language=language, language_confidence=float(confidence))
+                )
+        yield len(rows)
+
+
+def untranslated_filter(languages: tuple[str, ...]):
+    translated = exists().where(Translation.item_id == Item.id)
+    return Item.language.in_(languages) & ~translated
+
+
+def count_untranslated(engine: Engine, languages: tuple[str, ...]) -> int:
+    with session_scope(engine) as session:
+        return session.scalar(select(func.count(Item.id)).where(untranslated_filter(languages)))
+
+
+def _insert_translation(session, row: dict) -> bool:
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(Translation).values(**row).on_conflict_do_nothing().returning(Translation.id)
+    return session.execute(stmt).scalar() is not None
+
+
+def iter_translation_batches(
+    engine: Engine, translator, model_id: int, batch_size: int = 16, beam_size: int = 1
+) -> Iterator[int]:
+    """Translate every untranslated item in the translator's languages, a transaction a batch."""
+    languages = tuple(lang for lang in translator.languages if lang not in ENGLISH)
+    after = 0
+    while True:
+        with session_scope(engine) as session:
+            items = list(
+                session.scalars(
+                    select(Item)
+                    .where(untranslated_filter(languages), Item.id > after)
+                    .order_by(Item.id)
+                    .limit(batch_size)
+                )
+            )
+            if not items:
+                return
+            after = items[-1].id
+            sources = [item_text(i.kind, i.title, i.text) for i in items]
+            results = translator.translate(
+                sources,
+                src_lang=[i.language for i in items],
+                beam_size=beam_size,
+                batch_size=batch_size,
+            )
+            stored = 0
+            for item, source_text, result in zip(items, sources, results, strict=True):
+                stored += _insert_translation(
+                    session,
+                    {
+                        "item_id": item.id,
+                        "model_version_id": model_id,
+                        "source_language": result.source_language,
+                        "source_text": source_text,
+                        "text": result.text,
+                        "alignment": result.alignment[:MAX_ALIGNMENT_LINKS],
+                        "translated_at": utcnow(),
+                    },
+                )
+        yield stored

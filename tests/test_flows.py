@@ -1,0 +1,142 @@
+"""Prefect flows end to end: local feeds → run → items scored with top words; reruns, broken
+sources, concurrent runs and a run killed mid-way."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from conftest import FEEDS
+from sqlalchemy import func, select
+
+from flows.ingest import ingest_flow
+from flows.pipeline import pipeline_flow
+from focusdig import pipeline
+from focusdig.database import get_engine, session_scope
+from focusdig.ingest.runner import ingest_sources
+from focusdig.schema import FetchLog, Item, Score, ScoreToken
+from focusdig.settings import Settings
+from focusdig.sources import add_source
+
+
+def counts(engine) -> dict[str, int]:
+    with session_scope(engine) as session:
+        return {
+            model.__tablename__: session.scalar(select(func.count()).select_from(model))
+            for model in (Item, Score, ScoreToken)
+        }
+
+
+def serve_feeds(server) -> list[str]:
+    for name in ("rss2.xml", "atom.xml", "rss1_rdf.xml", "hostile.xml"):
+        server.add(f"/{name}", (FEEDS / name).read_bytes(), etag=f'"{name}"')
+    server.add("/broken", b"oops", status=404)
+    return [server.url(f"/{n}") for n in ("rss2.xml", "atom.xml", "hostile.xml", "broken")]
+
+
+def test_pipeline_flow_scores_everything_and_reruns_add_nothing(
+    prefect_harness, database_url, tiny_champion, feed_server
+):
+    feeds = serve_feeds(feed_server)
+    summary = pipeline_flow(feeds, fetch_retries=0)
+
+    [(broken, error)] = summary.failed_sources.items()
+    assert summary.sources_ok == 3 and broken.endswith("broken") and "404" in error
+    assert summary.items_new == 8 and summary.scored == 8 and summary.classifier == "clf-test-1"
+    assert summary.moves and all(m.new_items > 0 for m in summary.moves)
+    first = counts(tiny_champion)
+    assert first["items"] == first["scores"] == 8 and first["score_tokens"] >= 8
+
+    again = pipeline_flow(fetch_retries=0)
+    assert again.items_new == 0 and again.scored == 0
+    assert counts(tiny_champion) == first
+
+
+def test_ingest_flow_retries_only_transient_errors(prefect_harness, database_url, feed_server):
+    calls = {"n": 0}
+
+    def flaky(req):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            req.send_response(503)
+            req.end_headers()
+            return
+        body = (FEEDS / "rss2.xml").read_bytes()
+        req.send_response(200)
+        req.send_header("Content-Length", str(len(body)))
+        req.end_headers()
+        req.wfile.write(body)
+
+    feed_server.route("/flaky", flaky)
+    feed_server.add("/gone", b"", status=404)
+    engine = get_engine(Settings.from_env())
+    with session_scope(engine) as session:
+        add_source(session, feed_server.url("/flaky"), name="flaky")
+        add_source(session, feed_server.url("/gone"), name="gone")
+    fast = ingest_flow.with_options(name="ingest-test")
+    from flows import ingest as ingest_module
+
+    original = ingest_module.fetch
+    ingest_module.fetch = original.with_options(retry_delay_seconds=0)
+    try:
+        reports = {r.name: r for r in fast(fetch_retries=2)}
+    finally:
+        ingest_module.fetch = original
+    assert reports["flaky"].new == 3 and calls["n"] == 2
+    assert reports["gone"].status == "error" and feed_server.hits("/gone") == 1
+
+
+def test_two_concurrent_runs_store_nothing_twice(database_url, tiny_champion, feed_server):
+    feeds = serve_feeds(feed_server)
+    settings = Settings.from_env()
+    engine = get_engine(settings)
+    with session_scope(engine) as session:
+        ids = [add_source(session, url)[0].id for url in feeds]
+    errors: list[BaseException] = []
+
+    def one_run():
+        try:
+            ingest_sources(engine, settings, ids)
+            pipeline.process(engine, batch_size=2)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one_run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    result = counts(engine)
+    assert result["items"] == result["scores"] == 8
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count()).select_from(FetchLog)) == 8
+
+
+def test_a_run_killed_mid_way_is_finished_by_the_next(
+    database_url, tiny_champion, feed_server, monkeypatch
+):
+    feeds = serve_feeds(feed_server)
+    settings = Settings.from_env()
+    engine = get_engine(settings)
+    with session_scope(engine) as session:
+        ids = [add_source(session, url)[0].id for url in feeds]
+    ingest_sources(engine, settings, ids)
+    _, classifier = pipeline.load_champion(engine, "classifier")
+    real_predict = classifier.predict
+    calls = {"n": 0}
+
+    def dying_predict(texts, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # the process is killed during the second batch
+        return real_predict(texts, **kwargs)
+
+    monkeypatch.setattr(classifier, "predict", dying_predict)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.process(engine, batch_size=3)
+    assert counts(engine)["scores"] == 3  # the first batch was committed, the second was not
+    monkeypatch.setattr(classifier, "predict", real_predict)
+    report = pipeline.process(engine, batch_size=3)
+    assert report.scored == 5
+    assert counts(engine)["scores"] == 8
