@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
-from focusdig.schema import Item, ModelVersion, Score, ScoreToken, Source
+from focusdig.schema import Item, ModelVersion, Score, ScoreToken, Source, Translation
 
 EXPORT_FORMATS = ("csv", "parquet", "jsonl")
 ITEM_COLUMNS = [
@@ -24,6 +24,7 @@ ITEM_COLUMNS = [
     "author",
     "parent_item_id",
     "parent_url",
+    "translated_text",
 ]
 SCORE_COLUMNS = [
     "label",
@@ -53,6 +54,7 @@ def items_frame(engine: Engine, limit: int | None = None) -> pd.DataFrame:
             Item.author,
             Item.parent_item_id,
             Item.parent_url,
+            Translation.text.label("translated_text"),
             Score.id.label("score_id"),
             Score.label,
             Score.score,
@@ -62,6 +64,7 @@ def items_frame(engine: Engine, limit: int | None = None) -> pd.DataFrame:
             ModelVersion.version.label("model_version"),
         )
         .join(Source, Source.id == Item.source_id)
+        .outerjoin(Translation, Translation.item_id == Item.id)
         .outerjoin(Score, (Score.item_id == Item.id) & Score.id.in_(select(latest.c.score_id)))
         .outerjoin(ModelVersion, ModelVersion.id == Score.model_version_id)
         .order_by(Item.published_at.desc().nulls_last(), Item.id.desc())

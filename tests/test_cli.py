@@ -79,6 +79,16 @@ def test_export_formats(database_url, tmp_path, fmt):
         "parquet": pd.read_parquet,
         "jsonl": lambda p: pd.read_json(p, lines=True),
     }[fmt](out)
-    for column in ("item_id", "source", "kind", "url", "title", "text", "language", "published_at"):
+    for column in (
+        "item_id",
+        "source",
+        "kind",
+        "url",
+        "title",
+        "text",
+        "language",
+        "translated_text",
+        "published_at",
+    ):
         assert column in frame.columns
     assert len(frame) >= 50 and frame["item_id"].is_unique

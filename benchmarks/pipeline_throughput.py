@@ -1,0 +1,175 @@
+"""End-to-end throughput: 10,000 items over 100 feeds served on 127.0.0.1.
+
+Measures ingest + process (language id → translate → score) in items/s without Prefect, the
+Prefect start-up separately, and an unchanged rerun through the Prefect pipeline flow.
+
+    python benchmarks/pipeline_throughput.py [--feeds 100] [--items 100] [--foreign 0.1]
+
+Writes benchmarks/results/pipeline_throughput.json. Uses a temporary FOCUSDIG_HOME (SQLite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+COMPANIES = ["Northwind", "Calloway", "Meridian", "Oakridge", "Halvorsen", "Brightwater"]
+EN = [
+    "{c} shares jumped {n}% after record quarterly profit.",
+    "{c} cut its full-year outlook as demand weakened.",
+    "{c} will hold its annual meeting in {n} days.",
+    "Analysts downgraded {c} after a {n}% drop in orders.",
+    "{c} raised its dividend by {n}% on strong cash flow.",
+    "{c} said revenue was in line with expectations.",
+]
+FOREIGN = [
+    ("fr", "Les actions de {c} ont augmenté de {n} %."),
+    ("de", "Die Aktie von {c} fiel um {n} Prozent."),
+    ("zh", "{c}公司的利润增长了{n}%。"),
+]
+
+
+def make_feed(feed: int, items: int, foreign: float, rng: random.Random) -> bytes:
+    entries = []
+    for i in range(items):
+        c, n = rng.choice(COMPANIES), rng.randint(2, 40)
+        if rng.random() < foreign:
+            _, template = rng.choice(FOREIGN)
+        else:
+            template = rng.choice(EN)
+        title = template.format(c=c, n=n)
+        body = rng.choice(EN).format(c=rng.choice(COMPANIES), n=rng.randint(2, 40))
+        entries.append(
+            f"<item><title>{escape(title)}</title>"
+            f"<link>https://bench.example/{feed}/{i}</link><guid>f{feed}-i{i}</guid>"
+            f"<description>{escape(body)} Item {feed}-{i}.</description></item>"
+        )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>Bench {feed}</title>{''.join(entries)}</channel></rss>"
+    ).encode()
+
+
+def serve(feeds: dict[str, bytes]) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = feeds.get(self.path)
+            if body is None:
+                self.send_response(404)
+                self.end_headers()
+                return
+            etag = f'"{hash(body)}"'
+            if self.headers.get("If-None-Match") == etag:
+                self.send_response(304)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("ETag", etag)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=100)
+    parser.add_argument("--items", type=int, default=100)
+    parser.add_argument("--foreign", type=float, default=0.1, help="share of zh/fr/de titles")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default="benchmarks/results/pipeline_throughput.json")
+    args = parser.parse_args()
+
+    home = tempfile.mkdtemp(prefix="focusdig-bench-")
+    os.environ["FOCUSDIG_HOME"] = home
+    os.environ.pop("FOCUSDIG_DATABASE_URL", None)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from focusdig import pipeline
+    from focusdig.database import get_engine, session_scope
+    from focusdig.ingest.runner import ingest_sources
+    from focusdig.settings import Settings
+    from focusdig.sources import add_source
+
+    rng = random.Random(0)
+    feeds = {
+        f"/feed{i}.xml": make_feed(i, args.items, args.foreign, rng) for i in range(args.feeds)
+    }
+    server = serve(feeds)
+    settings = Settings.from_env()
+    engine = get_engine(settings)
+    with session_scope(engine) as session:
+        for path in feeds:
+            add_source(session, f"http://127.0.0.1:{server.server_port}{path}")
+    # load the models before timing: a scheduled process keeps them loaded
+    pipeline.load_champion(engine, "classifier")
+    try:
+        pipeline.load_champion(engine, "translator")
+    except Exception as exc:  # noqa: BLE001 - reported, the benchmark still runs
+        print(f"no translator: {exc}", file=sys.stderr)
+
+    t0 = time.perf_counter()
+    reports = ingest_sources(engine, settings)
+    t1 = time.perf_counter()
+    processed = pipeline.process(engine, batch_size=64)
+    t2 = time.perf_counter()
+    items = sum(r.new for r in reports)
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ["PREFECT_HOME"] = str(Path(home) / "prefect")
+    t3 = time.perf_counter()
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.pipeline import pipeline_flow
+
+    with prefect_test_harness(server_startup_timeout=120):
+        t4 = time.perf_counter()
+        pipeline_flow(fetch_retries=0)  # first flow run in the process: warms Prefect up
+        t5 = time.perf_counter()
+        rerun = pipeline_flow(fetch_retries=0)
+        t6 = time.perf_counter()
+    server.shutdown()
+
+    result = {
+        "feeds": args.feeds,
+        "items": items,
+        "foreign_share": args.foreign,
+        "threads": args.threads,
+        "ingest_s": round(t1 - t0, 2),
+        "process_s": round(t2 - t1, 2),
+        "process_steps_s": {k: round(v, 2) for k, v in processed.seconds.items()},
+        "translated": processed.translated,
+        "scored": processed.scored,
+        "items_per_s": round(items / (t2 - t0), 1),
+        "prefect_startup_s": round(t4 - t3, 2),
+        "first_flow_run_unchanged_s": round(t5 - t4, 2),
+        "unchanged_rerun_s": round(t6 - t5, 2),
+        "rerun_items_new": rerun.items_new,
+        "classifier": processed.classifier,
+        "translator": processed.translator,
+        "cpu": os.cpu_count(),
+    }
+    print(json.dumps(result, indent=2))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
