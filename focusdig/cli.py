@@ -35,6 +35,13 @@ sources_app = typer.Typer(help="Manage feed sources.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
 train_app = typer.Typer(help="Train models on the data directory.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+label_app = typer.Typer(
+    help="Label items (interactive without a subcommand), import labels, see the queue.",
+    invoke_without_command=True,
+)
+app.add_typer(label_app, name="label")
+models_app = typer.Typer(help="The model registry: list, promote, roll back.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 console = Console()
 err = Console(stderr=True)
 
@@ -336,8 +343,9 @@ def print_summary(summary) -> None:
 @app.command()
 def serve(
     cron: Annotated[str, typer.Option(help="Schedule of the pipeline flow.")] = "*/15 * * * *",
+    retrain_cron: Annotated[str, typer.Option(help="Schedule of retraining.")] = "0 2 * * *",
 ) -> None:
-    """Serve the flows on their schedules in this process (Prefect serve)."""
+    """Serve the pipeline and retrain flows on their schedules in this process."""
     from focusdig.prefect_env import configure_prefect
 
     configure_prefect()
@@ -345,8 +353,12 @@ def serve(
     from prefect import serve as prefect_serve
 
     from flows.pipeline import pipeline_flow
+    from flows.retrain import retrain_flow
 
-    prefect_serve(pipeline_flow.to_deployment(name="focusdig-pipeline", cron=cron))
+    prefect_serve(
+        pipeline_flow.to_deployment(name="focusdig-pipeline", cron=cron),
+        retrain_flow.to_deployment(name="focusdig-retrain", cron=retrain_cron),
+    )
 
 
 def load_classifier(model: Path | None):
@@ -379,7 +391,7 @@ def score(
     from focusdig.pipeline import process
 
     set_threads(threads)
-    _, engine = open_db()
+    settings, engine = open_db()
     with Progress(console=err, transient=True) as bars:
         tasks: dict[str, int] = {}
 
@@ -389,7 +401,13 @@ def score(
             bars.advance(tasks[step], done)
 
         try:
-            report = process(engine, device=device, batch_size=batch_size, progress=advance)
+            report = process(
+                engine,
+                device=device,
+                batch_size=batch_size,
+                progress=advance,
+                rescore_days=settings.rescore_days,
+            )
         except (ArtifactError, FileNotFoundError) as exc:
             raise fail(str(exc)) from None
     console.print(
@@ -516,6 +534,195 @@ def train_classifier_command(
         raise fail(f"no training data at {args.data_dir}; set FOCUSDIG_DATA_DIR")
     path = train_classifier(args)
     console.print(f"model written to {path}")
+
+
+class Strategy(StrEnum):
+    margin = "margin"
+    entropy = "entropy"
+    random = "random"
+
+
+@label_app.callback()
+def label_interactive(
+    ctx: typer.Context,
+    n: Annotated[int, typer.Option(help="How many items to offer.")] = 20,
+    strategy: Annotated[Strategy, typer.Option(help="How to pick items.")] = Strategy.margin,
+    annotator: Annotated[str | None, typer.Option(help="Your name, stored with labels.")] = None,
+) -> None:
+    """Label the items the model is least sure of: n(egative), u (neutral), p(ositive),
+    s(kip), q(uit)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import click
+    from rich.text import Text
+
+    from focusdig.labels import add_label, label_queue
+    from focusdig.registry import champion
+
+    _, engine = open_db()
+    with session_scope(engine) as session:
+        queue = label_queue(session, champion(session).id, n, strategy.value)
+    if not queue:
+        console.print("nothing to label: score some items first (`focusdig run`)")
+        return
+    keys = {"n": "negative", "u": "neutral", "p": "positive"}
+    saved = 0
+    for i, entry in enumerate(queue, start=1):
+        shown = Text(entry["text"])
+        for t in entry["top_tokens"]:
+            shown.stylize("bold reverse", t["start"], t["end"])
+        console.rule(f"{i}/{len(queue)} · item {entry['item_id']}")
+        console.print(shown)
+        probs = " ".join(f"{k} {v:.2f}" for k, v in entry["probs"].items())
+        console.print(f"model: [bold]{entry['label']}[/bold] ({probs})")
+        console.print("[n]egative  ne[u]tral  [p]ositive  [s]kip  [q]uit ? ", end="")
+        key = click.getchar().lower()
+        console.print(key)
+        if key == "q":
+            break
+        if key in keys:
+            with session_scope(engine) as session:
+                if add_label(
+                    session, keys[key], item_id=entry["item_id"], annotator=annotator, origin="cli"
+                ):
+                    saved += 1
+    console.print(f"saved {saved} label(s)")
+
+
+@label_app.command("import")
+def label_import(
+    path: Annotated[Path, typer.Argument(help="CSV with text,label or item_id,label.")],
+    annotator: Annotated[str | None, typer.Option(help="Who labeled the file.")] = None,
+) -> None:
+    """Import labels; the whole file is checked first and refused with every bad line."""
+    from focusdig.labels import LabelFileError, import_labels
+
+    _, engine = open_db()
+    try:
+        with session_scope(engine) as session:
+            report = import_labels(session, path, annotator)
+    except LabelFileError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"labels added: {report.added}; already present: {report.unchanged}")
+
+
+@label_app.command("queue")
+def label_queue_command(
+    n: Annotated[int, typer.Option(help="How many items.")] = 20,
+    strategy: Annotated[Strategy, typer.Option(help="How to pick items.")] = Strategy.margin,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Unlabeled items the champion is least sure of (no near-duplicates)."""
+    from focusdig.labels import label_queue
+    from focusdig.registry import champion
+
+    _, engine = open_db()
+    with session_scope(engine) as session:
+        queue = label_queue(session, champion(session).id, n, strategy.value)
+    if as_json:
+        print(json.dumps(queue, ensure_ascii=False))
+        return
+    table = Table("item", "model", "uncertainty", "text")
+    for entry in queue:
+        table.add_row(
+            str(entry["item_id"]), entry["label"], f"{entry['uncertainty']:.3f}", entry["text"][:90]
+        )
+    console.print(table)
+
+
+@app.command()
+def retrain(
+    min_new_labels: Annotated[
+        int | None, typer.Option(help="Skip when fewer labels arrived since the champion.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="JSON file of RetrainArguments overrides.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Train a challenger on the base data plus labels; promote it only if it is better."""
+    from focusdig.retrain import RetrainArguments, RetrainError
+    from focusdig.retrain import retrain as run_retrain
+
+    settings, engine = open_db()
+    overrides = json.loads(config.read_text("utf-8")) if config else {}
+    if min_new_labels is not None:
+        overrides["min_new_labels"] = min_new_labels
+    try:
+        result = run_retrain(engine, settings, RetrainArguments(**overrides))
+    except (RetrainError, TypeError) as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print(json.dumps(result.to_dict()))
+        return
+    verdict = "promoted" if result.promoted else ("skipped" if result.skipped else "not promoted")
+    console.print(f"[bold]{verdict}[/bold]: {result.reason}")
+    console.print(f"champion: {result.champion}; challenger: {result.challenger or '–'}")
+    for name, m in result.metrics.items():
+        console.print(f"  {name}: gold {m['gold']}; user holdout {m['user_holdout']}")
+
+
+@models_app.command("list")
+def models_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every registered classifier version with its status and metrics."""
+    from focusdig.registry import list_models
+
+    _, engine = open_db()
+    with session_scope(engine) as session:
+        rows = [
+            {
+                "version": m.version,
+                "status": m.status,
+                "metrics": m.metrics,
+                "parent": m.parent_version,
+                "created_at": m.created_at.isoformat(),
+                "promoted_at": m.promoted_at.isoformat() if m.promoted_at else None,
+                "artifact_path": m.artifact_path,
+                "artifact_sha256": m.artifact_sha256,
+                "data_fingerprint": m.data_fingerprint,
+                "code_version": m.code_version,
+            }
+            for m in list_models(session)
+        ]
+    if as_json:
+        print(json.dumps(rows))
+        return
+    table = Table("version", "status", "parent", "created", "path")
+    for r in rows:
+        table.add_row(
+            r["version"], r["status"], r["parent"] or "", r["created_at"][:19], r["artifact_path"]
+        )
+    console.print(table)
+
+
+@models_app.command("promote")
+def models_promote(version: Annotated[str, typer.Argument(help="Version to make champion.")]):
+    """Make a registered version the champion (the current one is retired)."""
+    from focusdig.registry import RegistryError, promote
+
+    _, engine = open_db()
+    try:
+        with session_scope(engine) as session:
+            promote(session, version)
+    except (RegistryError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
+    console.print(f"champion: {version}")
+
+
+@models_app.command("rollback")
+def models_rollback() -> None:
+    """Bring back the previous champion."""
+    from focusdig.registry import RegistryError, rollback
+
+    _, engine = open_db()
+    try:
+        with session_scope(engine) as session:
+            version = rollback(session).version
+    except (RegistryError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
+    console.print(f"champion: {version}")
 
 
 if __name__ == "__main__":

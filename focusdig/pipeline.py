@@ -11,12 +11,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
 from focusdig.classifier.artifacts import ArtifactError
 from focusdig.database import session_scope
 from focusdig.registry import artifact_dir, champion
+from focusdig.schema import utcnow
 
 _models: dict[tuple[str, str, str | None], object] = {}
 _models_lock = threading.Lock()
@@ -94,14 +96,17 @@ def score_step(
     batch_size: int = 64,
     device: str | None = None,
     progress: Progress | None = None,
+    rescore_days: int = 0,
 ) -> tuple[int, str]:
-    """Score what the champion has not scored; (count, classifier version)."""
+    """Score what is unscored (and, with ``rescore_days``, recent items the champion has not
+    scored); returns (count, classifier version)."""
     from focusdig.scoring import count_unscored, iter_score_batches
 
     model_id, classifier = load_champion(engine, "classifier", device)
-    total = count_unscored(engine, model_id)
+    since = utcnow() - timedelta(days=rescore_days) if rescore_days else None
+    total = count_unscored(engine, model_id, since)
     done = 0
-    for n in iter_score_batches(engine, classifier, model_id, batch_size):
+    for n in iter_score_batches(engine, classifier, model_id, batch_size, since):
         done += n
         if progress:
             progress("score", n, total)
@@ -137,12 +142,13 @@ def process(
     device: str | None = None,
     batch_size: int = 64,
     progress: Progress | None = None,
+    rescore_days: int = 0,
 ) -> ProcessReport:
     """Language id, translation and scoring of everything not yet done."""
     return run_steps(
         lambda: detect_step(engine, progress=progress),
         lambda: translate_step(engine, max(1, batch_size // 4), device, progress),
-        lambda: score_step(engine, batch_size, device, progress),
+        lambda: score_step(engine, batch_size, device, progress, rescore_days),
     )
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from focusdig import __version__
 from focusdig.classifier.artifacts import ArtifactError, sha256_file
-from focusdig.schema import ModelVersion
+from focusdig.schema import ModelVersion, utcnow
 
 SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "models"
 
@@ -32,12 +33,19 @@ def shipped_model_dir(kind: str) -> Path:
     return max(dirs, key=_version_key)
 
 
+class RegistryError(ValueError):
+    """A registry operation that cannot be done, with the reason."""
+
+
 def register_model(
     session: Session,
     kind: str,
     path: Path,
     *,
     status: str = "candidate",
+    parent_version: str | None = None,
+    data_fingerprint: str | None = None,
+    metrics: dict | None = None,
 ) -> ModelVersion:
     """The registry row for a model directory (its ``config.json`` names the version)."""
     config = json.loads((path / "config.json").read_text("utf-8"))
@@ -47,13 +55,19 @@ def register_model(
     )
     if row is None:
         metrics_file = path / "metrics.json"
+        if metrics is None and metrics_file.exists():
+            metrics = json.loads(metrics_file.read_text("utf-8"))
         row = ModelVersion(
             kind=kind,
             version=version,
             status=status,
             artifact_path=str(path.resolve()),
             artifact_sha256=sha256_file(path / "model.safetensors"),
-            metrics=json.loads(metrics_file.read_text("utf-8")) if metrics_file.exists() else None,
+            metrics=metrics,
+            parent_version=parent_version,
+            data_fingerprint=data_fingerprint,
+            code_version=f"focusdig {__version__}",
+            promoted_at=utcnow() if status == "champion" else None,
         )
         session.add(row)
         session.flush()
@@ -82,3 +96,52 @@ def artifact_dir(row: ModelVersion) -> Path:
     if shipped.is_dir():
         return shipped
     raise FileNotFoundError(f"model {row.kind} {row.version}: no artifact at {path}")
+
+
+def list_models(session: Session, kind: str = "classifier") -> list[ModelVersion]:
+    """Every registered version of ``kind``, oldest first (the champion registered if none)."""
+    champion(session, kind)
+    query = select(ModelVersion).where(ModelVersion.kind == kind).order_by(ModelVersion.id)
+    return list(session.scalars(query))
+
+
+def promote(session: Session, version: str, kind: str = "classifier") -> ModelVersion:
+    """Make ``version`` the champion; the current champion is retired (kept for rollback)."""
+    row = session.scalar(
+        select(ModelVersion).where(ModelVersion.kind == kind, ModelVersion.version == version)
+    )
+    if row is None:
+        raise RegistryError(f"no {kind} version {version!r}; see `focusdig models list`")
+    artifact_dir(row)  # refuse a version whose files are gone
+    current = champion(session, kind)
+    if current.id == row.id:
+        return row
+    current.status = "retired"
+    row.status, row.promoted_at = "champion", utcnow()
+    session.flush()
+    return row
+
+
+def rollback(session: Session, kind: str = "classifier") -> ModelVersion:
+    """Bring back the champion before the current one; the current one is retired."""
+    current = champion(session, kind)
+    previous = session.scalar(
+        select(ModelVersion)
+        .where(
+            ModelVersion.kind == kind,
+            ModelVersion.status == "retired",
+            ModelVersion.promoted_at.is_not(None),
+            ModelVersion.promoted_at < current.promoted_at,
+        )
+        .order_by(ModelVersion.promoted_at.desc())
+        .limit(1)
+    )
+    if previous is None:
+        raise RegistryError(
+            f"no previous {kind} champion to roll back to ({current.version} is the first)"
+        )
+    artifact_dir(previous)
+    current.status, current.promoted_at = "retired", None
+    previous.status = "champion"
+    session.flush()
+    return previous

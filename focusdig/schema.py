@@ -114,6 +114,10 @@ class ModelVersion(Base):
     artifact_sha256: Mapped[str | None] = mapped_column(String(64))
     metrics: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    parent_version: Mapped[str | None] = mapped_column(String(100))
+    data_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    code_version: Mapped[str | None] = mapped_column(String(100))
+    promoted_at: Mapped[datetime | None]
 
 
 class Score(Base):
@@ -173,3 +177,21 @@ class Translation(Base):
     text: Mapped[str] = mapped_column(Text)
     alignment: Mapped[list | None] = mapped_column(JSON)
     translated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Label(Base):
+    """A person's label for an item or a free text; newer labels supersede, all are kept."""
+
+    __tablename__ = "labels"
+    __table_args__ = (Index("ix_labels_text_hash", "text_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("items.id", ondelete="SET NULL"), index=True
+    )
+    text: Mapped[str] = mapped_column(Text)
+    text_hash: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(16))
+    annotator: Mapped[str | None] = mapped_column(String(200))
+    origin: Mapped[str] = mapped_column(String(16))  # import | cli | api
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -5,12 +5,15 @@ news, the comment body alone for comments (their titles are "Comment by â€¦ on â
 for a translated item it is the English translation, and each top word also names the source
 word it is aligned to.
 
-Items are scored once they can be read in English: English or undetermined, or translated.
+Items are scored once they can be read in English (English or undetermined, or translated), by
+the champion of the day; after a promotion, only new items get the new champion's score unless
+``rescore_since`` asks for recent items to be rescored too (old scores are kept).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 
 from sqlalchemy import Engine, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -31,13 +34,18 @@ def item_text(kind: str, title: str, text: str) -> str:
     return f"{title}{TITLE_SEPARATOR}{text}" if text else title
 
 
-def scorable_filter(model_id: int):
-    """Items not yet scored by ``model_id`` that can be read in English."""
-    scored = exists().where(Score.item_id == Item.id, Score.model_version_id == model_id)
+def scorable_filter(model_id: int, rescore_since: datetime | None = None):
+    """Items to score with ``model_id``: never scored by any model (or, with ``rescore_since``,
+    fetched since then and not yet scored by this one), and readable in English."""
+    scored_by_model = exists().where(Score.item_id == Item.id, Score.model_version_id == model_id)
+    scored_at_all = exists().where(Score.item_id == Item.id)
     translation = aliased(Translation)
     translated = exists().where(translation.item_id == Item.id)
     readable = Item.language.is_(None) | Item.language.in_(ENGLISH) | translated
-    return ~scored & readable
+    wanted = ~scored_at_all
+    if rescore_since is not None:
+        wanted = wanted | (Item.fetched_at >= rescore_since)
+    return ~scored_by_model & wanted & readable
 
 
 def source_span(alignment: list[dict] | None, start: int, end: int) -> tuple[int, int] | None:
@@ -89,7 +97,11 @@ def _insert_score(session: Session, item_id: int, model_id: int, p: Prediction) 
 
 
 def iter_score_batches(
-    engine: Engine, classifier: Classifier, model_id: int, batch_size: int = 64
+    engine: Engine,
+    classifier: Classifier,
+    model_id: int,
+    batch_size: int = 64,
+    rescore_since: datetime | None = None,
 ) -> Iterator[int]:
     """Score every item not yet scored by ``model_id``, one transaction per batch.
 
@@ -102,7 +114,7 @@ def iter_score_batches(
             rows = session.execute(
                 select(Item, Translation)
                 .outerjoin(Translation, Translation.item_id == Item.id)
-                .where(scorable_filter(model_id), Item.id > after)
+                .where(scorable_filter(model_id, rescore_since), Item.id > after)
                 .order_by(Item.id)
                 .limit(batch_size)
             ).all()
@@ -120,6 +132,7 @@ def iter_score_batches(
         yield stored
 
 
-def count_unscored(engine: Engine, model_id: int) -> int:
+def count_unscored(engine: Engine, model_id: int, rescore_since: datetime | None = None) -> int:
+    query = select(func.count(Item.id)).where(scorable_filter(model_id, rescore_since))
     with session_scope(engine) as session:
-        return session.scalar(select(func.count(Item.id)).where(scorable_filter(model_id)))
+        return session.scalar(query)

@@ -25,6 +25,8 @@ class Settings:
     - ``FOCUSDIG_DATA_DIR``: training data directory (default ``$FOCUSDIG_HOME/data``).
     - ``FOCUSDIG_FETCH_TIMEOUT`` / ``FOCUSDIG_FETCH_MAX_BYTES``: read timeout (s) and body cap.
     - ``FOCUSDIG_FETCH_WORKERS``: how many feeds are fetched at once.
+    - ``FOCUSDIG_RESCORE_DAYS``: after a new champion is promoted, also rescore items fetched in
+      the last N days (default 0: only new items; earlier scores are always kept).
     """
 
     home: Path
@@ -32,6 +34,7 @@ class Settings:
     data_dir: Path
     fetch_limits: FetchLimits = field(default_factory=FetchLimits)
     fetch_workers: int = 8
+    rescore_days: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -45,7 +48,8 @@ class Settings:
         if "FOCUSDIG_FETCH_MAX_BYTES" in env:
             limits = replace(limits, max_bytes=int(env["FOCUSDIG_FETCH_MAX_BYTES"]))
         workers = int(env.get("FOCUSDIG_FETCH_WORKERS", "8"))
-        return cls(home, database_url, data_dir, limits, max(1, workers))
+        rescore_days = int(env.get("FOCUSDIG_RESCORE_DAYS", "0"))
+        return cls(home, database_url, data_dir, limits, max(1, workers), max(0, rescore_days))
 
     @property
     def models_dir(self) -> Path:
