@@ -542,6 +542,18 @@ class Strategy(StrEnum):
     random = "random"
 
 
+def read_key() -> str:
+    """One key press on a terminal; one line (its first letter) when input is piped."""
+    import sys
+
+    if sys.stdin.isatty():
+        import click
+
+        return click.getchar().lower()
+    line = sys.stdin.readline()
+    return line.strip()[:1].lower() or "q"
+
+
 @label_app.callback()
 def label_interactive(
     ctx: typer.Context,
@@ -553,7 +565,6 @@ def label_interactive(
     s(kip), q(uit)."""
     if ctx.invoked_subcommand is not None:
         return
-    import click
     from rich.text import Text
 
     from focusdig.labels import add_label, label_queue
@@ -575,8 +586,8 @@ def label_interactive(
         console.print(shown)
         probs = " ".join(f"{k} {v:.2f}" for k, v in entry["probs"].items())
         console.print(f"model: [bold]{entry['label']}[/bold] ({probs})")
-        console.print("[n]egative  ne[u]tral  [p]ositive  [s]kip  [q]uit ? ", end="")
-        key = click.getchar().lower()
+        console.print(r"\[n]egative  ne\[u]tral  \[p]ositive  \[s]kip  \[q]uit ? ", end="")
+        key = read_key()
         console.print(key)
         if key == "q":
             break

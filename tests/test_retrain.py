@@ -8,10 +8,11 @@ import random
 import pytest
 import torch
 from sqlalchemy import select
-from test_cli import run
+from test_cli import run, runner
 
 from focusdig.classifier import ClassifierConfig, SentimentClassifier, save_model_dir
 from focusdig.classifier.tokenizer import TextEncoder, train_tokenizer
+from focusdig.cli import app
 from focusdig.database import get_engine, session_scope
 from focusdig.labels import LabelFileError, current_labels, import_labels, label_queue
 from focusdig.registry import RegistryError, champion, promote, register_model, rollback
@@ -135,68 +136,86 @@ def test_import_is_idempotent_and_newer_labels_supersede(db, tmp_path):
         assert current == {"Profit up": "neutral", "Loss widens": "negative"}
 
 
+def seed_scored_items(session) -> dict[str, int]:
+    """Five scored items with known probabilities; one of them already labeled."""
+    from focusdig.sources import add_source
+
+    source, _ = add_source(session, "https://q.example/feed")
+    model = champion(session)
+    probs = {
+        "sure": (0.9, 0.05, 0.05),
+        "unsure": (0.4, 0.35, 0.25),
+        "unsure-copy": (0.4, 0.34, 0.26),
+        "middle": (0.6, 0.3, 0.1),
+        "labeled": (0.34, 0.33, 0.33),
+    }
+    texts = {
+        "sure": "alpha beta gamma",
+        "unsure": "delta epsilon zeta eta",
+        "unsure-copy": "delta epsilon zeta eta theta",
+        "middle": "iota kappa",
+        "labeled": "lambda mu",
+    }
+    ids = {}
+    for key, (neg, neu, pos) in probs.items():
+        item = Item(
+            source_id=source.id,
+            guid=key,
+            title="",
+            text=texts[key],
+            kind="news",
+            content_hash=key,
+            language="en",
+        )
+        session.add(item)
+        session.flush()
+        ids[key] = item.id
+        session.add(
+            Score(
+                item_id=item.id,
+                model_version_id=model.id,
+                label="negative",
+                score=pos - neg,
+                prob_negative=neg,
+                prob_neutral=neu,
+                prob_positive=pos,
+            )
+        )
+    session.add(
+        Label(
+            item_id=ids["labeled"], text="lambda mu", text_hash="x", label="neutral", origin="cli"
+        )
+    )
+    session.flush()
+    return ids
+
+
 def test_queue_orders_by_margin_and_skips_labeled_and_near_duplicates(db):
     _, engine = db
     with session_scope(engine) as session:
-        from focusdig.sources import add_source
-
-        source, _ = add_source(session, "https://q.example/feed")
-        model = champion(session)
-        probs = {
-            "sure": (0.9, 0.05, 0.05),
-            "unsure": (0.4, 0.35, 0.25),
-            "unsure-copy": (0.4, 0.34, 0.26),
-            "middle": (0.6, 0.3, 0.1),
-            "labeled": (0.34, 0.33, 0.33),
-        }
-        texts = {
-            "sure": "alpha beta gamma",
-            "unsure": "delta epsilon zeta eta",
-            "unsure-copy": "delta epsilon zeta eta theta",
-            "middle": "iota kappa",
-            "labeled": "lambda mu",
-        }
-        ids = {}
-        for key, (neg, neu, pos) in probs.items():
-            item = Item(
-                source_id=source.id,
-                guid=key,
-                title="",
-                text=texts[key],
-                kind="news",
-                content_hash=key,
-                language="en",
-            )
-            session.add(item)
-            session.flush()
-            ids[key] = item.id
-            session.add(
-                Score(
-                    item_id=item.id,
-                    model_version_id=model.id,
-                    label="negative",
-                    score=pos - neg,
-                    prob_negative=neg,
-                    prob_neutral=neu,
-                    prob_positive=pos,
-                )
-            )
-        session.add(
-            Label(
-                item_id=ids["labeled"],
-                text="lambda mu",
-                text_hash="x",
-                label="neutral",
-                origin="cli",
-            )
-        )
-        session.flush()
-        queue = label_queue(session, model.id, n=10, strategy="margin")
+        ids = seed_scored_items(session)
+        queue = label_queue(session, champion(session).id, n=10, strategy="margin")
+        by_entropy = label_queue(session, champion(session).id, n=10, strategy="entropy")
     assert [q["item_id"] for q in queue] == [ids["unsure"], ids["middle"], ids["sure"]]
+    assert by_entropy[0]["item_id"] == ids["unsure-copy"] and len(by_entropy) == 3
     assert (
         json.loads(run("label", "queue", "--json", "--n", "1").stdout)[0]["item_id"]
         == ids["unsure"]
     )
+
+
+def test_interactive_labeling_saves_labels_as_given(db):
+    _, engine = db
+    with session_scope(engine) as session:
+        ids = seed_scored_items(session)
+    result = runner.invoke(app, ["label", "--annotator", "kim"], input="p\ns\nq\n")
+    assert result.exit_code == 0, result.output
+    assert "saved 1 label(s)" in result.output
+    with session_scope(engine) as session:
+        rows = session.scalars(
+            select(Label).where(Label.origin == "cli", Label.annotator == "kim")
+        ).all()
+        assert [(r.item_id, r.label) for r in rows] == [(ids["unsure"], "positive")]
 
 
 def user_labels(n: int, flip: bool = False) -> list[str]:
