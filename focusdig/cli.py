@@ -536,6 +536,81 @@ def train_classifier_command(
     console.print(f"model written to {path}")
 
 
+class Language(StrEnum):
+    zh = "zh"
+    fr = "fr"
+    de = "de"
+
+
+def load_translator(model: Path | None):
+    """The translator at ``model``, or the champion."""
+    from focusdig.classifier.artifacts import ArtifactError
+    from focusdig.translator import Translator
+
+    if model is None:
+        from focusdig.registry import artifact_dir, champion
+
+        _, engine = open_db()
+        try:
+            with session_scope(engine) as session:
+                model = artifact_dir(champion(session, "translator"))
+        except (ArtifactError, FileNotFoundError) as exc:
+            raise fail(str(exc)) from None
+    try:
+        return Translator.load(model)
+    except (ArtifactError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def translate(
+    texts: Annotated[list[str], typer.Argument(help="Texts to translate into English.")],
+    source: Annotated[
+        Language | None, typer.Option("--from", help="Source language (default: detected).")
+    ] = None,
+    beam: Annotated[int, typer.Option(help="Beam size (1 = greedy).")] = 4,
+    model: Annotated[Path | None, typer.Option(help="Model directory (default: champion).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Translate zh/fr/de text into English with focusdig's own model."""
+    translator = load_translator(model)
+    results = translator.translate(texts, src_lang=source.value if source else None, beam_size=beam)
+    if as_json:
+        print(json.dumps([asdict(r) for r in results], ensure_ascii=False))
+        return
+    for text, result in zip(texts, results, strict=True):
+        console.print(f"[dim]{result.source_language}[/dim] {text}")
+        console.print(f"[bold]en[/bold] {result.text}")
+
+
+@app.command("evaluate-translation")
+def evaluate_translation(
+    path: Annotated[Path, typer.Argument(help="Lines of English<TAB>source (more columns ok).")],
+    source: Annotated[Language, typer.Option("--from", help="Source language.")],
+    beam: Annotated[int, typer.Option(help="Beam size (1 = greedy).")] = 4,
+    model: Annotated[Path | None, typer.Option(help="Model directory (default: champion).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """sacrebleu BLEU and chrF of the translator on a tab-separated file."""
+    from focusdig.translator.evaluate import evaluate_tsv
+
+    if not path.is_file():
+        raise fail(f"no such file: {path}")
+    translator = load_translator(model)
+    try:
+        metrics = evaluate_tsv(translator, path, source.value, beam_size=beam)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    metrics["model_version"] = translator.version
+    if as_json:
+        print(json.dumps(metrics))
+        return
+    console.print(
+        f"n={metrics['n']}  BLEU={metrics['bleu']:.2f}  chrF={metrics['chrf']:.2f}"
+        f"  model={translator.version}"
+    )
+
+
 class Strategy(StrEnum):
     margin = "margin"
     entropy = "entropy"
