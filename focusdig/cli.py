@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
@@ -66,6 +68,22 @@ def open_db(samples: bool = True) -> tuple[Settings, Engine]:
     """Settings and the migrated database; a fresh database gets the bundled sample sources."""
     settings = Settings.from_env()
     return settings, get_engine(settings, on_create=_add_samples if samples else None)
+
+
+@contextmanager
+def step_progress() -> Iterator[Callable[[str, int, int], None]]:
+    """Progress bars (on stderr), one per pipeline step, fed by the returned callback."""
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as bars:
+        tasks: dict[str, int] = {}
+
+        def advance(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bars.add_task(step, total=total or None)
+            bars.advance(tasks[step], done)
+
+        yield advance
 
 
 def fail(message: str) -> typer.Exit:
@@ -259,8 +277,6 @@ def run_pipeline(
     """The main job: ingest, detect languages, translate and score, once (ephemeral Prefect)."""
     import os
 
-    from rich.progress import Progress
-
     from focusdig.pipeline import set_progress_hook
     from focusdig.prefect_env import configure_prefect
 
@@ -274,14 +290,7 @@ def run_pipeline(
             raise fail(f"{feed}: {exc}") from None
     from flows.pipeline import pipeline_flow
 
-    with Progress(console=err, transient=True) as bars:
-        tasks: dict[str, int] = {}
-
-        def advance(step: str, done: int, total: int) -> None:
-            if step not in tasks:
-                tasks[step] = bars.add_task(step, total=total or None)
-            bars.advance(tasks[step], done)
-
+    with step_progress() as advance:
         set_progress_hook(advance)
         try:
             summary = pipeline_flow(feeds or None, device=device, batch_size=batch_size)
@@ -361,12 +370,25 @@ def serve(
     )
 
 
+def champion_dir(kind: str) -> Path:
+    """Where the current champion of ``kind`` lives (the shipped default at first)."""
+    from focusdig.classifier.artifacts import ArtifactError
+    from focusdig.registry import artifact_dir, champion
+
+    _, engine = open_db()
+    try:
+        with session_scope(engine) as session:
+            return artifact_dir(champion(session, kind))
+    except (ArtifactError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
+
+
 def load_classifier(model: Path | None):
     """The classifier at ``model``, or the champion."""
     from focusdig.classifier import ArtifactError, Classifier
 
     try:
-        return Classifier.load(model)
+        return Classifier.load(model or champion_dir("classifier"))
     except (ArtifactError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
 
@@ -385,21 +407,12 @@ def score(
     threads: Annotated[int | None, typer.Option(help="CPU threads for PyTorch.")] = None,
 ) -> None:
     """Detect languages, translate non-English items, then score every unscored item."""
-    from rich.progress import Progress
-
     from focusdig.classifier.artifacts import ArtifactError
     from focusdig.pipeline import process
 
     set_threads(threads)
     settings, engine = open_db()
-    with Progress(console=err, transient=True) as bars:
-        tasks: dict[str, int] = {}
-
-        def advance(step: str, done: int, total: int) -> None:
-            if step not in tasks:
-                tasks[step] = bars.add_task(step, total=total or None)
-            bars.advance(tasks[step], done)
-
+    with step_progress() as advance:
         try:
             report = process(
                 engine,
@@ -429,12 +442,6 @@ def classify(
     """Classify texts and show the words the model attended to."""
     from rich.text import Text
 
-    if model is None:
-        from focusdig.registry import artifact_dir, champion
-
-        _, engine = open_db()
-        with session_scope(engine) as session:
-            model = artifact_dir(champion(session))
     classifier = load_classifier(model)
     predictions = classifier.predict(texts, top_k=top)
     if as_json:
@@ -463,12 +470,6 @@ def evaluate(
         texts, labels = read_labeled_csv(path)
     except LabelFileError as exc:
         raise fail(str(exc)) from None
-    if model is None:
-        from focusdig.registry import artifact_dir, champion
-
-        _, engine = open_db()
-        with session_scope(engine) as session:
-            model = artifact_dir(champion(session))
     classifier = load_classifier(model)
     metrics = classifier.evaluate(texts, labels)
     metrics["model_version"] = classifier.version
@@ -547,17 +548,8 @@ def load_translator(model: Path | None):
     from focusdig.classifier.artifacts import ArtifactError
     from focusdig.translator import Translator
 
-    if model is None:
-        from focusdig.registry import artifact_dir, champion
-
-        _, engine = open_db()
-        try:
-            with session_scope(engine) as session:
-                model = artifact_dir(champion(session, "translator"))
-        except (ArtifactError, FileNotFoundError) as exc:
-            raise fail(str(exc)) from None
     try:
-        return Translator.load(model)
+        return Translator.load(model or champion_dir("translator"))
     except (ArtifactError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
 
