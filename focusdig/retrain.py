@@ -1,17 +1,18 @@
 """Champion/challenger retraining on users' labels.
 
-A challenger is fine-tuned from the champion on the base training data plus the training share
-of the current user labels. Both are evaluated on (a) the fixed gold holdout of the base data
-(the test split, never trained on) and (b) a held-back slice of the user labels (chosen by a hash
-of the text, so it is stable as labels accumulate). The challenger is promoted only if it is not
-worse on (a) beyond a tolerance and better on (b). A batch of new labels that mostly contradicts
-the champion's confident predictions is refused before any training (label-noise check).
+A challenger is fine-tuned from the champion on a rehearsal sample of the base training data plus
+the training share of the current user labels. Both are evaluated on (a) the fixed gold holdout
+of the base data (its test split, never trained on) and (b) a held-back slice of the user labels
+(chosen by a hash of the text, so it is stable as labels accumulate). The challenger is promoted
+only if it is not worse on (a) beyond a tolerance and better on (b). A batch of new labels that
+mostly contradicts the champion's confident predictions is refused before any training.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ class RetrainArguments:
     gold_tolerance: float = 0.01  # largest allowed drop of gold macro-F1
     holdout_percent: int = 20  # share of user labels held back for evaluation
     user_weight: int = 3  # each user training label counts this many times
+    base_examples: int | None = 4000  # rehearsal sample of the base training data (None: all)
     noise_confidence: float = 0.9  # a "confident" champion prediction
     noise_max_share: float = 0.5  # refuse when more of the confident ones are contradicted
     noise_min_confident: int = 5  # ... and at least this many confident predictions exist
@@ -159,7 +161,10 @@ def retrain(
         for r in labels
         if not is_holdout(r.text_hash, args.holdout_percent)
     ]
-    splits["train"] = splits["train"] + user_train * args.user_weight
+    base_train = splits["train"]
+    if args.base_examples is not None and len(base_train) > args.base_examples:
+        base_train = random.Random(0).sample(base_train, args.base_examples)
+    splits["train"] = base_train + user_train * args.user_weight
     gold = [(ex.text, ex.label) for ex in splits["test"]]
     if not holdout:
         result.reason = "no held-back user labels to compare on; add more labels"
