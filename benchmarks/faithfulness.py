@@ -1,0 +1,83 @@
+"""Faithfulness of the attention explanation (comprehensiveness, DeYoung et al. 2020).
+
+    FOCUSDIG_DATA_DIR=../shared/data python benchmarks/faithfulness.py [--model DIR]
+
+For each test text with at least `--min-words` words: delete the top-k attended words (k=5)
+and, separately, k random words; the drop in the probability of the originally predicted class
+is the comprehensiveness. Reports both means and their ratio (goal >= 3x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+
+from focusdig.classifier import data as D
+from focusdig.classifier.predict import Classifier
+
+
+def word_spans(clf: Classifier, text: str) -> list[tuple[int, int]]:
+    enc = clf.encoder.encode(text)
+    spans: dict[int, tuple[int, int]] = {}
+    for w, (s, e) in zip(enc.word_ids, enc.offsets, strict=True):
+        s0, e0 = spans.get(w, (s, e))
+        spans[w] = (min(s0, s), max(e0, e))
+    return list(spans.values())
+
+
+def delete(text: str, spans: list[tuple[int, int]]) -> str:
+    for s, e in sorted(spans, reverse=True):
+        text = text[:s] + text[e:]
+    return " ".join(text.split())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", help="model dir (default: the shipped champion)")
+    p.add_argument("--data-dir", help="default $FOCUSDIG_DATA_DIR")
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--min-words", type=int, default=10)
+    p.add_argument("--random-draws", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args()
+    clf = Classifier.load(a.model)
+    sets = D.eval_sets(a.data_dir, "test")
+    texts = [ex.text for name in ("phrasebank_50agree", "twitter") for ex in sets[name]]
+    texts = [t for t in texts if len(word_spans(clf, t)) >= a.min_words]
+    preds = clf.predict(texts, top_k=a.k)
+    rng = random.Random(a.seed)
+    top_texts, rand_texts = [], []
+    for text, pred in zip(texts, preds, strict=True):
+        top_texts.append(delete(text, [(t["start"], t["end"]) for t in pred.top_tokens]))
+        spans = word_spans(clf, text)
+        rand_texts += [delete(text, rng.sample(spans, a.k)) for _ in range(a.random_draws)]
+    cls_idx = [clf.labels.index(p.label) for p in preds]
+    base = np.array([p.probs[p.label] for p in preds])
+    top_p = clf.predict_proba(top_texts)[np.arange(len(texts)), cls_idx]
+    rand_p = clf.predict_proba(rand_texts).reshape(len(texts), a.random_draws, -1)
+    rand_p = rand_p[np.arange(len(texts)), :, cls_idx].mean(1)
+    comp_top, comp_rand = float((base - top_p).mean()), float((base - rand_p).mean())
+    flip_top = float(np.mean([clf.labels[i] != p.label for i, p in zip(
+        clf.predict_proba(top_texts).argmax(1), preds, strict=True)]))
+    result = {
+        "model": clf.version, "n_texts": len(texts), "k": a.k, "min_words": a.min_words,
+        "comprehensiveness_top_k": round(comp_top, 4),
+        "comprehensiveness_random_k": round(comp_rand, 4),
+        "ratio": round(comp_top / comp_rand, 2) if comp_rand > 0 else None,
+        "label_flip_rate_top_k": round(flip_top, 4),
+    }
+    print(f"{len(texts)} test texts with >= {a.min_words} words, k={a.k}")
+    print(f"drop in predicted-class prob: top-{a.k} attended {comp_top:.4f}, "
+          f"random {comp_rand:.4f}, ratio {result['ratio']}x (goal >= 3x)")
+    out = Path(__file__).resolve().parent / "results" / "faithfulness.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

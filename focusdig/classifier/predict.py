@@ -1,0 +1,299 @@
+"""Inference: `Classifier.load(...).predict(texts)` -> labels, scores and word explanations.
+
+Long texts. A text longer than the model's window (`max_len` - 2 tokens) is split into
+sentences (spaCy `blank("en")` + `sentencizer`, no model download); a sentence that is still too
+long is cut into chunks of whole words. Each piece is scored on its own and the text's
+probabilities are the average of the pieces' probabilities weighted by their token counts, so
+every token counts equally. Word weights are the pooling weights of each piece scaled by the
+same factor (they sum to 1 over the whole text), and `top_tokens` are drawn across all pieces
+with character offsets into the full original text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from focusdig.classifier.artifacts import ArtifactError, load_model_dir
+from focusdig.classifier.model import SentimentClassifier
+from focusdig.classifier.tokenizer import Encoded, TextEncoder
+
+
+@dataclass
+class Prediction:
+    label: str  # argmax class
+    score: float  # P(positive) - P(negative), in [-1, 1]
+    probs: dict[str, float]  # {negative, neutral, positive}
+    top_tokens: list[dict] = field(default_factory=list)  # {word, weight, start, end}, best first
+
+
+@dataclass
+class _Piece:
+    item: int  # index of the text it comes from
+    ids: list[int]  # [CLS] tokens [SEP]
+    words: list[int]  # word index of each real token (len(ids) - 2)
+    share: float = 1.0  # weight of this piece in its text (token count / text token count)
+
+
+def models_root() -> Path:
+    """`<repo>/models/classifier`, found next to the installed `focusdig` package."""
+    import focusdig
+
+    pkg = (
+        Path(focusdig.__file__).resolve().parent
+        if focusdig.__file__
+        else (Path(__file__).resolve().parents[1])
+    )
+    return pkg.parent / "models" / "classifier"
+
+
+def _version_key(path: Path) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
+
+
+def default_model_dir() -> Path:
+    """The champion model: for now the newest shipped dir under `models_root()`."""
+    root = models_root()
+    dirs = [p for p in root.glob("*") if (p / "manifest.json").is_file()] if root.is_dir() else []
+    if not dirs:
+        raise ArtifactError(f"no model directory under {root}; train one or pass a path")
+    return max(dirs, key=_version_key)
+
+
+_NLP = None
+
+
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
+    global _NLP
+    if _NLP is None:
+        import spacy
+
+        _NLP = spacy.blank("en")
+        _NLP.add_pipe("sentencizer")
+    _NLP.max_length = max(_NLP.max_length, len(text) + 1)
+    return [(s.start_char, s.end_char) for s in _NLP(text).sents]
+
+
+def _chunk_words(tokens: list[int], words: list[int], size: int) -> list[list[int]]:
+    """Split token positions into runs of <= size, cutting between words where possible."""
+    chunks: list[list[int]] = []
+    cur: list[int] = []
+    i = 0
+    while i < len(tokens):
+        j = i  # tokens[i:j] is the next whole word
+        while j < len(tokens) and words[tokens[j]] == words[tokens[i]]:
+            j += 1
+        word = tokens[i:j]
+        if len(cur) + len(word) > size and cur:
+            chunks.append(cur)
+            cur = []
+        while len(word) > size:  # a single word longer than the window
+            chunks.append(word[:size])
+            word = word[size:]
+        cur += word
+        i = j
+    if cur:
+        chunks.append(cur)
+    return chunks
+
+
+class Classifier:
+    """A loaded sentiment model. Use `Classifier.load(path)`; `path=None` is the champion."""
+
+    def __init__(
+        self,
+        model: SentimentClassifier,
+        encoder: TextEncoder,
+        config: dict,
+        path: Path | None = None,
+        device: str | torch.device | None = None,
+    ):
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.to(self.device).eval()
+        self.encoder = encoder
+        self.config = config
+        self.path = path
+        self.version: str = config["version"]
+        self.labels: tuple[str, ...] = tuple(model.config.labels)
+        self.max_len: int = model.config.max_len
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path | None = None,
+        device: str | torch.device | None = None,
+        num_threads: int | None = None,
+    ) -> Classifier:
+        """Load and verify a model directory (None: `default_model_dir()`).
+
+        `device`: "cpu", "cuda", ... (default: CUDA when available). `num_threads` sets torch's
+        (process-wide) intra-op CPU threads.
+        """
+        if num_threads:
+            torch.set_num_threads(num_threads)
+        path = Path(path) if path is not None else default_model_dir()
+        model, enc, config = load_model_dir(path)
+        return cls(model, enc, config, path=path, device=device)
+
+    def __repr__(self) -> str:
+        return f"Classifier(version={self.version!r}, device={self.device.type!r})"
+
+    # -- segmentation -------------------------------------------------------------------------
+    def _pieces(self, item: int, text: str, enc: Encoded) -> list[_Piece]:
+        size = self.max_len - 2
+        cls_id, sep_id = self.encoder.cls_id, self.encoder.sep_id
+        n = len(enc.ids)
+        if n <= size:
+            return [_Piece(item, [cls_id, *enc.ids, sep_id], list(enc.word_ids))]
+        groups: list[list[int]] = []
+        spans = _sentence_spans(text)
+        s, cur = 0, []
+        for t, (start, _) in enumerate(enc.offsets):
+            while s < len(spans) - 1 and start >= spans[s][1]:
+                s += 1
+                if cur:
+                    groups.append(cur)
+                    cur = []
+            cur.append(t)
+        if cur:
+            groups.append(cur)
+        pieces = []
+        for g in groups:
+            for chunk in _chunk_words(g, enc.word_ids, size):
+                pieces.append(
+                    _Piece(
+                        item,
+                        [cls_id, *(enc.ids[t] for t in chunk), sep_id],
+                        [enc.word_ids[t] for t in chunk],
+                        len(chunk) / n,
+                    )
+                )
+        return pieces
+
+    @torch.inference_mode()
+    def _run(self, pieces: list[_Piece], batch_size: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Probabilities (P, L) and pooling weights over real tokens for each piece."""
+        probs = np.zeros((len(pieces), len(self.labels)), dtype=np.float32)
+        alphas: list[np.ndarray] = [np.zeros(0)] * len(pieces)
+        order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].ids))
+        use_amp = self.device.type == "cuda"
+        for s in range(0, len(order), batch_size):
+            b = order[s : s + batch_size]
+            T = max(len(pieces[i].ids) for i in b)
+            ids = torch.full((len(b), T), self.encoder.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(b), T), dtype=torch.long)
+            for r, i in enumerate(b):
+                ids[r, : len(pieces[i].ids)] = torch.tensor(pieces[i].ids)
+                mask[r, : len(pieces[i].ids)] = 1
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=use_amp):
+                logits, alpha, _ = self.model(ids.to(self.device), mask.to(self.device))
+            p = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+            a = alpha.float().cpu().numpy()
+            for r, i in enumerate(b):
+                probs[i] = p[r]
+                alphas[i] = a[r, 1 : len(pieces[i].ids) - 1]
+        return probs, alphas
+
+    # -- public API ---------------------------------------------------------------------------
+    def predict(
+        self, texts: str | Sequence[str], batch_size: int = 64, top_k: int = 5
+    ) -> list[Prediction]:
+        """One `Prediction` per text (a single str is treated as a list of one)."""
+        if isinstance(texts, str):
+            texts = [texts]
+        texts = [t if isinstance(t, str) else str(t) for t in texts]
+        encs = self.encoder.encode_batch(texts)
+        pieces = [
+            p
+            for i, (t, e) in enumerate(zip(texts, encs, strict=True))
+            for p in self._pieces(i, t, e)
+        ]
+        probs, alphas = self._run(pieces, batch_size)
+        item_probs = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
+        word_w: list[dict[int, float]] = [{} for _ in texts]
+        for piece, p, a in zip(pieces, probs, alphas, strict=True):
+            item_probs[piece.item] += piece.share * p
+            ww = word_w[piece.item]
+            for w, weight in zip(piece.words, a, strict=True):
+                if w >= 0:
+                    ww[w] = ww.get(w, 0.0) + float(weight) * piece.share
+        item_probs /= item_probs.sum(axis=1, keepdims=True)
+        out = []
+        for text, enc, p, ww in zip(texts, encs, item_probs, word_w, strict=True):
+            spans: dict[int, tuple[int, int]] = {}
+            for w, (start, end) in zip(enc.word_ids, enc.offsets, strict=True):
+                if w >= 0:
+                    s0, e0 = spans.get(w, (start, end))
+                    spans[w] = (min(s0, start), max(e0, end))
+            best = sorted(ww.items(), key=lambda kv: -kv[1])[:top_k]
+            top = [
+                {
+                    "word": text[spans[w][0] : spans[w][1]],
+                    "weight": round(weight, 6),
+                    "start": spans[w][0],
+                    "end": spans[w][1],
+                }
+                for w, weight in best
+            ]
+            probs_d = {lab: float(p[i]) for i, lab in enumerate(self.labels)}
+            out.append(
+                Prediction(
+                    label=self.labels[int(p.argmax())],
+                    score=float(probs_d.get("positive", 0.0) - probs_d.get("negative", 0.0)),
+                    probs=probs_d,
+                    top_tokens=top,
+                )
+            )
+        return out
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Class probabilities (N, len(labels)) in `self.labels` order."""
+        preds = self.predict(texts, batch_size=batch_size, top_k=0)
+        return np.array([[p.probs[lab] for lab in self.labels] for p in preds]).reshape(
+            len(preds), len(self.labels)
+        )
+
+    def scores(self, texts: Sequence[str], batch_size: int = 64) -> list[float]:
+        """P(positive) - P(negative) per text."""
+        return [p.score for p in self.predict(texts, batch_size=batch_size, top_k=0)]
+
+    def evaluate(self, texts: Sequence[str], labels: Sequence[str], batch_size: int = 64) -> dict:
+        """Accuracy, macro-F1, per-class precision/recall/F1 and confusion matrix.
+
+        `labels` are label names (e.g. "negative"); the confusion matrix rows are true labels
+        and columns predicted labels, both in `self.labels` order.
+        """
+        from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+        from sklearn.metrics import precision_recall_fscore_support as prfs
+
+        unknown = set(labels) - set(self.labels)
+        if unknown:
+            raise ValueError(f"unknown labels {sorted(unknown)}; expected {self.labels}")
+        pred = [p.label for p in self.predict(texts, batch_size=batch_size, top_k=0)]
+        labs = list(self.labels)
+        prec, rec, f1, sup = prfs(labels, pred, labels=labs, zero_division=0)
+        return {
+            "n": len(pred),
+            "accuracy": float(accuracy_score(labels, pred)) if pred else 0.0,
+            "macro_f1": float(
+                f1_score(labels, pred, labels=labs, average="macro", zero_division=0)
+            ),
+            "per_class": {
+                lab: {
+                    "precision": float(prec[i]),
+                    "recall": float(rec[i]),
+                    "f1": float(f1[i]),
+                    "support": int(sup[i]),
+                }
+                for i, lab in enumerate(labs)
+            },
+            "labels": labs,
+            "confusion_matrix": confusion_matrix(labels, pred, labels=labs).tolist()
+            if pred
+            else [],
+        }

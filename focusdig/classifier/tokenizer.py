@@ -1,0 +1,86 @@
+"""WordPiece tokenizer (HF `tokenizers`) with BERT-style word splitting.
+
+Words are what `BertPreTokenizer` yields: runs of letters/digits split on whitespace and
+punctuation (each punctuation mark and each CJK character is a word of its own). Offsets are
+character offsets into the original text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
+SPECIAL_TOKENS = [PAD, UNK, CLS, SEP, MASK]  # ids 0..4
+
+
+@dataclass
+class Encoded:
+    """Tokens of one text, without special tokens."""
+
+    ids: list[int]
+    offsets: list[tuple[int, int]]  # char span of each token in the original text
+    word_ids: list[int]  # index of the word each token belongs to
+
+
+def _empty_tokenizer() -> Tokenizer:
+    tok = Tokenizer(models.WordPiece(unk_token=UNK, max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    return tok
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 16_000) -> Tokenizer:
+    """Train a lowercase WordPiece vocabulary on `texts`."""
+    tok = _empty_tokenizer()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, min_frequency=3, special_tokens=SPECIAL_TOKENS
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    return tok
+
+
+class TextEncoder:
+    """Thin wrapper that encodes texts to ids with offsets and word ids."""
+
+    def __init__(self, tokenizer: Tokenizer):
+        self.tokenizer = tokenizer
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (
+            tokenizer.token_to_id(t) for t in SPECIAL_TOKENS
+        )
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TextEncoder:
+        return cls(Tokenizer.from_file(str(path)))
+
+    @classmethod
+    def from_str(cls, data: str) -> TextEncoder:
+        return cls(Tokenizer.from_str(data))
+
+    def save(self, path: str | Path) -> None:
+        self.tokenizer.save(str(path))
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.get_vocab_size()
+
+    def encode_batch(self, texts: list[str]) -> list[Encoded]:
+        out = []
+        for enc in self.tokenizer.encode_batch(texts, add_special_tokens=False):
+            word_ids = [-1 if w is None else w for w in enc.word_ids]
+            out.append(Encoded(list(enc.ids), list(enc.offsets), word_ids))
+        return out
+
+    def encode(self, text: str) -> Encoded:
+        return self.encode_batch([text])[0]
+
+    def ids_batch(self, texts: list[str], max_len: int) -> list[list[int]]:
+        """[CLS] ids [SEP], truncated to `max_len` (for training)."""
+        encs = self.tokenizer.encode_batch(texts, add_special_tokens=False)
+        return [[self.cls_id, *e.ids[: max_len - 2], self.sep_id] for e in encs]

@@ -1,0 +1,491 @@
+"""Training: tokenizer, masked-LM pretraining (time-budgeted, resumable) and fine-tuning.
+
+Run `python -m focusdig.classifier.trainer --help`. Work files (tokenizer, pretraining
+checkpoints, logs) go to `TrainingArguments.work_dir`; the finished model directory is written
+under `TrainingArguments.out_dir` and returned by `train_classifier`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from sklearn.metrics import f1_score
+from tqdm.auto import tqdm
+
+from focusdig.classifier import data as D
+from focusdig.classifier.artifacts import save_model_dir
+from focusdig.classifier.model import ClassifierConfig, SentimentClassifier
+from focusdig.classifier.tokenizer import TextEncoder, train_tokenizer
+
+
+@dataclass
+class TrainingArguments:
+    out_dir: str = "models/classifier"  # the model directory is created inside
+    work_dir: str = "runs/classifier"  # tokenizer, pretraining checkpoints (never shipped)
+    data_dir: str | None = None  # default: $FOCUSDIG_DATA_DIR
+    version: str | None = None  # default: clf-<date>-<n>
+    model: dict = field(default_factory=dict)  # ClassifierConfig overrides
+    seed: int = 0
+    num_threads: int = 2
+    use_phrasebank: bool = True  # False: train on MIT-licensed twitter_fin only
+    # tokenizer
+    vocab_size: int = 16_000
+    tokenizer_lines: int = 300_000
+    # masked-LM pretraining
+    pretrain_minutes: float = 45.0  # 0 disables pretraining
+    pretrain_lines: int = 700_000
+    pretrain_batch_size: int = 128
+    pretrain_max_len: int = 128
+    pretrain_lr: float = 5e-4
+    pretrain_warmup_steps: int = 300
+    mask_prob: float = 0.15
+    checkpoint_minutes: float = 5.0
+    resume: bool = False
+    init_from: str | None = None  # pretraining checkpoint dir to fine-tune from
+    # fine-tuning
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 2e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    label_smoothing: float = 0.1
+    patience: int = 3  # epochs without val macro-F1 improvement before stopping
+    bf16: bool = True  # bfloat16 autocast on CPU (fast on AVX512-BF16 CPUs)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainingArguments:
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown training arguments: {sorted(unknown)}")
+        return cls(**d)
+
+
+def log(msg: str) -> None:
+    print(f"[{dt.datetime.now(dt.UTC):%H:%M:%S}] {msg}", flush=True)
+
+
+def _autocast(args: TrainingArguments, device: torch.device):
+    enabled = args.bf16 and device.type == "cpu" or device.type == "cuda"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def collate(seqs: list[list[int]], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad id lists -> input_ids, attention_mask (B, T)."""
+    T = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), T), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[i, : len(s)] = 1
+    return ids, mask
+
+
+def length_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffled batches of indices of similar length (sorted within pools of 50 batches)."""
+    idx = list(range(len(lengths)))
+    rng.shuffle(idx)
+    pool = batch_size * 50
+    batches = []
+    for p in range(0, len(idx), pool):
+        chunk = sorted(idx[p : p + pool], key=lengths.__getitem__)
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def mask_tokens(
+    ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    cfg: ClassifierConfig,
+    prob: float,
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT masking: of `prob` of real tokens, 80% [MASK], 10% random, 10% kept."""
+    special = (ids == cfg.cls_id) | (ids == cfg.sep_id) | (attention_mask == 0)
+    pick = (torch.rand(ids.shape, generator=gen) < prob) & ~special
+    targets = torch.where(pick, ids, torch.full_like(ids, -100))
+    r = torch.rand(ids.shape, generator=gen)
+    inputs = ids.clone()
+    inputs[pick & (r < 0.8)] = cfg.mask_id
+    rand_pos = pick & (r >= 0.8) & (r < 0.9)
+    inputs[rand_pos] = torch.randint(5, cfg.vocab_size, (int(rand_pos.sum()),), generator=gen)
+    return inputs, targets
+
+
+def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    groups = [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98), eps=1e-6)
+
+
+def _save_checkpoint(
+    path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, state: dict
+) -> None:
+    """Tensors-only checkpoint (safetensors) plus JSON state; written atomically."""
+    path.mkdir(parents=True, exist_ok=True)
+    osd = opt.state_dict()
+    tensors = {f"{i}.{k}": v.contiguous() for i, s in osd["state"].items() for k, v in s.items()}
+    tmp = path / "tmp"
+    tmp.mkdir(exist_ok=True)
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors")
+    )
+    save_file(tensors, str(tmp / "optim.safetensors"))
+    (tmp / "state.json").write_text(json.dumps({**state, "param_groups": osd["param_groups"]}))
+    for name in ("model.safetensors", "optim.safetensors", "state.json"):
+        (tmp / name).replace(path / name)
+    tmp.rmdir()
+
+
+def _load_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) -> dict:
+    model.load_state_dict(load_file(str(path / "model.safetensors")))
+    state = json.loads((path / "state.json").read_text())
+    osd: dict = {"state": {}, "param_groups": state.pop("param_groups")}
+    for key, v in load_file(str(path / "optim.safetensors")).items():
+        i, k = key.split(".", 1)
+        osd["state"].setdefault(int(i), {})[k] = v
+    opt.load_state_dict(osd)
+    return state
+
+
+def get_tokenizer(args: TrainingArguments, train_texts: list[str]) -> TextEncoder:
+    """Reuse `work_dir/tokenizer.json` or train one on corpus lines + labeled train texts."""
+    path = Path(args.work_dir) / "tokenizer.json"
+    if path.exists():
+        return TextEncoder.from_file(path)
+    log(f"training tokenizer on {args.tokenizer_lines} corpus lines + {len(train_texts)} labeled")
+    lines = D.sample_corpus(args.data_dir, args.tokenizer_lines, seed=args.seed + 1)
+    enc = TextEncoder(train_tokenizer(lines + train_texts, args.vocab_size))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    enc.save(path)
+    return enc
+
+
+def make_config(args: TrainingArguments, enc: TextEncoder) -> ClassifierConfig:
+    return ClassifierConfig(
+        **{
+            **args.model,
+            "vocab_size": enc.vocab_size,
+            "pad_id": enc.pad_id,
+            "cls_id": enc.cls_id,
+            "sep_id": enc.sep_id,
+            "mask_id": enc.mask_id,
+        }
+    )
+
+
+def pretrain(
+    args: TrainingArguments, model: SentimentClassifier, enc: TextEncoder, train_texts: list[str]
+) -> Path:
+    """Masked-LM pretraining for `args.pretrain_minutes` of wall time (summed over resumes).
+
+    Checkpoints to `work_dir/pretrain` every `checkpoint_minutes` and at the end; with
+    `resume`, continues from the checkpoint (same data sample, schedule and step count).
+    """
+    cfg, device = model.config, next(model.parameters()).device
+    ckpt = Path(args.work_dir) / "pretrain"
+    opt = _optimizer(model, args.pretrain_lr, args.weight_decay)
+    state = {"step": 0, "elapsed": 0.0, "epoch": 0, "batch": 0, "losses": []}
+    if args.resume and (ckpt / "state.json").exists():
+        state = _load_checkpoint(ckpt, model, opt)
+        log(f"resumed pretraining at step {state['step']} ({state['elapsed'] / 60:.1f} min)")
+    budget = args.pretrain_minutes * 60
+    if state["elapsed"] >= budget:
+        return ckpt
+    lines = D.sample_corpus(args.data_dir, args.pretrain_lines, seed=args.seed + 2) + train_texts
+    seqs = enc.ids_batch(lines, args.pretrain_max_len)
+    log(f"pretraining on {len(seqs)} sequences, {sum(map(len, seqs))} tokens")
+    lengths = [len(s) for s in seqs]
+    model.train()
+    t0, last_ckpt, since = time.time() - state["elapsed"], time.time(), []
+    bar = tqdm(total=int(budget), initial=int(state["elapsed"]), unit="s", mininterval=30)
+    while True:
+        batches = length_batches(
+            lengths, args.pretrain_batch_size, random.Random(args.seed * 1000 + state["epoch"])
+        )
+        while state["batch"] < len(batches):
+            b = batches[state["batch"]]
+            gen = torch.Generator().manual_seed(args.seed * 1_000_003 + state["step"])
+            ids, am = collate([seqs[i] for i in b], cfg.pad_id)
+            inputs, targets = mask_tokens(ids, am, cfg, args.mask_prob, gen)
+            elapsed = time.time() - t0
+            frac = min(1.0, elapsed / budget)
+            lr = args.pretrain_lr * min(1.0, (state["step"] + 1) / args.pretrain_warmup_steps)
+            lr *= 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            with _autocast(args, device):
+                loss = model.mlm_loss(inputs.to(device), am.to(device), targets.to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            state["step"] += 1
+            state["batch"] += 1
+            since.append(loss.item())
+            state["elapsed"] = time.time() - t0
+            bar.update(int(state["elapsed"]) - bar.n)
+            done = state["elapsed"] >= budget
+            if state["step"] % 200 == 0 or done:
+                state["losses"].append([state["step"], round(float(np.mean(since)), 4)])
+                log(
+                    f"step {state['step']} mlm loss {np.mean(since):.3f} lr {lr:.2e} "
+                    f"{state['elapsed'] / 60:.1f} min"
+                )
+                since = []
+            if done or time.time() - last_ckpt > args.checkpoint_minutes * 60:
+                _save_checkpoint(ckpt, model, opt, state)
+                enc.save(ckpt / "tokenizer.json")
+                last_ckpt = time.time()
+            if done:
+                bar.close()
+                return ckpt
+        state["epoch"] += 1
+        state["batch"] = 0
+
+
+@torch.inference_mode()
+def predict_logits(
+    model: SentimentClassifier, seqs: list[list[int]], batch_size: int = 128
+) -> np.ndarray:
+    """Logits (N, L) for id lists, batched by length."""
+    model.eval()
+    device = next(model.parameters()).device
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    out = np.zeros((len(seqs), len(model.config.labels)), dtype=np.float32)
+    for s in range(0, len(order), batch_size):
+        b = order[s : s + batch_size]
+        ids, am = collate([seqs[i] for i in b], model.config.pad_id)
+        logits, _, _ = model(ids.to(device), am.to(device))
+        out[b] = logits.float().cpu().numpy()
+    return out
+
+
+def finetune(
+    args: TrainingArguments,
+    model: SentimentClassifier,
+    enc: TextEncoder,
+    splits: dict[str, list[D.Example]],
+) -> dict:
+    """Fine-tune on `splits['train']`, early-stopping on val macro-F1; keeps the best weights."""
+    cfg, device = model.config, next(model.parameters()).device
+    lab = {name: i for i, name in enumerate(cfg.labels)}
+    train, val = splits["train"], splits["val"]
+    seqs = enc.ids_batch([ex.text for ex in train], cfg.max_len)
+    y = [lab[ex.label] for ex in train]
+    val_seqs = enc.ids_batch([ex.text for ex in val], cfg.max_len)
+    val_y = np.array([lab[ex.label] for ex in val])
+    opt = _optimizer(model, args.lr, args.weight_decay)
+    steps_per_epoch = math.ceil(len(seqs) / args.batch_size)
+    total, warmup = (
+        args.epochs * steps_per_epoch,
+        int(args.warmup_ratio * args.epochs * steps_per_epoch),
+    )
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt,
+        lambda s: (
+            min(1.0, (s + 1) / max(1, warmup)) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total)))
+        ),
+    )
+    rng = random.Random(args.seed)
+    best, best_state, history, bad = -1.0, None, [], 0
+    for epoch in range(args.epochs):
+        model.train()
+        losses = []
+        batches = length_batches([len(s) for s in seqs], args.batch_size, rng)
+        for b in tqdm(batches, desc=f"epoch {epoch + 1}", mininterval=10, leave=False):
+            ids, am = collate([seqs[i] for i in b], cfg.pad_id)
+            labels = torch.tensor([y[i] for i in b], device=device)
+            with _autocast(args, device):
+                _, _, loss = model(ids.to(device), am.to(device), labels, args.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        pred = predict_logits(model, val_seqs).argmax(1)
+        f1 = float(f1_score(val_y, pred, average="macro"))
+        acc = float((pred == val_y).mean())
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": round(float(np.mean(losses)), 4),
+                "val_macro_f1": round(f1, 4),
+                "val_accuracy": round(acc, 4),
+            }
+        )
+        log(f"epoch {epoch + 1} loss {np.mean(losses):.4f} val macro-F1 {f1:.4f} acc {acc:.4f}")
+        if f1 > best:
+            best, bad = f1, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= args.patience:
+                log("early stopping")
+                break
+    model.load_state_dict(best_state)
+    return {"best_val_macro_f1": round(best, 4), "history": history}
+
+
+def pretrain_only(args: TrainingArguments) -> Path:
+    """Tokenizer + MLM pretraining only; returns the checkpoint dir (for `init_from`)."""
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.num_threads)
+    splits = D.load_splits(args.data_dir, phrasebank=args.use_phrasebank)
+    train_texts = [ex.text for ex in splits["train"]]
+    enc = get_tokenizer(args, train_texts)
+    model = SentimentClassifier(make_config(args, enc))
+    log(f"model: {model.num_params() / 1e6:.2f}M params (excluding MLM head)")
+    return pretrain(args, model, enc, train_texts)
+
+
+def next_version(out_dir: Path) -> str:
+    day = dt.datetime.now(dt.UTC).strftime("%Y.%m.%d")
+    n = 1
+    while (out_dir / f"clf-{day}-{n}").exists():
+        n += 1
+    return f"clf-{day}-{n}"
+
+
+def train_classifier(args: TrainingArguments) -> Path:
+    """Train tokenizer -> (optional) MLM pretraining -> fine-tuning; save and return model dir.
+
+    The returned directory holds model.safetensors, config.json, tokenizer.json, metrics.json
+    (validation and test figures), MODEL_CARD.md and manifest.json; load it with
+    `focusdig.classifier.Classifier.load(path)`.
+    """
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    torch.set_num_threads(args.num_threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    Path(args.work_dir).mkdir(parents=True, exist_ok=True)
+    splits = D.load_splits(args.data_dir, phrasebank=args.use_phrasebank)
+    log("labeled examples: " + ", ".join(f"{k} {len(v)}" for k, v in splits.items()))
+    train_texts = [ex.text for ex in splits["train"]]
+    if args.init_from:  # the tokenizer the checkpoint was pretrained with
+        tok = Path(args.init_from) / "tokenizer.json"
+        enc = TextEncoder.from_file(tok if tok.exists() else tok.parent.parent / tok.name)
+    else:
+        enc = get_tokenizer(args, train_texts)
+    cfg = make_config(args, enc)
+    model = SentimentClassifier(cfg).to(device)
+    log(f"model: {model.num_params() / 1e6:.2f}M params (excluding MLM head)")
+    pretrained = None
+    if args.init_from:
+        pretrained = Path(args.init_from)
+        model.load_state_dict(load_file(str(pretrained / "model.safetensors")))
+        log(f"initialized from {pretrained}")
+    elif args.pretrain_minutes > 0:
+        pretrained = pretrain(args, model, enc, train_texts)
+        model.load_state_dict(load_file(str(pretrained / "model.safetensors")))
+    start = time.time()
+    result = finetune(args, model, enc, splits)
+    sources = ["twitter_fin (MIT)"]
+    if args.use_phrasebank:
+        sources.insert(0, "Financial PhraseBank v1.0 50Agree (CC BY-NC-SA 3.0)")
+    pretrain_info = None
+    if pretrained is not None:
+        pstate = json.loads((pretrained / "state.json").read_text())
+        pretrain_info = {
+            "steps": pstate["step"],
+            "minutes": round(pstate["elapsed"] / 60, 1),
+            "final_mlm_loss": pstate["losses"][-1][1] if pstate["losses"] else None,
+        }
+    out_dir = Path(args.out_dir)
+    version = args.version or next_version(out_dir)
+    metrics = {
+        "version": version,
+        "validation": result,
+        "finetune_minutes": round((time.time() - start) / 60, 1),
+        "pretraining": pretrain_info,
+        "train_examples": len(splits["train"]),
+        "training_arguments": asdict(args),
+    }
+    path = save_model_dir(
+        out_dir / version,
+        model,
+        enc,
+        version=version,
+        metrics=metrics,
+        training_data=sources,
+        pretraining_data=(
+            "fin_corpus sample + labeled training-split texts, as unlabeled text"
+            if pretrain_info
+            else None
+        ),
+    )
+    log(f"saved {path}")
+    return path
+
+
+def main(argv: list[str] | None = None) -> Path:
+    p = argparse.ArgumentParser(
+        prog="python -m focusdig.classifier.trainer", description=__doc__.splitlines()[0]
+    )
+    p.add_argument("--config", help="JSON file or string of TrainingArguments fields")
+    p.add_argument("--out", help="directory the model directory is created in")
+    p.add_argument("--work-dir", help="work dir for tokenizer/checkpoints (default runs/...)")
+    p.add_argument("--data-dir", help="data dir (default $FOCUSDIG_DATA_DIR)")
+    p.add_argument(
+        "--no-phrasebank", action="store_true", help="train on MIT-licensed twitter_fin only"
+    )
+    p.add_argument("--resume", action="store_true", help="resume pretraining from checkpoint")
+    p.add_argument("--pretrain-minutes", type=float, help="MLM pretraining wall-time budget")
+    p.add_argument("--init-from", help="pretraining checkpoint dir to fine-tune from")
+    p.add_argument("--version", help="model version name (default clf-<date>-<n>)")
+    p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--pretrain-only",
+        action="store_true",
+        help="stop after tokenizer + pretraining (checkpoint in work dir)",
+    )
+    p.add_argument("--evaluate", action="store_true", help="evaluate on the test split after")
+    a = p.parse_args(argv)
+    conf: dict = {}
+    if a.config:
+        cpath = Path(a.config)
+        conf = json.loads(cpath.read_text() if cpath.exists() else a.config)
+    for key, val in {
+        "out_dir": a.out,
+        "work_dir": a.work_dir,
+        "data_dir": a.data_dir,
+        "pretrain_minutes": a.pretrain_minutes,
+        "init_from": a.init_from,
+        "version": a.version,
+        "seed": a.seed,
+    }.items():
+        if val is not None:
+            conf[key] = val
+    if a.no_phrasebank:
+        conf["use_phrasebank"] = False
+    if a.resume:
+        conf["resume"] = True
+    args = TrainingArguments.from_dict(conf)
+    if a.pretrain_only:
+        return pretrain_only(args)
+    path = train_classifier(args)
+    if a.evaluate:
+        from focusdig.classifier.evaluate import evaluate_dir
+
+        evaluate_dir(path, args.data_dir, write_metrics=True)
+    return path
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Language identification for feed items (lingua-language-detector, models ship in the wheel).
+
+`detect_language(text, hint)` returns an ISO 639-1 code and a confidence in [0, 1]. The feed's
+declared language (`hint`) wins when the detector is unsure (short text, low confidence) and the
+text's script fits it; empty or letterless text returns `(hint, 0.0)` or `("und", 0.0)`.
+Text that is mostly Han characters is Chinese even with Latin tickers ("AAPL和MSFT领涨").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+
+UNDETERMINED = "und"
+# Candidate set: the languages we translate plus neighbours, so that e.g. Spanish is not forced
+# into French. Restricting the set makes lingua faster and more accurate on short text.
+_CANDIDATES = (
+    "ENGLISH",
+    "CHINESE",
+    "FRENCH",
+    "GERMAN",
+    "SPANISH",
+    "ITALIAN",
+    "DUTCH",
+    "PORTUGUESE",
+    "JAPANESE",
+    "RUSSIAN",
+)
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_KANA_HANGUL = re.compile(r"[\u3040-\u30ff\uac00-\ud7af]")
+_LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")
+_LETTER = re.compile(r"[^\W\d_]")
+_SHORT_CHARS = 20  # fewer letters than this: the detector is "unsure"
+_UNSURE = 0.6  # top confidence below this: the detector is "unsure"
+_HINT_FLOOR = 0.01  # a hint the detector all but rules out ("Le marché" vs "de") is ignored
+
+
+@lru_cache(maxsize=2)
+def _detector(low_accuracy: bool):
+    from lingua import Language, LanguageDetectorBuilder
+
+    builder = LanguageDetectorBuilder.from_languages(*(getattr(Language, n) for n in _CANDIDATES))
+    if low_accuracy:
+        builder = builder.with_low_accuracy_mode()
+    return builder.build()
+
+
+def normalize_code(code: str | None) -> str | None:
+    """'zh-CN' / 'fr_FR' / 'DE' -> 'zh' / 'fr' / 'de'; '' or None -> None."""
+    if not code:
+        return None
+    return re.split(r"[-_]", code.strip().lower())[0] or None
+
+
+def _script_fits(lang: str, n_han: int, n_latin_words: int) -> bool:
+    if lang in ("zh", "ja"):
+        return n_han > 0
+    return lang == "ru" or n_latin_words > 0
+
+
+def detect_language(
+    text: str, hint: str | None = None, *, low_accuracy: bool = False
+) -> tuple[str, float]:
+    """Detect the language of `text` -> (ISO 639-1 code, confidence in [0, 1])."""
+    hint = normalize_code(hint)
+    text = (text or "").strip()
+    n_letters = len(_LETTER.findall(text))
+    if n_letters == 0:
+        return (hint or UNDETERMINED), 0.0
+    n_han = len(_HAN.findall(text))
+    n_latin_words = len(_LATIN_WORD.findall(text))
+    if n_han >= 2 and n_han >= n_latin_words and not _KANA_HANGUL.search(text):
+        return "zh", round(min(1.0, 0.5 + 0.5 * n_han / n_letters), 4)
+    values = _detector(low_accuracy).compute_language_confidence_values(text)
+    conf = {v.language.iso_code_639_1.name.lower(): float(v.value) for v in values}
+    top, top_conf = max(conf.items(), key=lambda kv: kv[1])
+    if hint and hint != top and _script_fits(hint, n_han, n_latin_words):
+        short = n_letters < _SHORT_CHARS or n_latin_words + n_han < 3
+        if (short or top_conf < _UNSURE) and conf.get(hint, 0.0) >= _HINT_FLOOR:
+            return hint, round(conf[hint], 4)
+    return top, round(top_conf, 4)
+
+
+def detect_languages(
+    texts: Sequence[str],
+    hints: Sequence[str | None] | str | None = None,
+    *,
+    low_accuracy: bool = False,
+) -> list[tuple[str, float]]:
+    """`detect_language` over a list; `hints` is one hint for all, or one per text."""
+    if hints is None or isinstance(hints, str):
+        hints = [hints] * len(texts)
+    if len(hints) != len(texts):
+        raise ValueError(f"{len(texts)} texts but {len(hints)} hints")
+    return [
+        detect_language(t, h, low_accuracy=low_accuracy) for t, h in zip(texts, hints, strict=True)
+    ]

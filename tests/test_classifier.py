@@ -1,0 +1,281 @@
+"""Fast tests for focusdig.classifier (tiny models and synthetic data; no downloads)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from focusdig.classifier import (
+    ArtifactError,
+    Classifier,
+    ClassifierConfig,
+    SentimentClassifier,
+    TrainingArguments,
+    save_model_dir,
+    train_classifier,
+)
+from focusdig.classifier import data as D
+from focusdig.classifier import predict as P
+from focusdig.classifier.tokenizer import TextEncoder, train_tokenizer
+
+POS = ["profit rose to a record high", "sales grew strongly", "shares jumped after earnings beat"]
+NEG = ["the company filed for bankruptcy", "profit fell sharply", "shares plunged on weak outlook"]
+NEU = ["the company is based in helsinki", "the meeting is on monday", "it has 200 employees"]
+
+
+def tiny_encoder() -> TextEncoder:
+    texts = (POS + NEG + NEU) * 20 + ["café naïve 公司 emoji 🚀 % $ , . - ( )"] * 5
+    return TextEncoder(train_tokenizer(texts, vocab_size=300))
+
+
+def tiny_model(enc: TextEncoder, max_len: int = 32, seed: int = 0) -> SentimentClassifier:
+    torch.manual_seed(seed)
+    cfg = ClassifierConfig(vocab_size=enc.vocab_size, max_len=max_len, d_model=32, n_heads=2,
+                           n_layers=2, d_ff=64, pool_dim=16, pad_id=enc.pad_id,
+                           cls_id=enc.cls_id, sep_id=enc.sep_id, mask_id=enc.mask_id)
+    return SentimentClassifier(cfg).eval()
+
+
+@pytest.fixture(scope="module")
+def enc() -> TextEncoder:
+    return tiny_encoder()
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path, enc: TextEncoder) -> Path:
+    return save_model_dir(tmp_path / "clf-test-1", tiny_model(enc, max_len=16), enc,
+                          version="clf-test-1", metrics={}, training_data=["synthetic"])
+
+
+def test_shapes_and_padding_invariance(enc: TextEncoder) -> None:
+    model = tiny_model(enc)
+    seqs = enc.ids_batch(["profit rose to a record high", "sales grew"], 32)
+    ids = torch.zeros((2, 12), dtype=torch.long)
+    mask = torch.zeros((2, 12), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)], mask[i, : len(s)] = torch.tensor(s), 1
+    with torch.no_grad():
+        logits, alpha, loss = model(ids, mask)
+        short_logits, short_alpha, _ = model(ids[1:, : len(seqs[1])], mask[1:, : len(seqs[1])])
+    assert logits.shape == (2, 3) and alpha.shape == (2, 12) and loss is None
+    torch.testing.assert_close(alpha.sum(1), torch.ones(2))
+    assert float(alpha[mask == 0].abs().sum()) == 0.0
+    assert float(alpha[:, 0].abs().sum()) == 0.0  # [CLS] never explains
+    n = len(seqs[1])
+    torch.testing.assert_close(short_logits[0], logits[1], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(short_alpha[0], alpha[1, :n], atol=1e-6, rtol=1e-5)
+
+
+def test_loss_falls(enc: TextEncoder) -> None:
+    model = tiny_model(enc).train()
+    texts, labels = POS + NEG + NEU, [2] * 3 + [0] * 3 + [1] * 3
+    from focusdig.classifier.trainer import collate
+
+    ids, mask = collate(enc.ids_batch(texts, 32))
+    y = torch.tensor(labels)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(25):
+        _, _, loss = model(ids, mask, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    mlm_targets = torch.where(mask.bool(), ids, -100)
+    assert torch.isfinite(model.mlm_loss(ids, mask, mlm_targets))
+
+
+def test_save_load_identical(model_dir: Path, enc: TextEncoder) -> None:
+    clf = Classifier.load(model_dir, device="cpu")
+    assert clf.version == "clf-test-1" and clf.labels == ("negative", "neutral", "positive")
+    ref = tiny_model(enc, max_len=16)
+    texts = POS + NEG
+    from focusdig.classifier.trainer import collate
+
+    ids, mask = collate(enc.ids_batch(texts, 16))
+    expected = torch.softmax(ref(ids, mask)[0], -1).detach().numpy()
+    torch.testing.assert_close(torch.tensor(clf.predict_proba(texts)),
+                               torch.tensor(expected, dtype=torch.float64), atol=1e-5, rtol=1e-4)
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    assert set(manifest["files"]) >= {"model.safetensors", "config.json", "tokenizer.json"}
+
+
+@pytest.mark.parametrize("damage", ["byte", "truncate", "missing", "config"])
+def test_tampered_artifact_refused(model_dir: Path, damage: str) -> None:
+    weights = model_dir / "model.safetensors"
+    if damage == "byte":
+        data = bytearray(weights.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        weights.write_bytes(bytes(data))
+    elif damage == "truncate":
+        weights.write_bytes(weights.read_bytes()[:-10])
+    elif damage == "missing":
+        (model_dir / "tokenizer.json").unlink()
+    else:
+        cfg = json.loads((model_dir / "config.json").read_text())
+        cfg["model"]["labels"] = ["positive", "neutral", "negative"]
+        (model_dir / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ArtifactError):
+        Classifier.load(model_dir)
+
+
+def _wordchar(c: str) -> bool:
+    return c.isalnum() and not "\u4e00" <= c <= "\u9fff"  # each CJK character is a word
+
+
+def _check_offsets(text: str, pred: P.Prediction) -> None:
+    for t in pred.top_tokens:
+        assert 0 <= t["start"] < t["end"] <= len(text)
+        assert text[t["start"] : t["end"]] == t["word"]
+        assert t["word"] not in ("[CLS]", "[SEP]", "[PAD]")
+        # a whole word: not glued to a letter/digit on either side
+        s, e = t["start"], t["end"]
+        assert s == 0 or not _wordchar(text[s - 1]) or not _wordchar(t["word"][0])
+        assert e == len(text) or not _wordchar(text[e]) or not _wordchar(t["word"][-1])
+    weights = [t["weight"] for t in pred.top_tokens]
+    assert weights == sorted(weights, reverse=True)
+
+
+def test_predictions_and_top_tokens(model_dir: Path) -> None:
+    clf = Classifier.load(model_dir)
+    long_text = ("Profit rose to a record high. The company filed for bankruptcy! " * 1600
+                 + "Unbelievablyextraordinarilylongwordthatneverends" * 5)
+    texts = ["", "   ", "Profit rose to a record high", "Café naïve résumé, 公司利润增长 🚀🚀!",
+             "sales grew" + " strongly" * 40, long_text]
+    preds = clf.predict(texts, top_k=5)
+    assert len(preds) == len(texts) and len(long_text) > 100_000
+    for text, pred in zip(texts, preds, strict=True):
+        assert pred.label in clf.labels
+        assert abs(sum(pred.probs.values()) - 1) < 1e-4
+        assert -1 <= pred.score <= 1
+        assert abs(pred.score - (pred.probs["positive"] - pred.probs["negative"])) < 1e-6
+        _check_offsets(text, pred)
+    assert preds[0].top_tokens == [] and preds[1].top_tokens == []
+    assert {t["word"] for t in preds[2].top_tokens} <= {"Profit", "rose", "to", "a", "record",
+                                                         "high"}
+    assert any(t["word"] in ("Café", "naïve", "résumé") for t in preds[3].top_tokens)
+    assert len(preds[5].top_tokens) == 5
+    assert clf.predict("Profit rose")[0].label == clf.predict(["Profit rose"])[0].label
+
+
+def test_evaluate(model_dir: Path) -> None:
+    clf = Classifier.load(model_dir)
+    m = clf.evaluate(POS + NEG + NEU, ["positive"] * 3 + ["negative"] * 3 + ["neutral"] * 3)
+    assert m["n"] == 9 and 0 <= m["accuracy"] <= 1 and 0 <= m["macro_f1"] <= 1
+    assert sum(map(sum, m["confusion_matrix"])) == 9
+    assert set(m["per_class"]) == {"negative", "neutral", "positive"}
+    with pytest.raises(ValueError):
+        clf.evaluate(["x"], ["bullish"])
+
+
+def test_default_model_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                           enc: TextEncoder) -> None:
+    model = tiny_model(enc)
+    for v in ("clf-2026.11.25-2", "clf-2026.11.25-10", "clf-2026.11.24-1"):
+        save_model_dir(tmp_path / v, model, enc, version=v, metrics={}, training_data=["x"])
+    (tmp_path / "notes").mkdir()
+    monkeypatch.setattr(P, "models_root", lambda: tmp_path)
+    assert P.default_model_dir().name == "clf-2026.11.25-10"
+    assert Classifier.load().version == "clf-2026.11.25-10"
+    monkeypatch.setattr(P, "models_root", lambda: tmp_path / "none")
+    with pytest.raises(ArtifactError):
+        P.default_model_dir()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    (root / "phrasebank").mkdir(parents=True)
+    (root / "twitter_fin").mkdir()
+    (root / "fin_corpus").mkdir()
+    lines = [f"{t} number {i} .@{lab}" for i in range(12)
+             for lab, group in (("positive", POS), ("negative", NEG), ("neutral", NEU))
+             for t in group]
+    lines += [lines[0], "Nokia's café sale ended .@neutral"]  # a duplicate; latin-1 text
+    (root / "phrasebank" / "Sentences_50Agree.txt").write_bytes(
+        "\n".join(lines).encode("latin-1"))
+    (root / "phrasebank" / "Sentences_AllAgree.txt").write_bytes(
+        "\n".join(lines[:30]).encode("latin-1"))
+    rows = ["text,label"] + [f'"$X {t}\nline two {i}",{code}' for i in range(12)
+                             for code, group in ((1, POS), (0, NEG), (2, NEU)) for t in group]
+    (root / "twitter_fin" / "sent_train.csv").write_text("\n".join(rows) + "\n")
+    rng = random.Random(0)
+    with gzip.open(root / "fin_corpus" / "a.txt.gz", "wt") as f:
+        for _ in range(400):
+            f.write(" ".join(rng.choice(POS + NEG + NEU).split()[::-1]) + "\n")
+    return root
+
+
+def test_data_loaders_and_splits(data_dir: Path) -> None:
+    pb = D.load_phrasebank(data_dir)
+    assert len(pb) == 109 and any("café" in ex.text for ex in pb)  # duplicate dropped
+    tw = D.load_twitter(data_dir)
+    assert len(tw) == 108 and "\n" in tw[0].text and tw[0].label == "positive"
+    splits = D.load_splits(data_dir)
+    texts = {k: {D.normalize(ex.text) for ex in v} for k, v in splits.items()}
+    assert not (texts["train"] & texts["val"]) and not (texts["train"] & texts["test"])
+    assert sum(map(len, splits.values())) == len(pb) + len(tw)
+    assert D.split_of("Profit rose") == D.split_of("  profit   ROSE ")
+    sets = D.eval_sets(data_dir)
+    assert {ex.text for ex in sets["phrasebank_allagree"]} <= {ex.text for ex in sets[
+        "phrasebank_50agree"]}
+    assert len(list(D.stream_corpus(data_dir))) == 400
+
+
+def test_train_classifier_end_to_end(data_dir: Path, tmp_path: Path) -> None:
+    args = TrainingArguments(
+        out_dir=str(tmp_path / "models"), work_dir=str(tmp_path / "work"), data_dir=str(data_dir),
+        model={"d_model": 32, "n_heads": 2, "n_layers": 1, "d_ff": 64, "pool_dim": 16,
+               "max_len": 32},
+        vocab_size=200, tokenizer_lines=400, pretrain_minutes=0.02, pretrain_lines=400,
+        pretrain_batch_size=16, checkpoint_minutes=0.001, epochs=2, batch_size=16,
+        version="clf-test-9", bf16=False)
+    path = train_classifier(args)
+    assert path == tmp_path / "models" / "clf-test-9"
+    metrics = json.loads((path / "metrics.json").read_text())
+    assert metrics["pretraining"]["steps"] > 0 and len(metrics["validation"]["history"]) == 2
+    assert "PhraseBank" in (path / "MODEL_CARD.md").read_text()
+    assert Classifier.load(path).predict(["profit rose"])[0].label in ("negative", "neutral",
+                                                                       "positive")
+    state = json.loads((tmp_path / "work" / "pretrain" / "state.json").read_text())
+    args.resume, args.pretrain_minutes, args.version = True, 0.03, "clf-test-10"
+    args.use_phrasebank = False
+    path2 = train_classifier(args)
+    resumed = json.loads((tmp_path / "work" / "pretrain" / "state.json").read_text())
+    assert resumed["step"] > state["step"]
+    assert "PhraseBank" not in json.loads((path2 / "config.json").read_text())["training_data"][0]
+
+
+def _shipped() -> Path | None:
+    try:
+        return P.default_model_dir()
+    except ArtifactError:
+        return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_shipped() is None, reason="no shipped model under models/classifier")
+def test_shipped_model_obvious_sentences() -> None:
+    clf = Classifier.load()
+    preds = clf.predict(["Profit rose 50% to a record high",
+                         "The company filed for bankruptcy and cut 2,000 jobs"])
+    assert [p.label for p in preds] == ["positive", "negative"]
+    assert preds[0].score > 0.3 and preds[1].score < -0.3
+    assert any(t["word"].lower() in ("rose", "record", "high", "profit")
+               for t in preds[0].top_tokens)
+
+
+@pytest.mark.data
+@pytest.mark.skipif(not os.environ.get("FOCUSDIG_DATA_DIR"), reason="FOCUSDIG_DATA_DIR not set")
+def test_real_data_splits() -> None:
+    sets = D.eval_sets()
+    assert len(sets["phrasebank_50agree"]) > 300 and len(sets["twitter"]) > 800
+    train = {D.normalize(ex.text) for ex in D.load_splits()["train"]}
+    assert not any(D.normalize(ex.text) in train for v in sets.values() for ex in v)
