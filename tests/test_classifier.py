@@ -42,6 +42,15 @@ def tiny_model(enc: TextEncoder, max_len: int = 32, seed: int = 0) -> SentimentC
     return SentimentClassifier(cfg).eval()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny models run fastest (and steadiest on a busy machine) on one thread."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def enc() -> TextEncoder:
     return tiny_encoder()
@@ -236,7 +245,7 @@ def test_train_classifier_end_to_end(data_dir: Path, tmp_path: Path) -> None:
                "max_len": 32},
         vocab_size=200, tokenizer_lines=400, pretrain_minutes=0.02, pretrain_lines=400,
         pretrain_batch_size=16, checkpoint_minutes=0.001, epochs=2, batch_size=16,
-        version="clf-test-9", bf16=False)
+        version="clf-test-9", bf16=False, num_threads=1)
     path = train_classifier(args)
     assert path == tmp_path / "models" / "clf-test-9"
     metrics = json.loads((path / "metrics.json").read_text())
@@ -246,11 +255,15 @@ def test_train_classifier_end_to_end(data_dir: Path, tmp_path: Path) -> None:
                                                                        "positive")
     state = json.loads((tmp_path / "work" / "pretrain" / "state.json").read_text())
     args.resume, args.pretrain_minutes, args.version = True, 0.03, "clf-test-10"
-    args.use_phrasebank = False
-    path2 = train_classifier(args)
+    train_classifier(args)
     resumed = json.loads((tmp_path / "work" / "pretrain" / "state.json").read_text())
     assert resumed["step"] > state["step"]
-    assert "PhraseBank" not in json.loads((path2 / "config.json").read_text())["training_data"][0]
+    args.use_phrasebank = False  # a PhraseBank-built work dir must not be reused
+    with pytest.raises(ValueError, match="work-dir"):
+        train_classifier(args)
+    args.work_dir, args.version, args.pretrain_minutes = str(tmp_path / "tw"), "clf-tw-1", 0.0
+    path3 = train_classifier(args)
+    assert "PhraseBank" not in (path3 / "config.json").read_text()
 
 
 def _shipped() -> Path | None:

@@ -11,6 +11,7 @@ with character offsets into the full original text.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -100,6 +101,41 @@ def _chunk_words(tokens: list[int], words: list[int], size: int) -> list[list[in
     if cur:
         chunks.append(cur)
     return chunks
+
+
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# a Han character, or a whitespace-delimited run with its outer punctuation trimmed
+_WORD = re.compile(rf"[{_HAN}]|[^\W{_HAN}](?:[^\s{_HAN}]*[^\W{_HAN}])?")
+
+
+def _top_words(
+    text: str, spans: dict[int, tuple[int, int]], weights: dict[int, float], k: int
+) -> list[dict]:
+    """The ``k`` heaviest whole words of ``text``: "2,000", "50%" and "Q3's" stay one word.
+
+    Tokenizer words (which split on punctuation) add their weight to the text word that
+    contains them; pure punctuation is never reported.
+    """
+    if k <= 0:
+        return []
+    words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+    starts = [w[0] for w in words]
+    merged: dict[int, float] = {}
+    for w, weight in weights.items():
+        start, end = spans[w]
+        i = bisect.bisect_right(starts, start) - 1
+        if i >= 0 and words[i][0] <= start and end <= words[i][1]:
+            merged[i] = merged.get(i, 0.0) + weight
+    best = sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+    return [
+        {
+            "word": text[words[i][0] : words[i][1]],
+            "weight": round(weight, 6),
+            "start": words[i][0],
+            "end": words[i][1],
+        }
+        for i, weight in best
+    ]
 
 
 class Classifier:
@@ -203,10 +239,10 @@ class Classifier:
     def predict(
         self, texts: str | Sequence[str], batch_size: int = 64, top_k: int = 5
     ) -> list[Prediction]:
-        """One `Prediction` per text (a single str is treated as a list of one)."""
+        """One `Prediction` per text (a single str is treated as a list of one; None as "")."""
         if isinstance(texts, str):
             texts = [texts]
-        texts = [t if isinstance(t, str) else str(t) for t in texts]
+        texts = ["" if t is None else t if isinstance(t, str) else str(t) for t in texts]
         encs = self.encoder.encode_batch(texts)
         pieces = [
             p
@@ -230,16 +266,7 @@ class Classifier:
                 if w >= 0:
                     s0, e0 = spans.get(w, (start, end))
                     spans[w] = (min(s0, start), max(e0, end))
-            best = sorted(ww.items(), key=lambda kv: -kv[1])[:top_k]
-            top = [
-                {
-                    "word": text[spans[w][0] : spans[w][1]],
-                    "weight": round(weight, 6),
-                    "start": spans[w][0],
-                    "end": spans[w][1],
-                }
-                for w, weight in best
-            ]
+            top = _top_words(text, spans, ww, top_k)
             probs_d = {lab: float(p[i]) for i, lab in enumerate(self.labels)}
             out.append(
                 Prediction(

@@ -166,13 +166,19 @@ def _load_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimi
 def get_tokenizer(args: TrainingArguments, train_texts: list[str]) -> TextEncoder:
     """Reuse `work_dir/tokenizer.json` or train one on corpus lines + labeled train texts."""
     path = Path(args.work_dir) / "tokenizer.json"
+    meta = path.with_name("work_dir.json")  # which labeled sets this work dir's text came from
     if path.exists():
+        used = json.loads(meta.read_text()) if meta.exists() else {}
+        if used.get("use_phrasebank", True) != args.use_phrasebank:
+            raise ValueError(f"{path.parent} was built with use_phrasebank="
+                             f"{used.get('use_phrasebank', True)}; pass another --work-dir")
         return TextEncoder.from_file(path)
     log(f"training tokenizer on {args.tokenizer_lines} corpus lines + {len(train_texts)} labeled")
     lines = D.sample_corpus(args.data_dir, args.tokenizer_lines, seed=args.seed + 1)
     enc = TextEncoder(train_tokenizer(lines + train_texts, args.vocab_size))
     path.parent.mkdir(parents=True, exist_ok=True)
     enc.save(path)
+    meta.write_text(json.dumps({"use_phrasebank": args.use_phrasebank}) + "\n")
     return enc
 
 
