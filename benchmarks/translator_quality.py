@@ -1,0 +1,56 @@
+"""Translator quality: sacrebleu BLEU and chrF per language on the held-out test split.
+
+    FOCUSDIG_DATA_DIR=../shared/data python benchmarks/translator_quality.py [--beam 4]
+
+Uses the same deterministic split as training (2 % of source sentences by hash, English side
+>= 4 words, at most 1,000 pairs per language). Writes benchmarks/results/translator_quality.json
+(translator_quality_beam4.json for --beam 4).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from focusdig.translator import Translator
+from focusdig.translator.data import load_pairs, split_pairs
+from focusdig.translator.evaluate import evaluate_pairs
+
+GOALS = {"zh": 30.0, "fr": 45.0, "de": 45.0}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default=None, help="model directory (default: newest shipped)")
+    ap.add_argument("--data-dir", default=None, help="default: $FOCUSDIG_DATA_DIR")
+    ap.add_argument("--beam", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=64)
+    a = ap.parse_args()
+    tr = Translator.load(a.model, device="cpu", num_threads=a.threads)
+    training = tr.config.get("training", {})
+    test = split_pairs(load_pairs(a.data_dir), max_test=training.get("max_test", 1000),
+                       max_valid=training.get("max_valid", 400))["test"]
+    t0 = time.perf_counter()
+    scores = evaluate_pairs(tr, test, beam_size=a.beam, batch_size=a.batch_size)
+    seconds = time.perf_counter() - t0
+    result = {"model": tr.version, "model_dir": str(tr.path), "decoding":
+              "greedy" if a.beam == 1 else f"beam {a.beam}", "threads": a.threads,
+              "seconds": round(seconds, 1), "goals_bleu": GOALS, "scores": scores}
+    print(f"{tr.version}  {result['decoding']}  {seconds:.0f}s")
+    print(f"{'set':14s} {'BLEU':>6s} {'chrF':>6s} {'n':>5s}  goal")
+    for k, m in scores.items():
+        goal = GOALS.get(k)
+        print(f"{k:14s} {m['bleu']:6.2f} {m['chrf']:6.2f} {m['n']:5d}  "
+              + (f">= {goal:.0f} {'met' if m['bleu'] >= goal else 'NOT met'}" if goal else ""))
+    suffix = "" if a.beam == 1 else f"_beam{a.beam}"
+    out = Path(__file__).parent / "results" / f"translator_quality{suffix}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

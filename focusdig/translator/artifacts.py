@@ -1,0 +1,151 @@
+"""Translator model directories: fp16 safetensors + JSON/Markdown side files + sha256 manifest.
+
+Layout of `<repo>/models/translator/<version>/`:
+    model.safetensors  config.json  tokenizer.json  metrics.json  MODEL_CARD.md  manifest.json
+The manifest (shared format with the classifier, `focusdig.classifier.artifacts`) is verified
+before anything is read; a modified, truncated or missing file raises `ArtifactError`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+import focusdig
+from focusdig.classifier.artifacts import ArtifactError, verify_manifest, write_manifest
+from focusdig.translator.model import Seq2SeqTransformer, TranslatorConfig
+from focusdig.translator.tokenizer import SubwordTokenizer
+
+FORMAT_VERSION = 1
+TATOEBA_ATTRIBUTION = "Sentences from tatoeba.org, CC-BY 2.0 FR"
+WMT_CITATION = (
+    "WMT news translation test sets (statmt.org), distributed for research use; "
+    "cite the WMT shared-task findings papers"
+)
+
+
+def default_models_root() -> Path:
+    return Path(focusdig.__file__).resolve().parent.parent / "models" / "translator"
+
+
+def latest_model_dir(root: str | Path | None = None) -> Path:
+    """Newest directory under `root` that has a manifest (versions sort by their timestamp)."""
+    root = Path(root) if root else default_models_root()
+    dirs = [d for d in root.glob("*") if (d / "manifest.json").is_file()] if root.is_dir() else []
+    if not dirs:
+        raise ArtifactError(
+            f"no translator model with a manifest.json under {root}; "
+            "train one with `python -m focusdig.translator.trainer`"
+        )
+    return max(dirs, key=lambda d: d.name)
+
+
+def _model_card(config: dict, metrics: dict) -> str:
+    c = config["model"]
+    lines = [
+        f"# focusdig translator `{config['version']}`",
+        "",
+        f"Multilingual ({', '.join(config['languages'])} -> en) pre-LN Transformer "
+        f"encoder-decoder: {c['n_enc_layers']}+{c['n_dec_layers']} layers, d_model "
+        f"{c['d_model']}, {c['n_heads']} heads, d_ff {c['d_ff']}, "
+        f"{config['num_params'] / 1e6:.1f}M parameters, shared byte-level BPE vocabulary of "
+        f"{c['vocab_size']} tokens, source-language tag `<2xx>` before the source.",
+        "",
+        "## Training data",
+        "",
+        *[f"- {s}" for s in config["training_data"]],
+        "",
+        f"Attribution: {TATOEBA_ATTRIBUTION}. {WMT_CITATION}.",
+        "",
+        "## Metrics",
+        "",
+        "Held-out test split: 2 % of source sentences by hash (English side >= 4 words, at most "
+        "1,000 pairs per language), never seen in training. sacrebleu BLEU / chrF, "
+        f"{metrics.get('decoding', 'greedy')} decoding.",
+        "",
+    ]
+    for lang, m in metrics.get("test", {}).items():
+        lines.append(f"- {lang}->en: BLEU {m['bleu']:.1f}, chrF {m['chrf']:.1f} (n={m['n']})")
+    t = metrics.get("training", {})
+    budget = (
+        f"Trained for {t['minutes']} min ({t['steps']} steps) on a CPU"
+        if "minutes" in t
+        else "Trained briefly on a CPU"
+    )
+    lines += [
+        "",
+        "## Limitations",
+        "",
+        f"{budget}: a small, under-trained model. Translations are often wrong, names and "
+        "numbers can be dropped or invented; use for monitoring and triage only, never for "
+        "publication. Long texts are translated sentence by sentence.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def save_model_dir(
+    path: str | Path,
+    model: Seq2SeqTransformer,
+    tokenizer: SubwordTokenizer,
+    *,
+    version: str,
+    metrics: dict,
+    training_data: list[str],
+    training: dict | None = None,
+) -> Path:
+    """Write a complete model directory (weights stored as fp16) and sign it."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    state = {
+        k: v.detach().cpu().to(torch.float16).contiguous() for k, v in model.state_dict().items()
+    }
+    save_file(state, str(path / "model.safetensors"), metadata={"version": version})
+    config = {
+        "format_version": FORMAT_VERSION,
+        "kind": "translator",
+        "version": version,
+        "languages": tokenizer.languages,
+        "target_language": "en",
+        "model": model.config.to_dict(),
+        "num_params": model.num_params(),
+        "training_data": training_data,
+        "training": training or {},
+    }
+    (path / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    tokenizer.save(path / "tokenizer.json")
+    (path / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (path / "MODEL_CARD.md").write_text(_model_card(config, metrics))
+    write_manifest(path)
+    return path
+
+
+def update_metrics(path: str | Path, metrics: dict) -> None:
+    """Replace metrics.json (and the model card's figures) and re-sign the manifest."""
+    path = Path(path)
+    verify_manifest(path)
+    config = json.loads((path / "config.json").read_text())
+    (path / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (path / "MODEL_CARD.md").write_text(_model_card(config, metrics))
+    write_manifest(path)
+
+
+def load_model_dir(path: str | Path) -> tuple[Seq2SeqTransformer, SubwordTokenizer, dict]:
+    """Verify and load -> (float32 model in eval mode, tokenizer, config dict)."""
+    path = Path(path)
+    verify_manifest(path)
+    try:
+        config = json.loads((path / "config.json").read_text())
+        if config.get("kind") != "translator":
+            raise ValueError("config.json is not a translator config")
+        model = Seq2SeqTransformer(TranslatorConfig.from_dict(config["model"]))
+        tokenizer = SubwordTokenizer.from_file(path / "tokenizer.json")
+        state = {k: v.float() for k, v in load_file(str(path / "model.safetensors")).items()}
+        model.load_state_dict(state, strict=True)
+    except Exception as e:  # any parse or shape failure is an artifact problem
+        raise ArtifactError(f"{path}: cannot load translator ({e})") from e
+    model.eval()
+    return model, tokenizer, config

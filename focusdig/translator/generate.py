@@ -1,0 +1,173 @@
+"""Batched greedy and beam-search decoding with a key/value cache.
+
+Both return one `Hypothesis` per source row: generated ids (without `<s>`/`</s>`), the summed
+log-probability of the sequence (its `</s>` included) and, when asked, the last decoder layer's
+cross-attention (head-averaged) for each generated token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from focusdig.translator.model import Seq2SeqTransformer
+
+
+@dataclass
+class Hypothesis:
+    ids: list[int]
+    score: float  # sum of token log-probs, </s> included
+    attention: Tensor | None = None  # (len(ids), S) cross-attention over the source row
+
+
+def max_new_tokens(src_len: int, limit: int = 256) -> int:
+    """Length cap for a source of `src_len` tokens: 2 * src + 10, at most `limit`."""
+    return min(2 * src_len + 10, limit)
+
+
+def _step(
+    model: Seq2SeqTransformer,
+    tokens: Tensor,
+    memory: Tensor,
+    mem_mask: Tensor,
+    cache: list[dict] | None,
+    need_weights: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """Log-probs (N, V) and cross-attention (N, S) for the next token after `tokens` (N, t)."""
+    if cache is not None:
+        logits, w = model.decode_step(
+            tokens[:, -1:], memory, mem_mask, cache, tokens.size(1) - 1, need_weights=need_weights
+        )
+    else:
+        logits, w = model.decode(tokens, memory, mem_mask, need_weights=need_weights)
+        logits, w = logits[:, -1], (w[:, -1] if w is not None else None)
+    return logits.float().log_softmax(dim=-1), w
+
+
+def _force_eos(logp: Tensor, at_cap: Tensor, eos_id: int) -> Tensor:
+    """Rows that reached their length cap may only emit </s>."""
+    if at_cap.any():
+        forced = torch.full_like(logp, float("-inf"))
+        forced[:, eos_id] = logp[:, eos_id]
+        logp = torch.where(at_cap[:, None], forced, logp)
+    return logp
+
+
+@torch.no_grad()
+def greedy_search(
+    model: Seq2SeqTransformer,
+    src: Tensor,
+    caps: Tensor,
+    *,
+    use_cache: bool = True,
+    need_weights: bool = False,
+) -> list[Hypothesis]:
+    """src (B, S) padded source ids; caps (B,) max generated tokens per row (</s> included)."""
+    cfg = model.config
+    memory, mem_mask = model.encode(src)
+    B = src.size(0)
+    tokens = torch.full((B, 1), cfg.bos_id, dtype=torch.long, device=src.device)
+    done = torch.zeros(B, dtype=torch.bool, device=src.device)
+    lengths = torch.zeros(B, dtype=torch.long, device=src.device)
+    scores = torch.zeros(B, device=src.device)
+    cache = [{} for _ in model.decoder] if use_cache else None
+    attn = []
+    for t in range(int(caps.max())):
+        logp, w = _step(model, tokens, memory, mem_mask, cache, need_weights)
+        logp = _force_eos(logp, t >= caps - 1, cfg.eos_id)
+        nxt = logp.argmax(dim=-1)  # (B,)
+        scores += torch.where(done, 0.0, logp.gather(1, nxt[:, None])[:, 0])
+        nxt = torch.where(done, cfg.pad_id, nxt)
+        lengths += (~done).long()
+        tokens = torch.cat([tokens, nxt[:, None]], dim=1)
+        attn.append(w)
+        done |= nxt == cfg.eos_id
+        if done.all():
+            break
+    out = []
+    for b in range(B):
+        n = int(lengths[b]) - 1  # drop </s>
+        a = torch.stack([x[b] for x in attn[:n]]) if need_weights and n > 0 else None
+        out.append(Hypothesis(tokens[b, 1 : n + 1].tolist(), float(scores[b]), a))
+    return out
+
+
+@torch.no_grad()
+def beam_search(
+    model: Seq2SeqTransformer,
+    src: Tensor,
+    caps: Tensor,
+    *,
+    beam_size: int = 4,
+    length_penalty: float = 1.0,
+    use_cache: bool = True,
+    need_weights: bool = False,
+) -> list[Hypothesis]:
+    """Beam search; finished hypotheses are ranked by score / length ** length_penalty."""
+    cfg = model.config
+    B, K = src.size(0), beam_size
+    memory, mem_mask = model.encode(src)
+    memory = memory.repeat_interleave(K, dim=0)  # (B*K, S, C)
+    mem_mask = mem_mask.repeat_interleave(K, dim=0)
+    caps_k = caps.repeat_interleave(K)
+    tokens = torch.full((B * K, 1), cfg.bos_id, dtype=torch.long, device=src.device)
+    beam_scores = torch.full((B, K), float("-inf"), device=src.device)
+    beam_scores[:, 0] = 0.0  # all beams start identical: expand only the first
+    cache = [{} for _ in model.decoder] if use_cache else None
+    hist = None  # (B*K, t, S) attention of each beam's tokens so far
+    finished: list[list[tuple[float, float, list[int], Tensor | None]]] = [[] for _ in range(B)]
+    done = [False] * B
+    V = cfg.vocab_size
+    for t in range(int(caps.max())):
+        logp, w = _step(model, tokens, memory, mem_mask, cache, need_weights)
+        logp = _force_eos(logp, t >= caps_k - 1, cfg.eos_id)
+        cand = (beam_scores.view(-1, 1) + logp).view(B, K * V)
+        top_scores, top_idx = cand.topk(2 * K, dim=-1)  # (B, 2K)
+        top_scores, top_idx = top_scores.tolist(), top_idx.tolist()
+        order = list(range(B * K))
+        new_tok = [cfg.pad_id] * (B * K)
+        new_scores = torch.full((B, K), float("-inf"), device=src.device)
+        for b in range(B):
+            if done[b]:
+                continue
+            k = 0
+            for score, idx in zip(top_scores[b], top_idx[b], strict=True):
+                if score == float("-inf"):
+                    break
+                row, tok = b * K + idx // V, idx % V
+                if tok == cfg.eos_id:
+                    a = None
+                    if need_weights:
+                        a = hist[row] if hist is not None else w.new_zeros((0, w.size(1)))
+                    n = tokens.size(1)  # generated tokens incl. </s>
+                    finished[b].append(
+                        (score / n**length_penalty, score, tokens[row, 1:].tolist(), a)
+                    )
+                else:
+                    order[b * K + k], new_tok[b * K + k] = row, tok
+                    new_scores[b, k] = score
+                    k += 1
+                if k == K or len(finished[b]) >= K:
+                    break
+            done[b] = len(finished[b]) >= K or k == 0
+        if all(done):
+            break
+        order_t = torch.tensor(order, device=src.device)
+        tokens = torch.cat(
+            [tokens[order_t], torch.tensor(new_tok, device=src.device)[:, None]], dim=1
+        )
+        beam_scores = new_scores
+        if need_weights:
+            step_w = w[:, None, :]
+            hist = step_w[order_t] if hist is None else torch.cat([hist, step_w], 1)[order_t]
+        if cache is not None:
+            for layer_cache in cache:  # cross-attention memory is identical within a source
+                sc = layer_cache["self"]
+                sc["k"], sc["v"] = sc["k"][order_t], sc["v"][order_t]
+    out = []
+    for b in range(B):
+        _, score, ids, a = max(finished[b], key=lambda h: h[0])
+        out.append(Hypothesis(ids, score, a))
+    return out

@@ -1,0 +1,215 @@
+"""Translator: tiny model overfit on a handful of pairs, decoding, artifacts, alignment."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import random
+
+import pytest
+import torch
+
+from focusdig.classifier.artifacts import ArtifactError
+from focusdig.translator import Translator, TranslatorConfig
+from focusdig.translator.artifacts import default_models_root, save_model_dir
+from focusdig.translator.data import Pair, load_pairs, split_pairs
+from focusdig.translator.generate import beam_search, greedy_search
+from focusdig.translator.model import Seq2SeqTransformer
+from focusdig.translator.tokenizer import SubwordTokenizer
+from focusdig.translator.trainer import TrainingArguments, collate, encode_pairs, train_translator
+from focusdig.translator.translate import split_sentences
+
+PAIRS = [
+    ("fr", "Le marché est en hausse.", "The market is up."),
+    ("fr", "La banque centrale baisse ses taux.", "The central bank cuts its rates."),
+    ("de", "Die Aktie fällt stark.", "The share falls sharply."),
+    ("de", "Der Gewinn steigt.", "Profit rises."),
+    ("zh", "油价下跌。", "Oil prices fall."),
+    ("zh", "央行降息。", "The central bank cuts rates."),
+]
+
+
+def _overfit(steps: int = 300) -> Translator:
+    torch.manual_seed(0)
+    texts = [t for _, s, e in PAIRS for t in (s, e)] * 3
+    tok = SubwordTokenizer.train(texts, ["zh", "fr", "de"], vocab_size=400)
+    cfg = TranslatorConfig(vocab_size=tok.vocab_size, d_model=64, n_heads=2, n_enc_layers=2,
+                           n_dec_layers=2, d_ff=128, dropout=0.0, max_len=64,
+                           label_smoothing=0.0, pad_id=tok.pad_id, bos_id=tok.bos_id,
+                           eos_id=tok.eos_id)
+    model = Seq2SeqTransformer(cfg)
+    batch = collate(encode_pairs(tok, [Pair(s, e, lang, "tatoeba") for lang, s, e in PAIRS]), cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        _, loss = model(*batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    return Translator(model, tok, {"version": "test-0", "languages": tok.languages})
+
+
+@pytest.fixture(scope="module")
+def tr() -> Translator:
+    torch.set_num_threads(1)
+    return _overfit()
+
+
+def _src_batch(tr: Translator):
+    rows = [[tr.tokenizer.lang_id(lang), *ids, tr.model.config.eos_id]
+            for (lang, _, _), ids in zip(PAIRS, tr.tokenizer.encode_batch([s for _, s, _ in PAIRS]),
+                                         strict=True)]
+    src = torch.full((len(rows), max(map(len, rows))), tr.model.config.pad_id)
+    for i, r in enumerate(rows):
+        src[i, :len(r)] = torch.tensor(r)
+    return src, torch.full((len(rows),), 40)
+
+
+def test_overfits_greedy(tr):
+    out = tr.translate([s for _, s, _ in PAIRS], src_lang=[lang for lang, _, _ in PAIRS])
+    assert [t.text for t in out] == [e for _, _, e in PAIRS]
+    assert [t.source_language for t in out] == [lang for lang, _, _ in PAIRS]
+
+
+def test_beam_scores_at_least_greedy(tr):
+    src, caps = _src_batch(tr)
+    greedy = greedy_search(tr.model, src, caps)
+    beam = beam_search(tr.model, src, caps, beam_size=4, length_penalty=0.0)
+    for g, b in zip(greedy, beam, strict=True):
+        assert b.score >= g.score - 1e-5
+    beam1 = beam_search(tr.model, src, caps, beam_size=1, length_penalty=0.0)
+    assert [h.ids for h in beam1] == [h.ids for h in greedy]
+    out = tr.translate([s for _, s, _ in PAIRS], src_lang=[lang for lang, _, _ in PAIRS],
+                       beam_size=4)
+    assert [t.text for t in out] == [e for _, _, e in PAIRS]
+
+
+def test_cached_equals_uncached(tr):
+    src, caps = _src_batch(tr)
+    for search in (greedy_search, beam_search):
+        a = search(tr.model, src, caps, use_cache=True, need_weights=True)
+        b = search(tr.model, src, caps, use_cache=False, need_weights=True)
+        assert [h.ids for h in a] == [h.ids for h in b]
+        for x, y in zip(a, b, strict=True):
+            assert abs(x.score - y.score) < 1e-4
+            assert torch.allclose(x.attention, y.attention, atol=1e-5)
+
+
+def test_save_load_roundtrip_and_tamper(tr, tmp_path):
+    path = save_model_dir(tmp_path / "mt-test", tr.model, tr.tokenizer, version="mt-test",
+                          metrics={"test": {}}, training_data=["fixture pairs"])
+    loaded = Translator.load(path, device="cpu")
+    assert loaded.version == "mt-test"
+    assert loaded.languages == ["de", "fr", "zh"]
+    srcs, langs = [s for _, s, _ in PAIRS], [lang for lang, _, _ in PAIRS]
+    assert [t.text for t in loaded.translate(srcs, langs)] == \
+        [t.text for t in tr.translate(srcs, langs)]
+    assert (path / "MODEL_CARD.md").read_text().count("tatoeba.org") == 1
+    weights = path / "model.safetensors"
+    blob = bytearray(weights.read_bytes())
+    blob[-1] ^= 0xFF
+    weights.write_bytes(bytes(blob))
+    with pytest.raises(ArtifactError, match="sha256"):
+        Translator.load(path)
+
+
+def test_alignment_offsets_valid(tr):
+    srcs = ["Le marché est en hausse. Der Gewinn steigt.", "油价下跌。央行降息。"]
+    for t, src in zip(tr.translate(srcs, src_lang=["fr", "zh"]), srcs, strict=True):
+        assert t.alignment
+        for a in t.alignment:
+            assert 0 <= a["src_start"] < a["src_end"] <= len(src)
+            assert 0 <= a["tgt_start"] < a["tgt_end"] <= len(t.text)
+            assert 0.0 <= a["weight"] <= 1.0
+            assert t.text[a["tgt_start"]:a["tgt_end"]].strip()
+    zh = tr.translate(["油价下跌。"], src_lang="zh")[0]
+    assert zh.text == "Oil prices fall."
+    assert {(a["tgt_start"], a["tgt_end"]) for a in zh.alignment} >= {(0, 3), (4, 10)}
+
+
+def test_empty_and_long_inputs(tr):
+    rng = random.Random(0)
+    words = [w for _, s, _ in PAIRS[:4] for w in s.split()]
+    no_punct = " ".join(rng.choice(words) for _ in range(600))  # > max_len tokens, one sentence
+    many = " ".join(s for _, s, _ in PAIRS[:2]) * 40
+    out = tr.translate(["", "   ", no_punct, many, "。。。", "!!!"], src_lang="fr")
+    assert out[0].text == "" and out[0].alignment == []
+    assert out[1].text == ""
+    assert out[2].text and out[3].text
+    for t, src in zip(out[2:4], (no_punct, many), strict=True):
+        assert all(a["src_end"] <= len(src) and a["tgt_end"] <= len(t.text) for a in t.alignment)
+
+
+def test_english_passthrough(tr):
+    text = "Shares of Apple rose 3% after earnings beat estimates."
+    out = tr.translate([text, text], src_lang=["en", "en-US"])
+    assert [t.text for t in out] == [text, text]
+    assert out[0].source_language == "en" and out[0].alignment == []
+    detected = tr.translate([text, "", "Le marché est en hausse."])
+    assert detected[0].text == text and detected[0].source_language == "en"
+    assert detected[1].text == "" and detected[1].source_language == "und"
+    assert detected[2].source_language == "fr" and detected[2].text == "The market is up."
+    mixed = tr.translate(["Der Gewinn steigt.", text], src_lang=["de", None])
+    assert [t.text for t in mixed] == ["Profit rises.", text]
+    with pytest.raises(ValueError, match="unsupported"):
+        tr.translate(["Hola"], src_lang="es")
+
+
+def test_split_sentences():
+    assert split_sentences("油价下跌。央行降息！好", "zh") == [(0, 5), (5, 10), (10, 11)]
+    text = "Le CAC 40 a gagné 1.5 %. Bonne nouvelle !\nFin"
+    assert [text[s:e] for s, e in split_sentences(text, "fr")] == \
+        ["Le CAC 40 a gagné 1.5 %.", "Bonne nouvelle !", "Fin"]
+    assert split_sentences("  ", "de") == []
+
+
+def _write_data_dir(root):
+    (root / "mt").mkdir(parents=True)
+    (root / "mt_news").mkdir()
+    lines = {lang: [] for lang in ("zh", "fr", "de")}
+    for i in range(30):
+        for lang, s, e in PAIRS:
+            lines[lang].append(f"{e} ({i})\t{s} ({i})\tCC-BY 2.0 (France) Attribution: x")
+    for lang, name in (("zh", "cmn.txt"), ("fr", "fra_76k.txt"), ("de", "deu_50k.txt")):
+        (root / "mt" / name).write_text("\n".join(lines[lang]) + "\n")
+        with gzip.open(root / "mt_news" / f"{lang}-en.tsv.gz", "wt") as f:
+            f.write("\n".join(x.rsplit("\t", 1)[0] for x in lines[lang][:5]) + "\n")
+
+
+def test_trainer_smoke_and_resume(tmp_path):
+    _write_data_dir(tmp_path / "data")
+    common = dict(out_dir=str(tmp_path / "models"), work_dir=str(tmp_path / "work"),
+                  data_dir=str(tmp_path / "data"), version="mt-smoke", num_threads=1,
+                  vocab_size=300, max_tokens=400, eval_every=5, eval_bleu_per_lang=3,
+                  checkpoint_minutes=0.0, max_test=4, max_valid=4, log_every=5,
+                  model={"d_model": 32, "n_heads": 2, "n_enc_layers": 1, "n_dec_layers": 1,
+                         "d_ff": 64, "max_len": 64})
+    train_translator(TrainingArguments(max_steps=6, **common))
+    path = train_translator(TrainingArguments(max_steps=10, resume=True, **common))
+    loaded = Translator.load(path)
+    assert loaded.version == "mt-smoke"
+    assert set(loaded.config["languages"]) == {"zh", "fr", "de"}
+    assert '"steps": 10' in (path / "metrics.json").read_text()
+    assert len(loaded.translate(["Le marché est en hausse."], src_lang="fr")) == 1
+
+
+def test_shipped_model_translates_french():
+    root = default_models_root()
+    if not root.is_dir() or not any((d / "manifest.json").is_file() for d in root.iterdir()):
+        pytest.skip("no shipped translator under models/translator/")
+    tr = Translator.load(num_threads=1)
+    out = tr.translate(["Le marché est en hausse."], src_lang="fr")[0]
+    assert out.text.strip() and out.source_language == "fr"
+
+
+@pytest.mark.data
+def test_real_data_split_is_disjoint():
+    if not os.environ.get("FOCUSDIG_DATA_DIR"):
+        pytest.skip("FOCUSDIG_DATA_DIR is not set")
+    splits = split_pairs(load_pairs(None))
+    train_src = {p.src for p in splits["train"]}
+    assert not train_src & {p.src for p in splits["test"]}
+    assert not train_src & {p.src for p in splits["valid"]}
+    assert all(len(p.en.split()) >= 4 for p in splits["test"])
+    assert {p.lang for p in splits["test"]} == {"zh", "fr", "de"}
