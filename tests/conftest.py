@@ -97,12 +97,21 @@ def tiny_model(tmp_path_factory):
     ]
     encoder = TextEncoder(train_tokenizer(sentences * 20, vocab_size=300))
     config = ClassifierConfig(
-        vocab_size=encoder.vocab_size, max_len=32, d_model=32, n_heads=2, n_layers=1, d_ff=64,
+        vocab_size=encoder.vocab_size,
+        max_len=32,
+        d_model=32,
+        n_heads=2,
+        n_layers=1,
+        d_ff=64,
         pool_dim=16,
     )
     path = tmp_path_factory.mktemp("models") / "clf-test-1"
     return save_model_dir(
-        path, SentimentClassifier(config), encoder, version="clf-test-1", metrics={},
+        path,
+        SentimentClassifier(config),
+        encoder,
+        version="clf-test-1",
+        metrics={},
         training_data=["test fixture"],
     )
 
@@ -118,3 +127,45 @@ def tiny_champion(tiny_model):
     with session_scope(engine) as session:
         register_model(session, "classifier", tiny_model, status="champion")
     return engine
+
+
+@pytest.fixture(scope="session")
+def tiny_translator(tmp_path_factory):
+    """A randomly initialised tiny translator saved as a real, verified model directory."""
+    import torch
+
+    from focusdig.translator import Seq2SeqTransformer, TranslatorConfig
+    from focusdig.translator.artifacts import save_model_dir
+    from focusdig.translator.tokenizer import SubwordTokenizer
+
+    torch.manual_seed(0)
+    texts = [
+        "公司利润大幅增长。",
+        "Les bénéfices ont augmenté.",
+        "Die Aktie fiel stark.",
+        "Profits rose sharply.",
+        "The shares fell.",
+    ] * 20
+    tokenizer = SubwordTokenizer.train(texts, ["zh", "fr", "de"], vocab_size=300)
+    config = TranslatorConfig(
+        vocab_size=tokenizer.vocab_size,
+        d_model=32,
+        n_heads=2,
+        n_enc_layers=1,
+        n_dec_layers=1,
+        d_ff=64,
+        dropout=0.0,
+        max_len=48,
+        pad_id=tokenizer.pad_id,
+        bos_id=tokenizer.bos_id,
+        eos_id=tokenizer.eos_id,
+    )
+    path = tmp_path_factory.mktemp("models") / "mt-test-1"
+    return save_model_dir(
+        path,
+        Seq2SeqTransformer(config),
+        tokenizer,
+        version="mt-test-1",
+        metrics={},
+        training_data=["test fixture"],
+    )

@@ -16,7 +16,7 @@ from focusdig.database import get_engine, session_scope
 from focusdig.ingest.runner import ingest_sources
 from focusdig.schema import FetchLog, Item, Score, ScoreToken
 from focusdig.settings import Settings
-from focusdig.sources import add_source
+from focusdig.sources import add_source, register_samples
 
 
 def counts(engine) -> dict[str, int]:
@@ -140,3 +140,32 @@ def test_a_run_killed_mid_way_is_finished_by_the_next(
     report = pipeline.process(engine, batch_size=3)
     assert report.scored == 5
     assert counts(engine)["scores"] == 8
+
+
+def test_pipeline_translates_foreign_items_once_and_scores_the_english(
+    prefect_harness, tiny_champion, tiny_translator
+):
+    from focusdig.registry import register_model
+    from focusdig.schema import Translation
+
+    with session_scope(tiny_champion) as session:
+        register_model(session, "translator", tiny_translator, status="champion")
+        register_samples(session)
+    summary = pipeline_flow(fetch_retries=0)  # the bundled samples: en, zh, fr, de
+
+    with session_scope(tiny_champion) as session:
+        items = session.scalars(select(Item)).all()
+        foreign = {i.id for i in items if i.language in ("zh", "fr", "de")}
+        translations = session.scalars(select(Translation)).all()
+        assert len(foreign) >= 20 and {t.item_id for t in translations} == foreign
+        assert all(t.source_language in ("zh", "fr", "de") for t in translations)
+        by_item = {t.item_id: t for t in translations}
+        scores = session.scalars(select(Score)).all()
+        assert {s.item_id for s in scores} == {i.id for i in items}
+        for s in scores:
+            if s.item_id in by_item:
+                text = by_item[s.item_id].text
+                assert all(text[t.start : t.end] == t.word for t in s.tokens)
+    assert summary.translated == len(foreign) and summary.translator == "mt-test-1"
+    again = pipeline_flow(fetch_retries=0)
+    assert again.translated == 0 and again.scored == 0
