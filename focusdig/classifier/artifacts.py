@@ -115,6 +115,16 @@ def _model_card(config: dict, metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def write_model_files(path: Path, config: dict, tokenizer, metrics: dict, card: str) -> Path:
+    """Write config, tokenizer, metrics and model card beside the weights, then sign them all."""
+    (path / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    tokenizer.save(path / "tokenizer.json")
+    (path / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (path / "MODEL_CARD.md").write_text(card)
+    write_manifest(path)
+    return path
+
+
 def save_model_dir(
     path: str | Path,
     model: SentimentClassifier,
@@ -142,12 +152,7 @@ def save_model_dir(
         "training_data": training_data,
         "pretraining_data": pretraining_data,
     }
-    (path / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    enc.save(path / "tokenizer.json")
-    (path / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    (path / "MODEL_CARD.md").write_text(_model_card(config, metrics))
-    write_manifest(path)
-    return path
+    return write_model_files(path, config, enc, metrics, _model_card(config, metrics))
 
 
 def update_metrics(path: str | Path, metrics: dict) -> None:

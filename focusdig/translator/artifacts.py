@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import focusdig
-from focusdig.classifier.artifacts import ArtifactError, verify_manifest, write_manifest
+from focusdig.classifier.artifacts import ArtifactError, verify_manifest, write_model_files
 from focusdig.translator.model import Seq2SeqTransformer, TranslatorConfig
 from focusdig.translator.tokenizer import SubwordTokenizer
 
@@ -115,22 +115,7 @@ def save_model_dir(
         "training_data": training_data,
         "training": training or {},
     }
-    (path / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    tokenizer.save(path / "tokenizer.json")
-    (path / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    (path / "MODEL_CARD.md").write_text(_model_card(config, metrics))
-    write_manifest(path)
-    return path
-
-
-def update_metrics(path: str | Path, metrics: dict) -> None:
-    """Replace metrics.json (and the model card's figures) and re-sign the manifest."""
-    path = Path(path)
-    verify_manifest(path)
-    config = json.loads((path / "config.json").read_text())
-    (path / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    (path / "MODEL_CARD.md").write_text(_model_card(config, metrics))
-    write_manifest(path)
+    return write_model_files(path, config, tokenizer, metrics, _model_card(config, metrics))
 
 
 def load_model_dir(path: str | Path) -> tuple[Seq2SeqTransformer, SubwordTokenizer, dict]:
