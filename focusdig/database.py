@@ -12,6 +12,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -103,6 +104,17 @@ def dispose_engines() -> None:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
+
+
+def insert_unless_present(session: Session, model: type, row: dict) -> int | None:
+    """Insert one row unless a unique key already holds it (a concurrent run, a rerun).
+
+    Returns the new row's id, or None when it was already there. SQLite and PostgreSQL both do
+    this atomically with ``INSERT … ON CONFLICT DO NOTHING RETURNING id``.
+    """
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(model).values(**row).on_conflict_do_nothing().returning(model.id)
+    return session.execute(stmt).scalar()
 
 
 @contextmanager

@@ -16,11 +16,10 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from sqlalchemy import Engine, exists, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from focusdig.classifier import Classifier, Prediction
-from focusdig.database import session_scope
+from focusdig.database import insert_unless_present, session_scope
 from focusdig.schema import Item, Score, ScoreToken, Translation, utcnow
 
 TITLE_SEPARATOR = "\n\n"
@@ -77,23 +76,17 @@ def _token_rows(score_id: int, pred: Prediction, translation: Translation | None
 
 def _insert_score(session: Session, item_id: int, model_id: int, p: Prediction) -> int | None:
     """Insert one score unless that (item, model) is already scored; returns its id or None."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = (
-        insert(Score)
-        .values(
-            item_id=item_id,
-            model_version_id=model_id,
-            label=p.label,
-            score=p.score,
-            prob_negative=p.probs["negative"],
-            prob_neutral=p.probs["neutral"],
-            prob_positive=p.probs["positive"],
-            scored_at=utcnow(),
-        )
-        .on_conflict_do_nothing()
-        .returning(Score.id)
-    )
-    return session.execute(stmt).scalar()
+    row = {
+        "item_id": item_id,
+        "model_version_id": model_id,
+        "label": p.label,
+        "score": p.score,
+        "prob_negative": p.probs["negative"],
+        "prob_neutral": p.probs["neutral"],
+        "prob_positive": p.probs["positive"],
+        "scored_at": utcnow(),
+    }
+    return insert_unless_present(session, Score, row)
 
 
 def iter_score_batches(

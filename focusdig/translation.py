@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from sqlalchemy import Engine, exists, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
-from focusdig.database import session_scope
+from focusdig.database import insert_unless_present, session_scope
 from focusdig.langid import detect_languages
 from focusdig.schema import Item, Source, Translation, utcnow
 from focusdig.scoring import item_text
@@ -55,12 +54,6 @@ def count_untranslated(engine: Engine, languages: tuple[str, ...]) -> int:
         return session.scalar(select(func.count(Item.id)).where(untranslated_filter(languages)))
 
 
-def _insert_translation(session, row: dict) -> bool:
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(Translation).values(**row).on_conflict_do_nothing().returning(Translation.id)
-    return session.execute(stmt).scalar() is not None
-
-
 def iter_translation_batches(
     engine: Engine, translator, model_id: int, batch_size: int = 16, beam_size: int = 1
 ) -> Iterator[int]:
@@ -89,16 +82,14 @@ def iter_translation_batches(
             )
             stored = 0
             for item, source_text, result in zip(items, sources, results, strict=True):
-                stored += _insert_translation(
-                    session,
-                    {
-                        "item_id": item.id,
-                        "model_version_id": model_id,
-                        "source_language": result.source_language,
-                        "source_text": source_text,
-                        "text": result.text,
-                        "alignment": result.alignment[:MAX_ALIGNMENT_LINKS],
-                        "translated_at": utcnow(),
-                    },
-                )
+                row = {
+                    "item_id": item.id,
+                    "model_version_id": model_id,
+                    "source_language": result.source_language,
+                    "source_text": source_text,
+                    "text": result.text,
+                    "alignment": result.alignment[:MAX_ALIGNMENT_LINKS],
+                    "translated_at": utcnow(),
+                }
+                stored += insert_unless_present(session, Translation, row) is not None
         yield stored

@@ -7,9 +7,9 @@ import re
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
+from focusdig.database import insert_unless_present
 from focusdig.ingest.parse import FeedEntry
 from focusdig.schema import Item, Source, utcnow
 
@@ -58,10 +58,7 @@ def entry_row(source: Source, entry: FeedEntry) -> dict:
 
 def insert_ignoring_duplicates(session: Session, row: dict) -> bool:
     """Insert one item; False when any unique key (guid, URL, content hash) already exists."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(Item).values(**row).on_conflict_do_nothing().returning(Item.id)
-    return session.execute(stmt).scalar() is not None
+    return insert_unless_present(session, Item, row) is not None
 
 
 def store_entries(session: Session, source: Source, entries: list[FeedEntry]) -> tuple[int, int]:
