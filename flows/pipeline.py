@@ -29,9 +29,13 @@ def pipeline_flow(
     feeds: list[str] | None = None,
     device: str | None = None,
     batch_size: int = 64,
-    fetch_retries: int = 2,
+    fetch_retries: int | None = None,
 ) -> RunSummary:
-    """Ingest the given feeds (default: every enabled source), then translate and score."""
+    """Ingest the given feeds (default: every enabled source), then translate and score.
+
+    `fetch_retries`: retries of a feed's fetch on network errors, timeouts, 429 and 5xx
+    (None: `FOCUSDIG_FETCH_RETRIES`, default 2).
+    """
     settings = Settings.from_env()
     started_at = utcnow()
     t0 = time.perf_counter()

@@ -278,7 +278,7 @@ def run_pipeline(
     import os
 
     from focusdig.pipeline import set_progress_hook
-    from focusdig.prefect_env import configure_prefect
+    from focusdig.prefect_env import configure_prefect, one_off_run
 
     configure_prefect()
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -290,7 +290,7 @@ def run_pipeline(
             raise fail(f"{feed}: {exc}") from None
     from flows.pipeline import pipeline_flow
 
-    with step_progress() as advance:
+    with one_off_run(), step_progress() as advance:
         set_progress_hook(advance)
         try:
             summary = pipeline_flow(feeds or None, device=device, batch_size=batch_size)

@@ -25,6 +25,8 @@ class Settings:
     - ``FOCUSDIG_DATA_DIR``: training data directory (default ``$FOCUSDIG_HOME/data``).
     - ``FOCUSDIG_FETCH_TIMEOUT`` / ``FOCUSDIG_FETCH_MAX_BYTES``: read timeout (s) and body cap.
     - ``FOCUSDIG_FETCH_WORKERS``: how many feeds are fetched at once.
+    - ``FOCUSDIG_FETCH_RETRIES`` / ``FOCUSDIG_FETCH_BACKOFF``: retries of a fetch that failed on
+      the network, a timeout, 429 or 5xx (default 2), after backoff, 5x, 25x... seconds (2.0).
     - ``FOCUSDIG_RESCORE_DAYS``: after a new champion is promoted, also rescore items fetched in
       the last N days (default 0: only new items; earlier scores are always kept).
     """
@@ -35,6 +37,8 @@ class Settings:
     fetch_limits: FetchLimits = field(default_factory=FetchLimits)
     fetch_workers: int = 8
     rescore_days: int = 0
+    fetch_retries: int = 2
+    fetch_backoff: float = 2.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -49,7 +53,16 @@ class Settings:
             limits = replace(limits, max_bytes=int(env["FOCUSDIG_FETCH_MAX_BYTES"]))
         workers = int(env.get("FOCUSDIG_FETCH_WORKERS", "8"))
         rescore_days = int(env.get("FOCUSDIG_RESCORE_DAYS", "0"))
-        return cls(home, database_url, data_dir, limits, max(1, workers), max(0, rescore_days))
+        return cls(
+            home,
+            database_url,
+            data_dir,
+            limits,
+            max(1, workers),
+            max(0, rescore_days),
+            max(0, int(env.get("FOCUSDIG_FETCH_RETRIES", "2"))),
+            max(0.0, float(env.get("FOCUSDIG_FETCH_BACKOFF", "2.0"))),
+        )
 
     @property
     def models_dir(self) -> Path:

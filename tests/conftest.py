@@ -35,6 +35,7 @@ def focusdig_home(tmp_path, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("FOCUSDIG_HOME", str(home))
     monkeypatch.delenv("FOCUSDIG_DATABASE_URL", raising=False)
+    monkeypatch.setenv("FOCUSDIG_FETCH_RETRIES", "0")  # tests that retry say so
     yield home
     dispose_engines()
 

@@ -73,15 +73,7 @@ def test_ingest_flow_retries_only_transient_errors(prefect_harness, database_url
     with session_scope(engine) as session:
         add_source(session, feed_server.url("/flaky"), name="flaky")
         add_source(session, feed_server.url("/gone"), name="gone")
-    fast = ingest_flow.with_options(name="ingest-test")
-    from flows import ingest as ingest_module
-
-    original = ingest_module.fetch
-    ingest_module.fetch = original.with_options(retry_delay_seconds=0)
-    try:
-        reports = {r.name: r for r in fast(fetch_retries=2)}
-    finally:
-        ingest_module.fetch = original
+    reports = {r.name: r for r in ingest_flow(fetch_retries=2, retry_backoff=0)}
     assert reports["flaky"].new == 3 and calls["n"] == 2
     assert reports["gone"].status == "error" and feed_server.hits("/gone") == 1
 
