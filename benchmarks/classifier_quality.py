@@ -14,8 +14,11 @@ from pathlib import Path
 from focusdig.classifier.evaluate import evaluate_dir
 from focusdig.classifier.predict import default_model_dir
 
-GOALS = {"phrasebank_50agree": {"accuracy": 0.88, "macro_f1": 0.86},
-         "phrasebank_allagree": {"accuracy": 0.97}, "twitter": {"macro_f1": 0.85}}
+GOALS = {
+    "phrasebank_50agree": {"accuracy": 0.88, "macro_f1": 0.86},
+    "phrasebank_allagree": {"accuracy": 0.97},
+    "twitter": {"macro_f1": 0.85},
+}
 
 
 def main() -> None:
@@ -34,8 +37,12 @@ def main() -> None:
         print(f"{name:22} {m['n']:5d} {m['accuracy']:9.4f} {m['macro_f1']:9.4f}  {goal}")
     out = Path(__file__).resolve().parent / "results" / f"{a.name}.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"model": path.name, "split": a.split, "goals": GOALS,
-                               "results": results}, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {"model": path.name, "split": a.split, "goals": GOALS, "results": results}, indent=2
+        )
+        + "\n"
+    )
     print(f"wrote {out}")
 
 

@@ -91,24 +91,34 @@ def main() -> None:
     bert_params = sum(p.numel() for p in bert.parameters())
     ours1 = time_ours(clf, texts, a.batch_size)
     fwd1 = time_forward(clf.model, seqs, a.batch_size)
-    bert_sps = time_forward(lambda i, m: bert(input_ids=i, attention_mask=m), seqs[: a.n_bert],
-                            a.batch_size)
+    bert_sps = time_forward(
+        lambda i, m: bert(input_ids=i, attention_mask=m), seqs[: a.n_bert], a.batch_size
+    )
     ours = max(ours1, time_ours(clf, texts, a.batch_size))
     fwd = max(fwd1, time_forward(clf.model, seqs, a.batch_size))
     result = {
-        "model": clf.version, "threads": a.threads, "cpu_count": os.cpu_count(),
-        "batch_size": a.batch_size, "ours_sentences_per_s": round(ours, 1),
-        "ours_forward_sentences_per_s": round(fwd, 1), "ours_params": clf.model.num_params(),
-        "bert_base_sentences_per_s": round(bert_sps, 2), "bert_base_params": bert_params,
+        "model": clf.version,
+        "threads": a.threads,
+        "cpu_count": os.cpu_count(),
+        "batch_size": a.batch_size,
+        "ours_sentences_per_s": round(ours, 1),
+        "ours_forward_sentences_per_s": round(fwd, 1),
+        "ours_params": clf.model.num_params(),
+        "bert_base_sentences_per_s": round(bert_sps, 2),
+        "bert_base_params": bert_params,
         "speedup_end_to_end": round(ours / bert_sps, 1),
         "speedup_forward": round(fwd / bert_sps, 1),
         "mean_tokens": round(sum(map(len, seqs)) / len(seqs), 1),
     }
-    print(f"ours ({clf.version}, {result['ours_params'] / 1e6:.1f}M params): {ours:.0f} sent/s "
-          f"end to end, {fwd:.0f} sent/s forward only")
+    print(
+        f"ours ({clf.version}, {result['ours_params'] / 1e6:.1f}M params): {ours:.0f} sent/s "
+        f"end to end, {fwd:.0f} sent/s forward only"
+    )
     print(f"BERT-base ({bert_params / 1e6:.0f}M params): {bert_sps:.1f} sent/s forward only")
-    print(f"speedup: {result['speedup_end_to_end']}x end to end, {result['speedup_forward']}x "
-          f"forward vs forward, on {a.threads} threads (goal >= 30x)")
+    print(
+        f"speedup: {result['speedup_end_to_end']}x end to end, {result['speedup_forward']}x "
+        f"forward vs forward, on {a.threads} threads (goal >= 30x)"
+    )
     out = Path(__file__).resolve().parent / "results" / f"classifier_speed_{a.threads}threads.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -61,18 +61,29 @@ def main() -> None:
     rand_p = clf.predict_proba(rand_texts).reshape(len(texts), a.random_draws, -1)
     rand_p = rand_p[np.arange(len(texts)), :, cls_idx].mean(1)
     comp_top, comp_rand = float((base - top_p).mean()), float((base - rand_p).mean())
-    flip_top = float(np.mean([clf.labels[i] != p.label for i, p in zip(
-        clf.predict_proba(top_texts).argmax(1), preds, strict=True)]))
+    flip_top = float(
+        np.mean(
+            [
+                clf.labels[i] != p.label
+                for i, p in zip(clf.predict_proba(top_texts).argmax(1), preds, strict=True)
+            ]
+        )
+    )
     result = {
-        "model": clf.version, "n_texts": len(texts), "k": a.k, "min_words": a.min_words,
+        "model": clf.version,
+        "n_texts": len(texts),
+        "k": a.k,
+        "min_words": a.min_words,
         "comprehensiveness_top_k": round(comp_top, 4),
         "comprehensiveness_random_k": round(comp_rand, 4),
         "ratio": round(comp_top / comp_rand, 2) if comp_rand > 0 else None,
         "label_flip_rate_top_k": round(flip_top, 4),
     }
     print(f"{len(texts)} test texts with >= {a.min_words} words, k={a.k}")
-    print(f"drop in predicted-class prob: top-{a.k} attended {comp_top:.4f}, "
-          f"random {comp_rand:.4f}, ratio {result['ratio']}x (goal >= 3x)")
+    print(
+        f"drop in predicted-class prob: top-{a.k} attended {comp_top:.4f}, "
+        f"random {comp_rand:.4f}, ratio {result['ratio']}x (goal >= 3x)"
+    )
     out = Path(__file__).resolve().parent / "results" / "faithfulness.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

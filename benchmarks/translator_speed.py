@@ -27,8 +27,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--per-language", type=int, default=100)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results"
-                                         / "translator_speed.json"))
+    ap.add_argument(
+        "--out", default=str(Path(__file__).parent / "results" / "translator_speed.json")
+    )
     a = ap.parse_args()
     tr = Translator.load(a.model, device="cpu", num_threads=a.threads)
     test = split_pairs(load_pairs(a.data_dir))["test"]
@@ -36,7 +37,7 @@ def main() -> None:
     for beam in (1, 4):
         tokens, sentences, seconds = 0, 0, 0.0
         for lang in LANGUAGES:
-            srcs = [p.src for p in test if p.lang == lang][:a.per_language]
+            srcs = [p.src for p in test if p.lang == lang][: a.per_language]
             tr.translate(srcs[:4], src_lang=lang, beam_size=beam)  # warm-up
             t0 = time.perf_counter()
             out = tr.translate(srcs, src_lang=lang, beam_size=beam, batch_size=a.batch_size)
@@ -44,15 +45,25 @@ def main() -> None:
             tokens += sum(len(x) for x in tr.tokenizer.encode_batch([t.text for t in out]))
             sentences += len(srcs)
         name = "greedy" if beam == 1 else f"beam{beam}"
-        runs[name] = {"target_tokens_per_s": round(tokens / seconds, 1),
-                      "sentences_per_s": round(sentences / seconds, 2),
-                      "sentences": sentences, "target_tokens": tokens,
-                      "seconds": round(seconds, 2)}
-        print(f"{name:7s} {tokens / seconds:8.1f} target tok/s  {sentences / seconds:6.2f} sent/s"
-              f"  ({sentences} sentences, {seconds:.1f}s)")
-    result = {"model": tr.version, "threads": a.threads, "batch_size": a.batch_size,
-              "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
-              "runs": runs}
+        runs[name] = {
+            "target_tokens_per_s": round(tokens / seconds, 1),
+            "sentences_per_s": round(sentences / seconds, 2),
+            "sentences": sentences,
+            "target_tokens": tokens,
+            "seconds": round(seconds, 2),
+        }
+        print(
+            f"{name:7s} {tokens / seconds:8.1f} target tok/s  {sentences / seconds:6.2f} sent/s"
+            f"  ({sentences} sentences, {seconds:.1f}s)"
+        )
+    result = {
+        "model": tr.version,
+        "threads": a.threads,
+        "batch_size": a.batch_size,
+        "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "runs": runs,
+    }
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

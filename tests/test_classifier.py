@@ -36,9 +36,19 @@ def tiny_encoder() -> TextEncoder:
 
 def tiny_model(enc: TextEncoder, max_len: int = 32, seed: int = 0) -> SentimentClassifier:
     torch.manual_seed(seed)
-    cfg = ClassifierConfig(vocab_size=enc.vocab_size, max_len=max_len, d_model=32, n_heads=2,
-                           n_layers=2, d_ff=64, pool_dim=16, pad_id=enc.pad_id,
-                           cls_id=enc.cls_id, sep_id=enc.sep_id, mask_id=enc.mask_id)
+    cfg = ClassifierConfig(
+        vocab_size=enc.vocab_size,
+        max_len=max_len,
+        d_model=32,
+        n_heads=2,
+        n_layers=2,
+        d_ff=64,
+        pool_dim=16,
+        pad_id=enc.pad_id,
+        cls_id=enc.cls_id,
+        sep_id=enc.sep_id,
+        mask_id=enc.mask_id,
+    )
     return SentimentClassifier(cfg).eval()
 
 
@@ -58,8 +68,14 @@ def enc() -> TextEncoder:
 
 @pytest.fixture
 def model_dir(tmp_path: Path, enc: TextEncoder) -> Path:
-    return save_model_dir(tmp_path / "clf-test-1", tiny_model(enc, max_len=16), enc,
-                          version="clf-test-1", metrics={}, training_data=["synthetic"])
+    return save_model_dir(
+        tmp_path / "clf-test-1",
+        tiny_model(enc, max_len=16),
+        enc,
+        version="clf-test-1",
+        metrics={},
+        training_data=["synthetic"],
+    )
 
 
 def test_shapes_and_padding_invariance(enc: TextEncoder) -> None:
@@ -110,8 +126,12 @@ def test_save_load_identical(model_dir: Path, enc: TextEncoder) -> None:
 
     ids, mask = collate(enc.ids_batch(texts, 16))
     expected = torch.softmax(ref(ids, mask)[0], -1).detach().numpy()
-    torch.testing.assert_close(torch.tensor(clf.predict_proba(texts)),
-                               torch.tensor(expected, dtype=torch.float64), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(
+        torch.tensor(clf.predict_proba(texts)),
+        torch.tensor(expected, dtype=torch.float64),
+        atol=1e-5,
+        rtol=1e-4,
+    )
     manifest = json.loads((model_dir / "manifest.json").read_text())
     assert set(manifest["files"]) >= {"model.safetensors", "config.json", "tokenizer.json"}
 
@@ -154,10 +174,18 @@ def _check_offsets(text: str, pred: P.Prediction) -> None:
 
 def test_predictions_and_top_tokens(model_dir: Path) -> None:
     clf = Classifier.load(model_dir)
-    long_text = ("Profit rose to a record high. The company filed for bankruptcy! " * 1600
-                 + "Unbelievablyextraordinarilylongwordthatneverends" * 5)
-    texts = ["", "   ", "Profit rose to a record high", "Café naïve résumé, 公司利润增长 🚀🚀!",
-             "sales grew" + " strongly" * 40, long_text]
+    long_text = (
+        "Profit rose to a record high. The company filed for bankruptcy! " * 1600
+        + "Unbelievablyextraordinarilylongwordthatneverends" * 5
+    )
+    texts = [
+        "",
+        "   ",
+        "Profit rose to a record high",
+        "Café naïve résumé, 公司利润增长 🚀🚀!",
+        "sales grew" + " strongly" * 40,
+        long_text,
+    ]
     preds = clf.predict(texts, top_k=5)
     assert len(preds) == len(texts) and len(long_text) > 100_000
     for text, pred in zip(texts, preds, strict=True):
@@ -167,8 +195,14 @@ def test_predictions_and_top_tokens(model_dir: Path) -> None:
         assert abs(pred.score - (pred.probs["positive"] - pred.probs["negative"])) < 1e-6
         _check_offsets(text, pred)
     assert preds[0].top_tokens == [] and preds[1].top_tokens == []
-    assert {t["word"] for t in preds[2].top_tokens} <= {"Profit", "rose", "to", "a", "record",
-                                                         "high"}
+    assert {t["word"] for t in preds[2].top_tokens} <= {
+        "Profit",
+        "rose",
+        "to",
+        "a",
+        "record",
+        "high",
+    }
     assert any(t["word"] in ("Café", "naïve", "résumé") for t in preds[3].top_tokens)
     assert len(preds[5].top_tokens) == 5
     assert clf.predict("Profit rose")[0].label == clf.predict(["Profit rose"])[0].label
@@ -184,8 +218,9 @@ def test_evaluate(model_dir: Path) -> None:
         clf.evaluate(["x"], ["bullish"])
 
 
-def test_default_model_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                           enc: TextEncoder) -> None:
+def test_default_model_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, enc: TextEncoder
+) -> None:
     model = tiny_model(enc)
     for v in ("clf-2026.11.25-2", "clf-2026.11.25-10", "clf-2026.11.24-1"):
         save_model_dir(tmp_path / v, model, enc, version=v, metrics={}, training_data=["x"])
@@ -204,16 +239,23 @@ def data_dir(tmp_path: Path) -> Path:
     (root / "phrasebank").mkdir(parents=True)
     (root / "twitter_fin").mkdir()
     (root / "fin_corpus").mkdir()
-    lines = [f"{t} number {i} .@{lab}" for i in range(12)
-             for lab, group in (("positive", POS), ("negative", NEG), ("neutral", NEU))
-             for t in group]
+    lines = [
+        f"{t} number {i} .@{lab}"
+        for i in range(12)
+        for lab, group in (("positive", POS), ("negative", NEG), ("neutral", NEU))
+        for t in group
+    ]
     lines += [lines[0], "Nokia's café sale ended .@neutral"]  # a duplicate; latin-1 text
-    (root / "phrasebank" / "Sentences_50Agree.txt").write_bytes(
-        "\n".join(lines).encode("latin-1"))
+    (root / "phrasebank" / "Sentences_50Agree.txt").write_bytes("\n".join(lines).encode("latin-1"))
     (root / "phrasebank" / "Sentences_AllAgree.txt").write_bytes(
-        "\n".join(lines[:30]).encode("latin-1"))
-    rows = ["text,label"] + [f'"$X {t}\nline two {i}",{code}' for i in range(12)
-                             for code, group in ((1, POS), (0, NEG), (2, NEU)) for t in group]
+        "\n".join(lines[:30]).encode("latin-1")
+    )
+    rows = ["text,label"] + [
+        f'"$X {t}\nline two {i}",{code}'
+        for i in range(12)
+        for code, group in ((1, POS), (0, NEG), (2, NEU))
+        for t in group
+    ]
     (root / "twitter_fin" / "sent_train.csv").write_text("\n".join(rows) + "\n")
     rng = random.Random(0)
     with gzip.open(root / "fin_corpus" / "a.txt.gz", "wt") as f:
@@ -233,26 +275,47 @@ def test_data_loaders_and_splits(data_dir: Path) -> None:
     assert sum(map(len, splits.values())) == len(pb) + len(tw)
     assert D.split_of("Profit rose") == D.split_of("  profit   ROSE ")
     sets = D.eval_sets(data_dir)
-    assert {ex.text for ex in sets["phrasebank_allagree"]} <= {ex.text for ex in sets[
-        "phrasebank_50agree"]}
+    assert {ex.text for ex in sets["phrasebank_allagree"]} <= {
+        ex.text for ex in sets["phrasebank_50agree"]
+    }
     assert len(list(D.stream_corpus(data_dir))) == 400
 
 
 def test_train_classifier_end_to_end(data_dir: Path, tmp_path: Path) -> None:
     args = TrainingArguments(
-        out_dir=str(tmp_path / "models"), work_dir=str(tmp_path / "work"), data_dir=str(data_dir),
-        model={"d_model": 32, "n_heads": 2, "n_layers": 1, "d_ff": 64, "pool_dim": 16,
-               "max_len": 32},
-        vocab_size=200, tokenizer_lines=400, pretrain_minutes=0.02, pretrain_lines=400,
-        pretrain_batch_size=16, checkpoint_minutes=0.001, epochs=2, batch_size=16,
-        version="clf-test-9", bf16=False, num_threads=1)
+        out_dir=str(tmp_path / "models"),
+        work_dir=str(tmp_path / "work"),
+        data_dir=str(data_dir),
+        model={
+            "d_model": 32,
+            "n_heads": 2,
+            "n_layers": 1,
+            "d_ff": 64,
+            "pool_dim": 16,
+            "max_len": 32,
+        },
+        vocab_size=200,
+        tokenizer_lines=400,
+        pretrain_minutes=0.02,
+        pretrain_lines=400,
+        pretrain_batch_size=16,
+        checkpoint_minutes=0.001,
+        epochs=2,
+        batch_size=16,
+        version="clf-test-9",
+        bf16=False,
+        num_threads=1,
+    )
     path = train_classifier(args)
     assert path == tmp_path / "models" / "clf-test-9"
     metrics = json.loads((path / "metrics.json").read_text())
     assert metrics["pretraining"]["steps"] > 0 and len(metrics["validation"]["history"]) == 2
     assert "PhraseBank" in (path / "MODEL_CARD.md").read_text()
-    assert Classifier.load(path).predict(["profit rose"])[0].label in ("negative", "neutral",
-                                                                       "positive")
+    assert Classifier.load(path).predict(["profit rose"])[0].label in (
+        "negative",
+        "neutral",
+        "positive",
+    )
     state = json.loads((tmp_path / "work" / "pretrain" / "state.json").read_text())
     args.resume, args.pretrain_minutes, args.version = True, 0.03, "clf-test-10"
     train_classifier(args)
@@ -277,12 +340,14 @@ def _shipped() -> Path | None:
 @pytest.mark.skipif(_shipped() is None, reason="no shipped model under models/classifier")
 def test_shipped_model_obvious_sentences() -> None:
     clf = Classifier.load()
-    preds = clf.predict(["Profit rose 50% to a record high",
-                         "The company filed for bankruptcy and cut 2,000 jobs"])
+    preds = clf.predict(
+        ["Profit rose 50% to a record high", "The company filed for bankruptcy and cut 2,000 jobs"]
+    )
     assert [p.label for p in preds] == ["positive", "negative"]
     assert preds[0].score > 0.3 and preds[1].score < -0.3
-    assert any(t["word"].lower() in ("rose", "record", "high", "profit")
-               for t in preds[0].top_tokens)
+    assert any(
+        t["word"].lower() in ("rose", "record", "high", "profit") for t in preds[0].top_tokens
+    )
 
 
 @pytest.mark.data

@@ -7,24 +7,29 @@ import pytest
 from focusdig.langid import detect_language, detect_languages, normalize_code
 
 
-@pytest.mark.parametrize("text,lang", [
-    ("Shares of Apple rose 3% after earnings beat estimates.", "en"),
-    ("Nasdaq closes at record high", "en"),
-    ("苹果公司股价在财报公布后上涨3%。", "zh"),
-    ("油价周一大幅下跌", "zh"),
-    ("Les actions de TotalEnergies ont chuté de 4 % à la Bourse de Paris.", "fr"),
-    ("Résultats trimestriels décevants pour LVMH", "fr"),
-    ("Die EZB lässt die Leitzinsen unverändert.", "de"),
-    ("Anleger flüchten in Staatsanleihen", "de"),
-])
+@pytest.mark.parametrize(
+    "text,lang",
+    [
+        ("Shares of Apple rose 3% after earnings beat estimates.", "en"),
+        ("Nasdaq closes at record high", "en"),
+        ("苹果公司股价在财报公布后上涨3%。", "zh"),
+        ("油价周一大幅下跌", "zh"),
+        ("Les actions de TotalEnergies ont chuté de 4 % à la Bourse de Paris.", "fr"),
+        ("Résultats trimestriels décevants pour LVMH", "fr"),
+        ("Die EZB lässt die Leitzinsen unverändert.", "de"),
+        ("Anleger flüchten in Staatsanleihen", "de"),
+    ],
+)
 def test_detects_languages(text, lang):
     code, conf = detect_language(text)
     assert code == lang
     assert 0.0 <= conf <= 1.0
 
 
-@pytest.mark.parametrize("text", ["AAPL和MSFT领涨科技股", "英伟达(NVDA)股价创历史新高",
-                                  "腾讯控股发布Q2财报,净利润同比增长29%"])
+@pytest.mark.parametrize(
+    "text",
+    ["AAPL和MSFT领涨科技股", "英伟达(NVDA)股价创历史新高", "腾讯控股发布Q2财报,净利润同比增长29%"],
+)
 def test_chinese_with_tickers_is_chinese(text):
     assert detect_language(text)[0] == "zh"
     assert detect_language(text, hint="en")[0] == "zh"
@@ -58,5 +63,6 @@ def test_batch_and_codes():
 
 
 def test_low_accuracy_mode():
-    assert detect_language("Die EZB lässt die Leitzinsen unverändert.", low_accuracy=True)[0] \
-        == "de"
+    assert (
+        detect_language("Die EZB lässt die Leitzinsen unverändert.", low_accuracy=True)[0] == "de"
+    )

@@ -33,10 +33,20 @@ def _overfit(steps: int = 300) -> Translator:
     torch.manual_seed(0)
     texts = [t for _, s, e in PAIRS for t in (s, e)] * 3
     tok = SubwordTokenizer.train(texts, ["zh", "fr", "de"], vocab_size=400)
-    cfg = TranslatorConfig(vocab_size=tok.vocab_size, d_model=64, n_heads=2, n_enc_layers=2,
-                           n_dec_layers=2, d_ff=128, dropout=0.0, max_len=64,
-                           label_smoothing=0.0, pad_id=tok.pad_id, bos_id=tok.bos_id,
-                           eos_id=tok.eos_id)
+    cfg = TranslatorConfig(
+        vocab_size=tok.vocab_size,
+        d_model=64,
+        n_heads=2,
+        n_enc_layers=2,
+        n_dec_layers=2,
+        d_ff=128,
+        dropout=0.0,
+        max_len=64,
+        label_smoothing=0.0,
+        pad_id=tok.pad_id,
+        bos_id=tok.bos_id,
+        eos_id=tok.eos_id,
+    )
     model = Seq2SeqTransformer(cfg)
     batch = collate(encode_pairs(tok, [Pair(s, e, lang, "tatoeba") for lang, s, e in PAIRS]), cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -57,12 +67,15 @@ def tr() -> Translator:
 
 
 def _src_batch(tr: Translator):
-    rows = [[tr.tokenizer.lang_id(lang), *ids, tr.model.config.eos_id]
-            for (lang, _, _), ids in zip(PAIRS, tr.tokenizer.encode_batch([s for _, s, _ in PAIRS]),
-                                         strict=True)]
+    rows = [
+        [tr.tokenizer.lang_id(lang), *ids, tr.model.config.eos_id]
+        for (lang, _, _), ids in zip(
+            PAIRS, tr.tokenizer.encode_batch([s for _, s, _ in PAIRS]), strict=True
+        )
+    ]
     src = torch.full((len(rows), max(map(len, rows))), tr.model.config.pad_id)
     for i, r in enumerate(rows):
-        src[i, :len(r)] = torch.tensor(r)
+        src[i, : len(r)] = torch.tensor(r)
     return src, torch.full((len(rows),), 40)
 
 
@@ -80,8 +93,9 @@ def test_beam_scores_at_least_greedy(tr):
         assert b.score >= g.score - 1e-5
     beam1 = beam_search(tr.model, src, caps, beam_size=1, length_penalty=0.0)
     assert [h.ids for h in beam1] == [h.ids for h in greedy]
-    out = tr.translate([s for _, s, _ in PAIRS], src_lang=[lang for lang, _, _ in PAIRS],
-                       beam_size=4)
+    out = tr.translate(
+        [s for _, s, _ in PAIRS], src_lang=[lang for lang, _, _ in PAIRS], beam_size=4
+    )
     assert [t.text for t in out] == [e for _, _, e in PAIRS]
 
 
@@ -97,14 +111,21 @@ def test_cached_equals_uncached(tr):
 
 
 def test_save_load_roundtrip_and_tamper(tr, tmp_path):
-    path = save_model_dir(tmp_path / "mt-test", tr.model, tr.tokenizer, version="mt-test",
-                          metrics={"test": {}}, training_data=["fixture pairs"])
+    path = save_model_dir(
+        tmp_path / "mt-test",
+        tr.model,
+        tr.tokenizer,
+        version="mt-test",
+        metrics={"test": {}},
+        training_data=["fixture pairs"],
+    )
     loaded = Translator.load(path, device="cpu")
     assert loaded.version == "mt-test"
     assert loaded.languages == ["de", "fr", "zh"]
     srcs, langs = [s for _, s, _ in PAIRS], [lang for lang, _, _ in PAIRS]
-    assert [t.text for t in loaded.translate(srcs, langs)] == \
-        [t.text for t in tr.translate(srcs, langs)]
+    assert [t.text for t in loaded.translate(srcs, langs)] == [
+        t.text for t in tr.translate(srcs, langs)
+    ]
     assert (path / "MODEL_CARD.md").read_text().count("tatoeba.org") == 1
     weights = path / "model.safetensors"
     blob = bytearray(weights.read_bytes())
@@ -122,7 +143,7 @@ def test_alignment_offsets_valid(tr):
             assert 0 <= a["src_start"] < a["src_end"] <= len(src)
             assert 0 <= a["tgt_start"] < a["tgt_end"] <= len(t.text)
             assert 0.0 <= a["weight"] <= 1.0
-            assert t.text[a["tgt_start"]:a["tgt_end"]].strip()
+            assert t.text[a["tgt_start"] : a["tgt_end"]].strip()
     zh = tr.translate(["油价下跌。"], src_lang="zh")[0]
     assert zh.text == "Oil prices fall."
     assert {(a["tgt_start"], a["tgt_end"]) for a in zh.alignment} >= {(0, 3), (4, 10)}
@@ -159,8 +180,11 @@ def test_english_passthrough(tr):
 def test_split_sentences():
     assert split_sentences("油价下跌。央行降息！好", "zh") == [(0, 5), (5, 10), (10, 11)]
     text = "Le CAC 40 a gagné 1.5 %. Bonne nouvelle !\nFin"
-    assert [text[s:e] for s, e in split_sentences(text, "fr")] == \
-        ["Le CAC 40 a gagné 1.5 %.", "Bonne nouvelle !", "Fin"]
+    assert [text[s:e] for s, e in split_sentences(text, "fr")] == [
+        "Le CAC 40 a gagné 1.5 %.",
+        "Bonne nouvelle !",
+        "Fin",
+    ]
     assert split_sentences("  ", "de") == []
 
 
@@ -179,12 +203,29 @@ def _write_data_dir(root):
 
 def test_trainer_smoke_and_resume(tmp_path):
     _write_data_dir(tmp_path / "data")
-    common = dict(out_dir=str(tmp_path / "models"), work_dir=str(tmp_path / "work"),
-                  data_dir=str(tmp_path / "data"), version="mt-smoke", num_threads=1,
-                  vocab_size=300, max_tokens=400, eval_every=5, eval_bleu_per_lang=3,
-                  checkpoint_minutes=0.0, max_test=4, max_valid=4, log_every=5,
-                  model={"d_model": 32, "n_heads": 2, "n_enc_layers": 1, "n_dec_layers": 1,
-                         "d_ff": 64, "max_len": 64})
+    common = dict(
+        out_dir=str(tmp_path / "models"),
+        work_dir=str(tmp_path / "work"),
+        data_dir=str(tmp_path / "data"),
+        version="mt-smoke",
+        num_threads=1,
+        vocab_size=300,
+        max_tokens=400,
+        eval_every=5,
+        eval_bleu_per_lang=3,
+        checkpoint_minutes=0.0,
+        max_test=4,
+        max_valid=4,
+        log_every=5,
+        model={
+            "d_model": 32,
+            "n_heads": 2,
+            "n_enc_layers": 1,
+            "n_dec_layers": 1,
+            "d_ff": 64,
+            "max_len": 64,
+        },
+    )
     train_translator(TrainingArguments(max_steps=6, **common))
     path = train_translator(TrainingArguments(max_steps=10, resume=True, **common))
     loaded = Translator.load(path)

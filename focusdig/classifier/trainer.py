@@ -170,8 +170,10 @@ def get_tokenizer(args: TrainingArguments, train_texts: list[str]) -> TextEncode
     if path.exists():
         used = json.loads(meta.read_text()) if meta.exists() else {}
         if used.get("use_phrasebank", True) != args.use_phrasebank:
-            raise ValueError(f"{path.parent} was built with use_phrasebank="
-                             f"{used.get('use_phrasebank', True)}; pass another --work-dir")
+            raise ValueError(
+                f"{path.parent} was built with use_phrasebank="
+                f"{used.get('use_phrasebank', True)}; pass another --work-dir"
+            )
         return TextEncoder.from_file(path)
     log(f"training tokenizer on {args.tokenizer_lines} corpus lines + {len(train_texts)} labeled")
     lines = D.sample_corpus(args.data_dir, args.tokenizer_lines, seed=args.seed + 1)

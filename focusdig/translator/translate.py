@@ -155,19 +155,29 @@ class Translator:
 
     def _languages_for(self, texts: list[str], src_lang: str | list[str] | None) -> list[str]:
         """Declared languages (normalized, checked); None entries are detected."""
-        langs = [src_lang] * len(texts) if src_lang is None or isinstance(src_lang, str) \
+        langs = (
+            [src_lang] * len(texts)
+            if src_lang is None or isinstance(src_lang, str)
             else list(src_lang)
+        )
         if len(langs) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(langs)} source languages")
         langs = [normalize_code(lang) for lang in langs]
-        bad = sorted({lang for lang in langs
-                      if lang is not None and lang not in self.languages and lang != TARGET})
+        bad = sorted(
+            {
+                lang
+                for lang in langs
+                if lang is not None and lang not in self.languages and lang != TARGET
+            }
+        )
         if bad:
-            raise ValueError(f"unsupported source language(s) {bad}; "
-                             f"supported: {self.languages + [TARGET]}")
+            raise ValueError(
+                f"unsupported source language(s) {bad}; supported: {self.languages + [TARGET]}"
+            )
         unknown = [i for i, lang in enumerate(langs) if lang is None]
-        for i, (lang, _) in zip(unknown, detect_languages([texts[i] for i in unknown]),
-                                strict=True):
+        for i, (lang, _) in zip(
+            unknown, detect_languages([texts[i] for i in unknown]), strict=True
+        ):
             langs[i] = lang
         return langs
 
