@@ -19,7 +19,7 @@ def detect_languages(settings: Settings) -> int:
 def translate(settings: Settings, device: str | None, batch_size: int) -> tuple[int, str | None]:
     """Translate untranslated non-English items (on the GPU when there is one)."""
     return pipeline.translate_step(
-        get_engine(settings), batch_size, device, progress=pipeline.progress_hook()
+        get_engine(settings), batch_size, device, pipeline.progress_hook(), settings.precision
     )
 
 
@@ -27,7 +27,12 @@ def translate(settings: Settings, device: str | None, batch_size: int) -> tuple[
 def score(settings: Settings, device: str | None, batch_size: int) -> tuple[int, str]:
     """Score every unscored item with the champion (on the GPU when there is one)."""
     return pipeline.score_step(
-        get_engine(settings), batch_size, device, pipeline.progress_hook(), settings.rescore_days
+        get_engine(settings),
+        batch_size,
+        device,
+        pipeline.progress_hook(),
+        settings.rescore_days,
+        settings.precision,
     )
 
 

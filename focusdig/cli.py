@@ -420,6 +420,7 @@ def score(
                 batch_size=batch_size,
                 progress=advance,
                 rescore_days=settings.rescore_days,
+                precision=settings.precision,
             )
         except (ArtifactError, FileNotFoundError) as exc:
             raise fail(str(exc)) from None

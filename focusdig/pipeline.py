@@ -20,28 +20,30 @@ from focusdig.database import session_scope
 from focusdig.registry import artifact_dir, champion
 from focusdig.schema import utcnow
 
-_models: dict[tuple[str, str, str | None], object] = {}
+_models: dict[tuple[str, str, str | None, str], object] = {}
 _models_lock = threading.Lock()
 
 Progress = Callable[[str, int, int], None]  # (step, done in this batch, total)
 
 
-def load_champion(engine: Engine, kind: str, device: str | None = None) -> tuple[int, object]:
+def load_champion(
+    engine: Engine, kind: str, device: str | None = None, precision: str = "auto"
+) -> tuple[int, object]:
     """(registry id, loaded model) of the champion of ``kind``, loaded once per process."""
     with session_scope(engine) as session:
         row = champion(session, kind)
         model_id, version, path = row.id, row.version, artifact_dir(row)
-    key = (kind, version, device)
+    key = (kind, version, device, precision)
     with _models_lock:
         if key not in _models:
             if kind == "classifier":
                 from focusdig.classifier import Classifier
 
-                _models[key] = Classifier.load(path, device=device)
+                _models[key] = Classifier.load(path, device=device, precision=precision)
             else:
                 from focusdig.translator import Translator
 
-                _models[key] = Translator.load(path, device=device)
+                _models[key] = Translator.load(path, device=device, precision=precision)
         return model_id, _models[key]
 
 
@@ -74,12 +76,13 @@ def translate_step(
     batch_size: int = 16,
     device: str | None = None,
     progress: Progress | None = None,
+    precision: str = "auto",
 ) -> tuple[int, str | None]:
     """Translate what is untranslated; (count, translator version), (0, None) with no model."""
     from focusdig.translation import count_untranslated, iter_translation_batches
 
     try:
-        model_id, translator = load_champion(engine, "translator", device)
+        model_id, translator = load_champion(engine, "translator", device, precision)
     except (ArtifactError, ImportError, FileNotFoundError):
         return 0, None
     total = count_untranslated(engine, tuple(translator.languages))
@@ -97,12 +100,13 @@ def score_step(
     device: str | None = None,
     progress: Progress | None = None,
     rescore_days: int = 0,
+    precision: str = "auto",
 ) -> tuple[int, str]:
     """Score what is unscored (and, with ``rescore_days``, recent items the champion has not
     scored); returns (count, classifier version)."""
     from focusdig.scoring import count_unscored, iter_score_batches
 
-    model_id, classifier = load_champion(engine, "classifier", device)
+    model_id, classifier = load_champion(engine, "classifier", device, precision)
     since = utcnow() - timedelta(days=rescore_days) if rescore_days else None
     total = count_unscored(engine, model_id, since)
     done = 0
@@ -143,12 +147,13 @@ def process(
     batch_size: int = 64,
     progress: Progress | None = None,
     rescore_days: int = 0,
+    precision: str = "auto",
 ) -> ProcessReport:
     """Language id, translation and scoring of everything not yet done."""
     return run_steps(
         lambda: detect_step(engine, progress=progress),
-        lambda: translate_step(engine, max(1, batch_size // 4), device, progress),
-        lambda: score_step(engine, batch_size, device, progress, rescore_days),
+        lambda: translate_step(engine, max(1, batch_size // 4), device, progress, precision),
+        lambda: score_step(engine, batch_size, device, progress, rescore_days, precision),
     )
 
 

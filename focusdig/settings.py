@@ -27,6 +27,8 @@ class Settings:
     - ``FOCUSDIG_FETCH_WORKERS``: how many feeds are fetched at once.
     - ``FOCUSDIG_FETCH_RETRIES`` / ``FOCUSDIG_FETCH_BACKOFF``: retries of a fetch that failed on
       the network, a timeout, 429 or 5xx (default 2), after backoff, 5x, 25x... seconds (2.0).
+    - ``FOCUSDIG_PRECISION``: inference precision of the models, auto (default), fp32, bf16 or
+      fp16 (see ``focusdig.precision``).
     - ``FOCUSDIG_RESCORE_DAYS``: after a new champion is promoted, also rescore items fetched in
       the last N days (default 0: only new items; earlier scores are always kept).
     """
@@ -39,6 +41,7 @@ class Settings:
     rescore_days: int = 0
     fetch_retries: int = 2
     fetch_backoff: float = 2.0
+    precision: str = "auto"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -62,6 +65,7 @@ class Settings:
             max(0, rescore_days),
             max(0, int(env.get("FOCUSDIG_FETCH_RETRIES", "2"))),
             max(0.0, float(env.get("FOCUSDIG_FETCH_BACKOFF", "2.0"))),
+            env.get("FOCUSDIG_PRECISION", "auto"),
         )
 
     @property

@@ -23,6 +23,7 @@ from focusdig.classifier import (
 from focusdig.classifier import data as D
 from focusdig.classifier import predict as P
 from focusdig.classifier.tokenizer import TextEncoder, train_tokenizer
+from focusdig.precision import autocast_dtype, cpu_has_native_bf16
 
 POS = ["profit rose to a record high", "sales grew strongly", "shares jumped after earnings beat"]
 NEG = ["the company filed for bankruptcy", "profit fell sharply", "shares plunged on weak outlook"]
@@ -357,3 +358,18 @@ def test_real_data_splits() -> None:
     assert len(sets["phrasebank_50agree"]) > 300 and len(sets["twitter"]) > 800
     train = {D.normalize(ex.text) for ex in D.load_splits()["train"]}
     assert not any(D.normalize(ex.text) in train for v in sets.values() for ex in v)
+
+
+def test_precision_choice_and_bf16_agrees_with_fp32(model_dir: Path) -> None:
+    cpu = torch.device("cpu")
+    assert autocast_dtype(cpu, "fp32") is None
+    assert autocast_dtype(cpu, "bf16") is torch.bfloat16
+    assert autocast_dtype(cpu, "auto") is (torch.bfloat16 if cpu_has_native_bf16() else None)
+    with pytest.raises(ValueError, match="unknown precision"):
+        Classifier.load(model_dir, precision="int4")
+    texts = POS + NEG + NEU
+    exact = Classifier.load(model_dir, precision="fp32").predict(texts)
+    fast = Classifier.load(model_dir, precision="bf16").predict(texts)
+    for a, b in zip(exact, fast, strict=True):
+        assert max(abs(a.probs[k] - b.probs[k]) for k in a.probs) < 0.05
+        assert a.top_tokens[0]["start"] >= 0 and b.top_tokens

@@ -254,3 +254,16 @@ def test_real_data_split_is_disjoint():
     assert not train_src & {p.src for p in splits["valid"]}
     assert all(len(p.en.split()) >= 4 for p in splits["test"])
     assert {p.lang for p in splits["test"]} == {"zh", "fr", "de"}
+
+
+def test_bf16_decoding_matches_fp32(tr):
+    texts, langs = [s for _, s, _ in PAIRS], [lang for lang, _, _ in PAIRS]
+    chosen = tr.autocast_dtype
+    try:
+        outputs = []
+        for dtype in (None, torch.bfloat16):
+            tr.autocast_dtype = dtype
+            outputs.append([t.text for t in tr.translate(texts, src_lang=langs)])
+    finally:
+        tr.autocast_dtype = chosen
+    assert outputs[0] == outputs[1] == [e for _, _, e in PAIRS]

@@ -23,6 +23,7 @@ import torch
 from focusdig.classifier.artifacts import ArtifactError, load_model_dir
 from focusdig.classifier.model import SentimentClassifier
 from focusdig.classifier.tokenizer import Encoded, TextEncoder
+from focusdig.precision import autocast, autocast_dtype
 
 
 @dataclass
@@ -148,9 +149,11 @@ class Classifier:
         config: dict,
         path: Path | None = None,
         device: str | torch.device | None = None,
+        precision: str = "auto",
     ):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
+        self.autocast_dtype = autocast_dtype(self.device, precision)
         self.encoder = encoder
         self.config = config
         self.path = path
@@ -164,20 +167,23 @@ class Classifier:
         path: str | Path | None = None,
         device: str | torch.device | None = None,
         num_threads: int | None = None,
+        precision: str = "auto",
     ) -> Classifier:
         """Load and verify a model directory (None: `default_model_dir()`).
 
         `device`: "cpu", "cuda", ... (default: CUDA when available). `num_threads` sets torch's
-        (process-wide) intra-op CPU threads.
+        (process-wide) intra-op CPU threads. `precision`: auto, fp32, bf16 or fp16 (see
+        `focusdig.precision`).
         """
         if num_threads:
             torch.set_num_threads(num_threads)
         path = Path(path) if path is not None else default_model_dir()
         model, enc, config = load_model_dir(path)
-        return cls(model, enc, config, path=path, device=device)
+        return cls(model, enc, config, path=path, device=device, precision=precision)
 
     def __repr__(self) -> str:
-        return f"Classifier(version={self.version!r}, device={self.device.type!r})"
+        dtype = str(self.autocast_dtype or torch.float32).removeprefix("torch.")
+        return f"Classifier(version={self.version!r}, device={self.device.type!r}, {dtype})"
 
     # -- segmentation -------------------------------------------------------------------------
     def _pieces(self, item: int, text: str, enc: Encoded) -> list[_Piece]:
@@ -217,7 +223,6 @@ class Classifier:
         probs = np.zeros((len(pieces), len(self.labels)), dtype=np.float32)
         alphas: list[np.ndarray] = [np.zeros(0)] * len(pieces)
         order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].ids))
-        use_amp = self.device.type == "cuda"
         for s in range(0, len(order), batch_size):
             b = order[s : s + batch_size]
             T = max(len(pieces[i].ids) for i in b)
@@ -226,7 +231,7 @@ class Classifier:
             for r, i in enumerate(b):
                 ids[r, : len(pieces[i].ids)] = torch.tensor(pieces[i].ids)
                 mask[r, : len(pieces[i].ids)] = 1
-            with torch.autocast(self.device.type, dtype=torch.float16, enabled=use_amp):
+            with autocast(self.device, self.autocast_dtype):
                 logits, alpha, _ = self.model(ids.to(self.device), mask.to(self.device))
             p = torch.softmax(logits.float(), dim=-1).cpu().numpy()
             a = alpha.float().cpu().numpy()

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from focusdig.langid import detect_languages, normalize_code
+from focusdig.precision import autocast, autocast_dtype
 from focusdig.translator.artifacts import latest_model_dir, load_model_dir
 from focusdig.translator.generate import beam_search, greedy_search, max_new_tokens
 from focusdig.translator.model import Seq2SeqTransformer
@@ -122,8 +123,10 @@ class Translator:
         config: dict,
         path: Path | None = None,
         device: str = "cpu",
+        precision: str = "auto",
     ):
         self.model = model.to(device).eval()
+        self.autocast_dtype = autocast_dtype(torch.device(device), precision)
         self.tokenizer = tokenizer
         self.config = config
         self.path = path
@@ -136,14 +139,17 @@ class Translator:
         path: str | Path | None = None,
         device: str | None = None,
         num_threads: int | None = None,
+        precision: str = "auto",
     ) -> Translator:
-        """Load a model directory (default: newest under <repo>/models/translator/)."""
+        """Load a model directory (default: newest under <repo>/models/translator/).
+
+        `precision`: auto, fp32, bf16 or fp16 (see `focusdig.precision`)."""
         if num_threads:
             torch.set_num_threads(num_threads)
         path = Path(path) if path else latest_model_dir()
         model, tokenizer, config = load_model_dir(path)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        return cls(model, tokenizer, config, path=path, device=device)
+        return cls(model, tokenizer, config, path=path, device=device, precision=precision)
 
     @property
     def version(self) -> str:
@@ -207,10 +213,11 @@ class Translator:
             src[i, : len(r)] = torch.tensor(r)
         caps = torch.tensor([max_new_tokens(len(r) - 2, cfg.max_len - 1) for r in rows])
         src, caps = src.to(self.device), caps.to(self.device)
-        if beam_size > 1:
-            hyps = beam_search(self.model, src, caps, beam_size=beam_size, need_weights=True)
-        else:
-            hyps = greedy_search(self.model, src, caps, need_weights=True)
+        with autocast(src.device, self.autocast_dtype):
+            if beam_size > 1:
+                hyps = beam_search(self.model, src, caps, beam_size=beam_size, need_weights=True)
+            else:
+                hyps = greedy_search(self.model, src, caps, need_weights=True)
         return [(*self.tokenizer.decode_with_spans(h.ids), h.attention) for h in hyps]
 
     def translate(
