@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gzip
 import os
 import random
@@ -13,7 +14,7 @@ from focusdig.classifier.artifacts import ArtifactError
 from focusdig.translator import Translator, TranslatorConfig
 from focusdig.translator.artifacts import default_models_root, save_model_dir
 from focusdig.translator.data import Pair, load_pairs, split_pairs
-from focusdig.translator.generate import beam_search, greedy_search
+from focusdig.translator.generate import beam_search, block_repeated_ngrams, greedy_search
 from focusdig.translator.model import Seq2SeqTransformer
 from focusdig.translator.tokenizer import SubwordTokenizer
 from focusdig.translator.trainer import TrainingArguments, collate, encode_pairs, train_translator
@@ -267,3 +268,30 @@ def test_bf16_decoding_matches_fp32(tr):
     finally:
         tr.autocast_dtype = chosen
     assert outputs[0] == outputs[1] == [e for _, _, e in PAIRS]
+
+
+def test_block_repeated_ngrams():
+    logp = torch.zeros(2, 8)
+    tokens = torch.tensor([[1, 5, 6, 5], [1, 2, 3, 4]])
+    blocked = block_repeated_ngrams(logp, tokens, 2)
+    assert torch.isinf(blocked[0, 6]) and torch.isfinite(blocked[0]).sum() == 7
+    assert torch.isfinite(blocked[1]).all()  # 4 never came before
+    assert torch.equal(block_repeated_ngrams(logp, tokens, 0), logp)
+    assert torch.equal(block_repeated_ngrams(logp, tokens[:, :1], 3), logp)
+
+
+def test_decoding_never_repeats_a_blocked_ngram(tr):
+    looping = copy.deepcopy(tr.model)  # its output no longer depends on the input: it loops
+    with torch.no_grad():
+        looping.dec_ln.weight.zero_()
+        looping.dec_ln.bias.copy_(looping.embed.weight[7] * 10)
+    src, caps = _src_batch(tr)
+
+    def repeats(hyps) -> int:
+        seqs = [[tr.model.config.bos_id, *h.ids] for h in hyps]
+        return sum(len(s) - 1 - len(set(zip(s, s[1:], strict=False))) for s in seqs)
+
+    assert repeats(greedy_search(looping, src, caps)) > 0
+    assert repeats(greedy_search(looping, src, caps, no_repeat_ngram_size=2)) == 0
+    beam = beam_search(looping, src, caps, beam_size=3, no_repeat_ngram_size=2)
+    assert repeats(beam) == 0

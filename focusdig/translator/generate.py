@@ -46,6 +46,23 @@ def _step(
     return logits.float().log_softmax(dim=-1), w
 
 
+def block_repeated_ngrams(logp: Tensor, tokens: Tensor, n: int) -> Tensor:
+    """Forbid any token that would repeat an n-gram already in its row of ``tokens`` (N, t).
+
+    Small, under-trained models loop ("the police the police ..."); blocking repeated 3-grams
+    is the usual cure (fairseq/HF ``no_repeat_ngram_size``).
+    """
+    if n <= 0 or tokens.size(1) < n:
+        return logp
+    grams = tokens.unfold(1, n, 1)  # (N, G, n) every n-gram so far
+    prefix = tokens[:, tokens.size(1) - n + 1 :]  # (N, n-1) what the next token would extend
+    match = (grams[:, :, :-1] == prefix[:, None, :]).all(dim=-1)  # (N, G)
+    V = logp.size(1)
+    banned = torch.zeros((logp.size(0), V + 1), dtype=torch.bool, device=logp.device)
+    banned.scatter_(1, torch.where(match, grams[:, :, -1], V), True)  # column V: no ban
+    return logp.masked_fill(banned[:, :V], float("-inf"))
+
+
 def _force_eos(logp: Tensor, at_cap: Tensor, eos_id: int) -> Tensor:
     """Rows that reached their length cap may only emit </s>."""
     if at_cap.any():
@@ -63,6 +80,7 @@ def greedy_search(
     *,
     use_cache: bool = True,
     need_weights: bool = False,
+    no_repeat_ngram_size: int = 0,
 ) -> list[Hypothesis]:
     """src (B, S) padded source ids; caps (B,) max generated tokens per row (</s> included)."""
     cfg = model.config
@@ -76,6 +94,7 @@ def greedy_search(
     attn = []
     for t in range(int(caps.max())):
         logp, w = _step(model, tokens, memory, mem_mask, cache, need_weights)
+        logp = block_repeated_ngrams(logp, tokens, no_repeat_ngram_size)
         logp = _force_eos(logp, t >= caps - 1, cfg.eos_id)
         nxt = logp.argmax(dim=-1)  # (B,)
         scores += torch.where(done, 0.0, logp.gather(1, nxt[:, None])[:, 0])
@@ -104,6 +123,7 @@ def beam_search(
     length_penalty: float = 1.0,
     use_cache: bool = True,
     need_weights: bool = False,
+    no_repeat_ngram_size: int = 0,
 ) -> list[Hypothesis]:
     """Beam search; finished hypotheses are ranked by score / length ** length_penalty."""
     cfg = model.config
@@ -122,6 +142,7 @@ def beam_search(
     V = cfg.vocab_size
     for t in range(int(caps.max())):
         logp, w = _step(model, tokens, memory, mem_mask, cache, need_weights)
+        logp = block_repeated_ngrams(logp, tokens, no_repeat_ngram_size)
         logp = _force_eos(logp, t >= caps_k - 1, cfg.eos_id)
         cand = (beam_scores.view(-1, 1) + logp).view(B, K * V)
         top_scores, top_idx = cand.topk(2 * K, dim=-1)  # (B, 2K)

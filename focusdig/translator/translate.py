@@ -200,7 +200,7 @@ class Translator:
         return out
 
     def _decode(
-        self, ids: list[list[int]], langs: list[str], beam_size: int
+        self, ids: list[list[int]], langs: list[str], beam_size: int, no_repeat_ngram_size: int
     ) -> list[tuple[str, list[tuple[int, int]], Tensor | None]]:
         cfg = self.model.config
         rows = [
@@ -215,9 +215,22 @@ class Translator:
         src, caps = src.to(self.device), caps.to(self.device)
         with autocast(src.device, self.autocast_dtype):
             if beam_size > 1:
-                hyps = beam_search(self.model, src, caps, beam_size=beam_size, need_weights=True)
+                hyps = beam_search(
+                    self.model,
+                    src,
+                    caps,
+                    beam_size=beam_size,
+                    need_weights=True,
+                    no_repeat_ngram_size=no_repeat_ngram_size,
+                )
             else:
-                hyps = greedy_search(self.model, src, caps, need_weights=True)
+                hyps = greedy_search(
+                    self.model,
+                    src,
+                    caps,
+                    need_weights=True,
+                    no_repeat_ngram_size=no_repeat_ngram_size,
+                )
         return [(*self.tokenizer.decode_with_spans(h.ids), h.attention) for h in hyps]
 
     def translate(
@@ -226,8 +239,12 @@ class Translator:
         src_lang: str | list[str] | None = None,
         beam_size: int = 1,
         batch_size: int = 32,
+        no_repeat_ngram_size: int = 3,
     ) -> list[Translation]:
         """Translate `texts` to English; src_lang (or a list entry) None -> detected.
+
+        Decoding is greedy (`beam_size` 1) or beam search; no subword n-gram of
+        `no_repeat_ngram_size` (0: off) is generated twice in one sentence.
 
         English texts, and texts detected (not declared) as another unsupported language, are
         returned unchanged with an empty alignment; a declared unsupported language raises.
@@ -247,7 +264,10 @@ class Translator:
         for b in range(0, len(order), max(batch_size, 1)):
             batch = order[b : b + batch_size]
             outs = self._decode(
-                [encoded[j][0] for j in batch], [langs[pieces[j][0]] for j in batch], beam_size
+                [encoded[j][0] for j in batch],
+                [langs[pieces[j][0]] for j in batch],
+                beam_size,
+                no_repeat_ngram_size,
             )
             for j, out in zip(batch, outs, strict=True):
                 decoded[j] = out
