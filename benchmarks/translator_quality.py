@@ -1,6 +1,7 @@
 """Translator quality: sacrebleu BLEU and chrF per language on the held-out test split.
 
-    FOCUSDIG_DATA_DIR=../shared/data python benchmarks/translator_quality.py [--beam 4]
+    FOCUSDIG_DATA_DIR=../shared/data python benchmarks/translator_quality.py [--beam 4] \
+        [--no-repeat-ngram 0]
 
 Uses the same deterministic split as training (2 % of source sentences by hash, English side
 >= 4 words, at most 1,000 pairs per language). Writes benchmarks/results/translator_quality.json
@@ -28,6 +29,9 @@ def main() -> None:
     ap.add_argument("--beam", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument(
+        "--no-repeat-ngram", type=int, default=3, help="blocked repeated n-grams (0: off)"
+    )
     a = ap.parse_args()
     tr = Translator.load(a.model, device="cpu", num_threads=a.threads)
     training = tr.config.get("training", {})
@@ -37,12 +41,16 @@ def main() -> None:
         max_valid=training.get("max_valid", 400),
     )["test"]
     t0 = time.perf_counter()
-    scores = evaluate_pairs(tr, test, beam_size=a.beam, batch_size=a.batch_size)
+    scores = evaluate_pairs(
+        tr, test, beam_size=a.beam, batch_size=a.batch_size, no_repeat_ngram_size=a.no_repeat_ngram
+    )
     seconds = time.perf_counter() - t0
     result = {
         "model": tr.version,
         "model_dir": str(tr.path),
         "decoding": "greedy" if a.beam == 1 else f"beam {a.beam}",
+        "no_repeat_ngram_size": a.no_repeat_ngram,
+        "precision": str(tr.autocast_dtype or "float32").removeprefix("torch."),
         "threads": a.threads,
         "seconds": round(seconds, 1),
         "goals_bleu": GOALS,
@@ -56,7 +64,9 @@ def main() -> None:
             f"{k:14s} {m['bleu']:6.2f} {m['chrf']:6.2f} {m['n']:5d}  "
             + (f">= {goal:.0f} {'met' if m['bleu'] >= goal else 'NOT met'}" if goal else "")
         )
-    suffix = "" if a.beam == 1 else f"_beam{a.beam}"
+    suffix = ("" if a.beam == 1 else f"_beam{a.beam}") + (
+        "" if a.no_repeat_ngram == 3 else f"_norepeat{a.no_repeat_ngram}"
+    )
     out = Path(__file__).parent / "results" / f"translator_quality{suffix}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

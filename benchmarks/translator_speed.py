@@ -1,6 +1,7 @@
 """Translator decoding speed: target tokens/s with greedy and beam-4 search.
 
-    FOCUSDIG_DATA_DIR=../shared/data python benchmarks/translator_speed.py --threads 2
+    FOCUSDIG_DATA_DIR=../shared/data python benchmarks/translator_speed.py --threads 2 \
+        [--precision fp32] [--out FILE]
 
 Translates the first N test-split source sentences per language (batch 32) and counts the
 generated subword tokens of the outputs. Writes benchmarks/results/translator_speed.json.
@@ -27,11 +28,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--per-language", type=int, default=100)
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--precision", default="auto", help="auto, fp32, bf16 (focusdig.precision)")
     ap.add_argument(
         "--out", default=str(Path(__file__).parent / "results" / "translator_speed.json")
     )
     a = ap.parse_args()
-    tr = Translator.load(a.model, device="cpu", num_threads=a.threads)
+    tr = Translator.load(a.model, device="cpu", num_threads=a.threads, precision=a.precision)
     test = split_pairs(load_pairs(a.data_dir))["test"]
     runs = {}
     for beam in (1, 4):
@@ -60,6 +62,7 @@ def main() -> None:
         "model": tr.version,
         "threads": a.threads,
         "batch_size": a.batch_size,
+        "precision": str(tr.autocast_dtype or "float32").removeprefix("torch."),
         "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(),
         "runs": runs,

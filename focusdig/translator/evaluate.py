@@ -20,7 +20,12 @@ def corpus_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict:
 
 
 def evaluate_pairs(
-    translator, pairs: Sequence[Pair], *, beam_size: int = 1, batch_size: int = 64
+    translator,
+    pairs: Sequence[Pair],
+    *,
+    beam_size: int = 1,
+    batch_size: int = 64,
+    no_repeat_ngram_size: int = 3,
 ) -> dict[str, dict]:
     """Scores per source language (and per language/origin, e.g. "fr/news")."""
     out: dict[str, dict] = {}
@@ -29,7 +34,11 @@ def evaluate_pairs(
         hyps = [
             t.text
             for t in translator.translate(
-                [p.src for p in subset], src_lang=lang, beam_size=beam_size, batch_size=batch_size
+                [p.src for p in subset],
+                src_lang=lang,
+                beam_size=beam_size,
+                batch_size=batch_size,
+                no_repeat_ngram_size=no_repeat_ngram_size,
             )
         ]
         out[lang] = corpus_scores(hyps, [p.en for p in subset])
