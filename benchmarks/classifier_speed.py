@@ -6,7 +6,9 @@ Both models score the same sentences (our token ids), sorted by length into batc
 Ours is timed end to end (`Classifier.predict`: tokenization, explanation, offsets) and on the
 forward pass alone; BERT-base (`BertForSequenceClassification(BertConfig())`, random weights,
 needs the `bench` extra `transformers`) on the forward pass alone. Our model is timed before
-and after BERT and the better run kept, to even out load from other processes.
+and after BERT and the better run kept, to even out load from other processes. `--precision`
+(default auto: bf16 autocast on CPUs with native bf16) applies to both models' forward passes,
+so the forward-vs-forward comparison is like for like.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 
 from focusdig.classifier import data as D
 from focusdig.classifier.predict import Classifier
+from focusdig.precision import autocast
 
 FALLBACK = [
     "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corresponding period in 2007.",
@@ -47,8 +50,9 @@ def time_ours(clf: Classifier, texts: list[str], batch_size: int) -> float:
 
 
 @torch.inference_mode()
-def time_forward(forward, seqs: list[list[int]], batch_size: int) -> float:
-    """Sentences/s of `forward(input_ids, attention_mask)` over length-sorted batches."""
+def time_forward(forward, seqs: list[list[int]], batch_size: int, dtype) -> float:
+    """Sentences/s of `forward(input_ids, attention_mask)` over length-sorted batches, under
+    autocast to `dtype` (None: float32)."""
     seqs = sorted(seqs, key=len)
     batches = [seqs[i : i + batch_size] for i in range(0, len(seqs), batch_size)]
 
@@ -59,7 +63,8 @@ def time_forward(forward, seqs: list[list[int]], batch_size: int) -> float:
             mask = torch.zeros((len(b), T), dtype=torch.long)
             for i, s in enumerate(b):
                 ids[i, : len(s)], mask[i, : len(s)] = torch.tensor(s), 1
-            forward(ids, mask)
+            with autocast(ids.device, dtype):
+                forward(ids, mask)
 
     run(batches[:1])  # warm-up
     t = time.perf_counter()
@@ -81,26 +86,29 @@ def main() -> None:
     p.add_argument("--n", type=int, default=1024, help="sentences for our model")
     p.add_argument("--n-bert", type=int, default=256, help="sentences for BERT-base")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--precision", default="auto", help="auto, fp32, bf16 (focusdig.precision)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    clf = Classifier.load(a.model, device="cpu")
+    clf = Classifier.load(a.model, device="cpu", precision=a.precision)
+    dtype = clf.autocast_dtype
     texts = sentences(a.n)
     # ours before and after BERT, to even out load from other processes on the machine
     seqs = clf.encoder.ids_batch(texts, clf.max_len)
     bert = bert_base()
     bert_params = sum(p.numel() for p in bert.parameters())
     ours1 = time_ours(clf, texts, a.batch_size)
-    fwd1 = time_forward(clf.model, seqs, a.batch_size)
+    fwd1 = time_forward(clf.model, seqs, a.batch_size, dtype)
     bert_sps = time_forward(
-        lambda i, m: bert(input_ids=i, attention_mask=m), seqs[: a.n_bert], a.batch_size
+        lambda i, m: bert(input_ids=i, attention_mask=m), seqs[: a.n_bert], a.batch_size, dtype
     )
     ours = max(ours1, time_ours(clf, texts, a.batch_size))
-    fwd = max(fwd1, time_forward(clf.model, seqs, a.batch_size))
+    fwd = max(fwd1, time_forward(clf.model, seqs, a.batch_size, dtype))
     result = {
         "model": clf.version,
         "threads": a.threads,
         "cpu_count": os.cpu_count(),
         "batch_size": a.batch_size,
+        "precision": str(dtype or "float32").removeprefix("torch."),
         "ours_sentences_per_s": round(ours, 1),
         "ours_forward_sentences_per_s": round(fwd, 1),
         "ours_params": clf.model.num_params(),
@@ -119,7 +127,10 @@ def main() -> None:
         f"speedup: {result['speedup_end_to_end']}x end to end, {result['speedup_forward']}x "
         f"forward vs forward, on {a.threads} threads (goal >= 30x)"
     )
-    out = Path(__file__).resolve().parent / "results" / f"classifier_speed_{a.threads}threads.json"
+    name = f"classifier_speed_{a.threads}threads" + (
+        "" if a.precision == "auto" else f"_{a.precision}"
+    )
+    out = Path(__file__).resolve().parent / "results" / f"{name}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
