@@ -3,6 +3,7 @@ sources, concurrent runs and a run killed mid-way."""
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -161,3 +162,25 @@ def test_pipeline_translates_foreign_items_once_and_scores_the_english(
     assert summary.translated == len(foreign) and summary.translator == "mt-test-1"
     again = pipeline_flow(fetch_retries=0)
     assert again.translated == 0 and again.scored == 0
+
+
+def test_focusdig_run_command_end_to_end(prefect_harness, database_url, tiny_champion, feed_server):
+    from typer.testing import CliRunner
+
+    from focusdig.cli import app
+
+    feeds = serve_feeds(feed_server)
+    runner = CliRunner()
+    first = runner.invoke(app, ["run", *feeds, "--json"])
+    assert first.exit_code == 0, first.output
+    summary = json.loads(first.output.strip().splitlines()[-1])
+    assert summary["items_new"] == summary["scored"] == 8 and summary["sources_ok"] == 3
+    [(broken, error)] = summary["failed_sources"].items()
+    assert broken.endswith("broken") and "404" in error
+    stored = counts(tiny_champion)
+    assert stored["items"] == stored["scores"] == 8 and stored["score_tokens"] >= 8
+
+    table = runner.invoke(app, ["run"])  # every enabled source, nothing new: the rich summary
+    assert table.exit_code == 0, table.output
+    assert "focusdig run" in table.output and "failed" in table.output
+    assert counts(tiny_champion) == stored
