@@ -32,10 +32,13 @@ EN = [
     "{c} raised its dividend by {n}% on strong cash flow.",
     "{c} said revenue was in line with expectations.",
 ]
-FOREIGN = [
-    ("fr", "Les actions de {c} ont augmenté de {n} %."),
-    ("de", "Die Aktie von {c} fiel um {n} Prozent."),
-    ("zh", "{c}公司的利润增长了{n}%。"),
+FOREIGN = [  # (language, title, body): a foreign item is foreign throughout
+    ("fr", "Les actions de {c} ont augmenté de {n} %.", "Le bénéfice a dépassé les attentes."),
+    ("fr", "{c} réduit ses prévisions.", "La demande reste faible en Europe."),
+    ("de", "Die Aktie von {c} fiel um {n} Prozent.", "Der Umsatz ging im Quartal zurück."),
+    ("de", "{c} erhöht die Dividende.", "Der Gewinn stieg deutlich."),
+    ("zh", "{c}公司的利润增长了{n}%。", "分析师上调了目标价。"),
+    ("zh", "{c}股价下跌{n}%。", "公司下调了全年预期。"),
 ]
 
 
@@ -44,15 +47,15 @@ def make_feed(feed: int, items: int, foreign: float, rng: random.Random) -> byte
     for i in range(items):
         c, n = rng.choice(COMPANIES), rng.randint(2, 40)
         if rng.random() < foreign:
-            _, template = rng.choice(FOREIGN)
+            _, template, body = rng.choice(FOREIGN)
         else:
             template = rng.choice(EN)
+            body = rng.choice(EN).format(c=rng.choice(COMPANIES), n=rng.randint(2, 40))
         title = template.format(c=c, n=n)
-        body = rng.choice(EN).format(c=rng.choice(COMPANIES), n=rng.randint(2, 40))
         entries.append(
             f"<item><title>{escape(title)}</title>"
             f"<link>https://bench.example/{feed}/{i}</link><guid>f{feed}-i{i}</guid>"
-            f"<description>{escape(body)} Item {feed}-{i}.</description></item>"
+            f"<description>{escape(body)} ({feed}-{i})</description></item>"
         )
     return (
         '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
@@ -91,7 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=100)
     parser.add_argument("--items", type=int, default=100)
-    parser.add_argument("--foreign", type=float, default=0.1, help="share of zh/fr/de titles")
+    parser.add_argument("--foreign", type=float, default=0.1, help="share of zh/fr/de items")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/results/pipeline_throughput.json")
     args = parser.parse_args()
