@@ -169,3 +169,30 @@ def test_follow_comments_ingests_linked_comment_feeds(
         children = session.scalars(select(Item).where(Item.kind == "comments")).all()
         assert [c.parent_item_id for c in children] == [parent.id, parent.id]
     assert [r.name for r in ingest_sources(engine, settings)] == ["blog", "blog-comments"]
+
+
+def test_transient_errors_are_retried_with_backoff_the_rest_are_not(settings, feed_server):
+    calls = {"n": 0}
+
+    def flaky(req):
+        calls["n"] += 1
+        status = 503 if calls["n"] < 3 else 200
+        body = (FEEDS / "rss2.xml").read_bytes() if status == 200 else b"busy"
+        req.send_response(status)
+        req.send_header("Content-Length", str(len(body)))
+        req.end_headers()
+        req.wfile.write(body)
+
+    feed_server.route("/flaky", flaky)
+    feed_server.add("/gone", b"", status=404)
+    feed_server.add("/down", b"", status=500)
+    engine = get_engine(settings)
+    with session_scope(engine) as session:
+        for name in ("flaky", "gone", "down"):
+            add_source(session, feed_server.url(f"/{name}"), name=name)
+    patient = replace(settings, fetch_retries=2, fetch_backoff=0.05)
+    reports = {r.name: r for r in ingest_sources(engine, patient)}
+    assert reports["flaky"].status == "ok" and reports["flaky"].new == 3 and calls["n"] == 3
+    assert reports["gone"].status == "error" and feed_server.hits("/gone") == 1
+    assert reports["down"].status == "error" and feed_server.hits("/down") == 3
+    assert "500" in reports["down"].error
