@@ -42,6 +42,6 @@ def process_flow(device: str | None = None, batch_size: int = 64) -> pipeline.Pr
     settings = Settings.from_env()
     return pipeline.run_steps(
         lambda: detect_languages(settings),
-        lambda: translate(settings, device, max(1, batch_size // 4)),
+        lambda: translate(settings, device, batch_size),
         lambda: score(settings, device, batch_size),
     )

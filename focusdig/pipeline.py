@@ -73,7 +73,7 @@ def detect_step(engine: Engine, batch_size: int = 500, progress: Progress | None
 
 def translate_step(
     engine: Engine,
-    batch_size: int = 16,
+    batch_size: int = 64,
     device: str | None = None,
     progress: Progress | None = None,
     precision: str = "auto",
@@ -152,7 +152,7 @@ def process(
     """Language id, translation and scoring of everything not yet done."""
     return run_steps(
         lambda: detect_step(engine, progress=progress),
-        lambda: translate_step(engine, max(1, batch_size // 4), device, progress, precision),
+        lambda: translate_step(engine, batch_size, device, progress, precision),
         lambda: score_step(engine, batch_size, device, progress, rescore_days, precision),
     )
 

@@ -55,7 +55,7 @@ def count_untranslated(engine: Engine, languages: tuple[str, ...]) -> int:
 
 
 def iter_translation_batches(
-    engine: Engine, translator, model_id: int, batch_size: int = 16, beam_size: int = 1
+    engine: Engine, translator, model_id: int, batch_size: int = 64, beam_size: int = 1
 ) -> Iterator[int]:
     """Translate every untranslated item in the translator's languages, a transaction a batch."""
     languages = tuple(lang for lang in translator.languages if lang not in ENGLISH)
