@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from focusdig import __version__
 from focusdig.classifier.artifacts import ArtifactError, sha256_file
+from focusdig.database import insert_unless_present
 from focusdig.schema import ModelVersion, utcnow
 
 SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -47,30 +48,33 @@ def register_model(
     data_fingerprint: str | None = None,
     metrics: dict | None = None,
 ) -> ModelVersion:
-    """The registry row for a model directory (its ``config.json`` names the version)."""
+    """The registry row for a model directory (its ``config.json`` names the version).
+
+    Registering is idempotent and safe when two runs register the same version at once.
+    """
     config = json.loads((path / "config.json").read_text("utf-8"))
-    version = config["version"]
-    row = session.scalar(
-        select(ModelVersion).where(ModelVersion.kind == kind, ModelVersion.version == version)
+    query = select(ModelVersion).where(
+        ModelVersion.kind == kind, ModelVersion.version == config["version"]
     )
+    row = session.scalar(query)
     if row is None:
         metrics_file = path / "metrics.json"
         if metrics is None and metrics_file.exists():
             metrics = json.loads(metrics_file.read_text("utf-8"))
-        row = ModelVersion(
-            kind=kind,
-            version=version,
-            status=status,
-            artifact_path=str(path.resolve()),
-            artifact_sha256=sha256_file(path / "model.safetensors"),
-            metrics=metrics,
-            parent_version=parent_version,
-            data_fingerprint=data_fingerprint,
-            code_version=f"focusdig {__version__}",
-            promoted_at=utcnow() if status == "champion" else None,
-        )
-        session.add(row)
-        session.flush()
+        values = {
+            "kind": kind,
+            "version": config["version"],
+            "status": status,
+            "artifact_path": str(path.resolve()),
+            "artifact_sha256": sha256_file(path / "model.safetensors"),
+            "metrics": metrics,
+            "parent_version": parent_version,
+            "data_fingerprint": data_fingerprint,
+            "code_version": f"focusdig {__version__}",
+            "promoted_at": utcnow() if status == "champion" else None,
+        }
+        insert_unless_present(session, ModelVersion, values)
+        row = session.scalar(query)
     return row
 
 
