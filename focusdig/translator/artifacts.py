@@ -67,8 +67,17 @@ def _model_card(config: dict, metrics: dict) -> str:
         f"{metrics.get('decoding', 'greedy')} decoding.",
         "",
     ]
+    by_origin = metrics.get("test_by_origin", {})
     for lang, m in metrics.get("test", {}).items():
-        lines.append(f"- {lang}->en: BLEU {m['bleu']:.1f}, chrF {m['chrf']:.1f} (n={m['n']})")
+        parts = [
+            f"{origin} {by_origin[key]['bleu']:.1f} (n={by_origin[key]['n']})"
+            for origin in ("tatoeba", "news")
+            if (key := f"{lang}/{origin}") in by_origin
+        ]
+        lines.append(
+            f"- {lang}->en: BLEU {m['bleu']:.1f}, chrF {m['chrf']:.1f} (n={m['n']})"
+            + (f"; BLEU by source: {', '.join(parts)}" if parts else "")
+        )
     t = metrics.get("training", {})
     budget = (
         f"Trained for {t['minutes']} min ({t['steps']} steps) on a CPU"
