@@ -295,3 +295,14 @@ def test_decoding_never_repeats_a_blocked_ngram(tr):
     assert repeats(greedy_search(looping, src, caps, no_repeat_ngram_size=2)) == 0
     beam = beam_search(looping, src, caps, beam_size=3, no_repeat_ngram_size=2)
     assert repeats(beam) == 0
+
+
+def test_public_api_names():
+    import focusdig
+
+    assert focusdig.Translator is Translator
+    from focusdig import Classifier
+
+    assert Classifier.__name__ == "Classifier"
+    with pytest.raises(AttributeError):
+        focusdig.NoSuchThing  # noqa: B018
