@@ -9,13 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run
 
 from focusdig.database import get_engine
-from focusdig.ingest.runner import (
-    SourceReport,
-    discovered_sources,
-    ingest_batch,
-    link_new_comments,
-    select_sources,
-)
+from focusdig.ingest.runner import SourceReport, ingest_batch, ingest_rounds
 from focusdig.settings import Settings
 
 
@@ -54,17 +48,13 @@ def ingest_flow(
         settings = replace(settings, fetch_retries=fetch_retries)
     if retry_backoff is not None:
         settings = replace(settings, fetch_backoff=retry_backoff)
-    engine = get_engine(settings)
-    pending = select_sources(engine, source_ids)
-    reports: list[SourceReport] = []
-    while pending:
-        size = max(1, sources_per_task)
+    size = max(1, sources_per_task)
+
+    def run_round(pending: list[int]) -> list[SourceReport]:
         futures = [
             ingest_sources_batch.submit(pending[i : i + size], settings)
             for i in range(0, len(pending), size)
         ]
-        round_reports = [report for future in futures for report in future.result()]
-        link_new_comments(engine)
-        reports += round_reports
-        pending = discovered_sources(round_reports)
-    return reports
+        return [report for future in futures for report in future.result()]
+
+    return ingest_rounds(get_engine(settings), source_ids, run_round)

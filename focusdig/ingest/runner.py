@@ -8,7 +8,7 @@ crash mid-run only means that source is fetched again next time.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -198,6 +198,27 @@ def ingest_batch(engine: Engine, settings: Settings, source_ids: list[int]) -> l
     ]
 
 
+def ingest_rounds(
+    engine: Engine,
+    source_ids: Iterable[int] | None,
+    run_round: Callable[[list[int]], list[SourceReport]],
+) -> list[SourceReport]:
+    """Ingest the given sources (default: every enabled one) with ``run_round``, then, round after
+    round, the comment feeds each round discovered; comments are linked after every round.
+
+    ``run_round`` fetches and stores a list of sources and returns their reports: `ingest_batch`
+    in-process, or the ingest flow's Prefect tasks.
+    """
+    pending = select_sources(engine, source_ids)
+    reports: list[SourceReport] = []
+    while pending:
+        round_reports = run_round(pending)
+        link_new_comments(engine)
+        reports += round_reports
+        pending = [sid for r in round_reports for sid in r.discovered]
+    return reports
+
+
 def ingest_sources(
     engine: Engine, settings: Settings, source_ids: Iterable[int] | None = None
 ) -> list[SourceReport]:
@@ -207,16 +228,4 @@ def ingest_sources(
     transaction per source. Comment feeds discovered on sources that follow comments are
     ingested in the same run.
     """
-    pending = select_sources(engine, source_ids)
-    reports: list[SourceReport] = []
-    while pending:
-        round_reports = ingest_batch(engine, settings, pending)
-        link_new_comments(engine)
-        reports += round_reports
-        pending = discovered_sources(round_reports)
-    return reports
-
-
-def discovered_sources(reports: Iterable[SourceReport]) -> list[int]:
-    """Comment feeds found during a round, to ingest in the next one."""
-    return [sid for r in reports for sid in r.discovered]
+    return ingest_rounds(engine, source_ids, lambda ids: ingest_batch(engine, settings, ids))
