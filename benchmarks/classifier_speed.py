@@ -23,7 +23,7 @@ import torch
 
 from focusdig.classifier import data as D
 from focusdig.classifier.predict import Classifier
-from focusdig.precision import autocast
+from focusdig.precision import autocast, dtype_name
 
 FALLBACK = [
     "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corresponding period in 2007.",
@@ -108,7 +108,7 @@ def main() -> None:
         "threads": a.threads,
         "cpu_count": os.cpu_count(),
         "batch_size": a.batch_size,
-        "precision": str(dtype or "float32").removeprefix("torch."),
+        "precision": dtype_name(dtype),
         "ours_sentences_per_s": round(ours, 1),
         "ours_forward_sentences_per_s": round(fwd, 1),
         "ours_params": clf.model.num_params(),

@@ -15,6 +15,7 @@ import json
 import time
 from pathlib import Path
 
+from focusdig.precision import dtype_name
 from focusdig.translator import Translator
 from focusdig.translator.data import load_pairs, split_pairs
 from focusdig.translator.evaluate import evaluate_pairs
@@ -50,7 +51,7 @@ def main() -> None:
         "model_dir": str(tr.path),
         "decoding": "greedy" if a.beam == 1 else f"beam {a.beam}",
         "no_repeat_ngram_size": a.no_repeat_ngram,
-        "precision": str(tr.autocast_dtype or "float32").removeprefix("torch."),
+        "precision": dtype_name(tr.autocast_dtype),
         "threads": a.threads,
         "seconds": round(seconds, 1),
         "goals_bleu": GOALS,

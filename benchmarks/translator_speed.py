@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from focusdig.precision import dtype_name
 from focusdig.translator import Translator
 from focusdig.translator.data import LANGUAGES, load_pairs, split_pairs
 
@@ -62,7 +63,7 @@ def main() -> None:
         "model": tr.version,
         "threads": a.threads,
         "batch_size": a.batch_size,
-        "precision": str(tr.autocast_dtype or "float32").removeprefix("torch."),
+        "precision": dtype_name(tr.autocast_dtype),
         "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(),
         "runs": runs,

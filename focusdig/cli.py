@@ -388,7 +388,8 @@ def load_classifier(model: Path | None):
     from focusdig.classifier import ArtifactError, Classifier
 
     try:
-        return Classifier.load(model or champion_dir("classifier"))
+        path = model or champion_dir("classifier")
+        return Classifier.load(path, precision=Settings.from_env().precision)
     except (ArtifactError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
 
@@ -550,7 +551,8 @@ def load_translator(model: Path | None):
     from focusdig.translator import Translator
 
     try:
-        return Translator.load(model or champion_dir("translator"))
+        path = model or champion_dir("translator")
+        return Translator.load(path, precision=Settings.from_env().precision)
     except (ArtifactError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
 

@@ -39,6 +39,11 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
+def dtype_name(dtype: torch.dtype | None) -> str:
+    """ "bfloat16", "float16" or "float32" (None): for logs and result files."""
+    return str(dtype or torch.float32).removeprefix("torch.")
+
+
 def autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContextManager:
     """``torch.autocast`` for ``dtype``, or a no-op for float32."""
     return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)

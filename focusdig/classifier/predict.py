@@ -23,7 +23,7 @@ import torch
 from focusdig.classifier.artifacts import ArtifactError, load_model_dir
 from focusdig.classifier.model import SentimentClassifier
 from focusdig.classifier.tokenizer import Encoded, TextEncoder
-from focusdig.precision import autocast, autocast_dtype
+from focusdig.precision import autocast, autocast_dtype, dtype_name
 
 
 @dataclass
@@ -182,7 +182,7 @@ class Classifier:
         return cls(model, enc, config, path=path, device=device, precision=precision)
 
     def __repr__(self) -> str:
-        dtype = str(self.autocast_dtype or torch.float32).removeprefix("torch.")
+        dtype = dtype_name(self.autocast_dtype)
         return f"Classifier(version={self.version!r}, device={self.device.type!r}, {dtype})"
 
     # -- segmentation -------------------------------------------------------------------------
