@@ -1,0 +1,249 @@
+"""Models: classify, evaluate, train, translate, and the registry (``focusdig models``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from focusdig.cli.app import app
+from focusdig.cli.common import (
+    Language,
+    console,
+    fail,
+    load_classifier,
+    load_translator,
+    open_db,
+)
+from focusdig.database import session_scope
+from focusdig.settings import Settings
+
+train_app = typer.Typer(help="Train models on the data directory.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+models_app = typer.Typer(help="The model registry: list, promote, roll back.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@app.command()
+def classify(
+    texts: Annotated[list[str], typer.Argument(help="Texts to classify.")],
+    model: Annotated[Path | None, typer.Option(help="Model directory (default: champion).")] = None,
+    top: Annotated[int, typer.Option(help="Top attended words to show.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Classify texts and show the words the model attended to."""
+    from rich.text import Text
+
+    classifier = load_classifier(model)
+    predictions = classifier.predict(texts, top_k=top)
+    if as_json:
+        print(json.dumps([asdict(p) for p in predictions], ensure_ascii=False))
+        return
+    colors = {"negative": "red", "neutral": "yellow", "positive": "green"}
+    for text, p in zip(texts, predictions, strict=True):
+        shown = Text(text)
+        for t in p.top_tokens:
+            shown.stylize(f"bold reverse {colors[p.label]}", t["start"], t["end"])
+        console.print(f"[{colors[p.label]}]{p.label}[/] score {p.score:+.3f}  ", shown)
+        words = ", ".join(f"{t['word']} ({t['weight']:.2f})" for t in p.top_tokens)
+        console.print(f"  top words: {words}")
+
+
+@app.command()
+def evaluate(
+    path: Annotated[Path, typer.Argument(help="CSV with columns text,label.")],
+    model: Annotated[Path | None, typer.Option(help="Model directory (default: champion).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix."""
+    from focusdig.labels import LabelFileError, read_labeled_csv
+
+    try:
+        texts, labels = read_labeled_csv(path)
+    except LabelFileError as exc:
+        raise fail(str(exc)) from None
+    classifier = load_classifier(model)
+    metrics = classifier.evaluate(texts, labels)
+    metrics["model_version"] = classifier.version
+    if as_json:
+        print(json.dumps(metrics))
+        return
+    console.print(
+        f"n={metrics['n']}  accuracy={metrics['accuracy']:.4f}  "
+        f"macro-F1={metrics['macro_f1']:.4f}  model={classifier.version}"
+    )
+    table = Table("class", "precision", "recall", "F1", "support")
+    for name, m in metrics["per_class"].items():
+        table.add_row(
+            name,
+            f"{m['precision']:.3f}",
+            f"{m['recall']:.3f}",
+            f"{m['f1']:.3f}",
+            str(m["support"]),
+        )
+    console.print(table)
+    matrix = Table("true \\ predicted", *metrics["labels"])
+    for name, row in zip(metrics["labels"], metrics["confusion_matrix"], strict=True):
+        matrix.add_row(name, *map(str, row))
+    console.print(matrix)
+
+
+@train_app.command("classifier")
+def train_classifier_command(
+    config: Annotated[
+        Path | None, typer.Option(help="JSON file of TrainingArguments overrides.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Parent folder of the new model.")] = None,
+    no_phrasebank: Annotated[
+        bool, typer.Option("--no-phrasebank", help="Train on MIT-licensed data only.")
+    ] = False,
+    resume: Annotated[bool, typer.Option(help="Resume pretraining from the checkpoint.")] = False,
+    pretrain_minutes: Annotated[
+        float | None, typer.Option(help="Masked-LM pretraining budget (0 = none).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+) -> None:
+    """Train the sentiment classifier on FOCUSDIG_DATA_DIR; writes a model directory."""
+    from focusdig.classifier.trainer import TrainingArguments, train_classifier
+
+    settings = Settings.from_env()
+    overrides = json.loads(config.read_text("utf-8")) if config else {}
+    overrides.setdefault("data_dir", str(settings.data_dir))
+    overrides.setdefault("out_dir", str(out or settings.models_dir / "classifier"))
+    overrides.setdefault("work_dir", str(settings.home / "runs" / "classifier"))
+    if no_phrasebank:
+        overrides["use_phrasebank"] = False
+    if resume:
+        overrides["resume"] = True
+    if pretrain_minutes is not None:
+        overrides["pretrain_minutes"] = pretrain_minutes
+    if seed is not None:
+        overrides["seed"] = seed
+    try:
+        args = TrainingArguments.from_dict(overrides)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if not Path(args.data_dir).is_dir():
+        raise fail(f"no training data at {args.data_dir}; set FOCUSDIG_DATA_DIR")
+    path = train_classifier(args)
+    console.print(f"model written to {path}")
+
+
+@app.command()
+def translate(
+    texts: Annotated[list[str], typer.Argument(help="Texts to translate into English.")],
+    source: Annotated[
+        Language | None, typer.Option("--from", help="Source language (default: detected).")
+    ] = None,
+    beam: Annotated[int, typer.Option(help="Beam size (1 = greedy).")] = 4,
+    model: Annotated[Path | None, typer.Option(help="Model directory (default: champion).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Translate zh/fr/de text into English with focusdig's own model."""
+    translator = load_translator(model)
+    results = translator.translate(texts, src_lang=source.value if source else None, beam_size=beam)
+    if as_json:
+        print(json.dumps([asdict(r) for r in results], ensure_ascii=False))
+        return
+    for text, result in zip(texts, results, strict=True):
+        console.print(f"[dim]{result.source_language}[/dim] {text}")
+        console.print(f"[bold]en[/bold] {result.text}")
+
+
+@app.command("evaluate-translation")
+def evaluate_translation(
+    path: Annotated[Path, typer.Argument(help="Lines of English<TAB>source (more columns ok).")],
+    source: Annotated[Language, typer.Option("--from", help="Source language.")],
+    beam: Annotated[int, typer.Option(help="Beam size (1 = greedy).")] = 4,
+    model: Annotated[Path | None, typer.Option(help="Model directory (default: champion).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """sacrebleu BLEU and chrF of the translator on a tab-separated file."""
+    from focusdig.translator.evaluate import evaluate_tsv
+
+    if not path.is_file():
+        raise fail(f"no such file: {path}")
+    translator = load_translator(model)
+    try:
+        metrics = evaluate_tsv(translator, path, source.value, beam_size=beam)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    metrics["model_version"] = translator.version
+    if as_json:
+        print(json.dumps(metrics))
+        return
+    console.print(
+        f"n={metrics['n']}  BLEU={metrics['bleu']:.2f}  chrF={metrics['chrf']:.2f}"
+        f"  model={translator.version}"
+    )
+
+
+@models_app.command("list")
+def models_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every registered classifier version with its status and metrics."""
+    from focusdig.registry import list_models
+
+    _, engine = open_db()
+    with session_scope(engine) as session:
+        rows = [
+            {
+                "version": m.version,
+                "status": m.status,
+                "metrics": m.metrics,
+                "parent": m.parent_version,
+                "created_at": m.created_at.isoformat(),
+                "promoted_at": m.promoted_at.isoformat() if m.promoted_at else None,
+                "artifact_path": m.artifact_path,
+                "artifact_sha256": m.artifact_sha256,
+                "data_fingerprint": m.data_fingerprint,
+                "code_version": m.code_version,
+            }
+            for m in list_models(session)
+        ]
+    if as_json:
+        print(json.dumps(rows))
+        return
+    table = Table("version", "status", "parent", "created", "path")
+    for r in rows:
+        table.add_row(
+            r["version"], r["status"], r["parent"] or "", r["created_at"][:19], r["artifact_path"]
+        )
+    console.print(table)
+
+
+@models_app.command("promote")
+def models_promote(version: Annotated[str, typer.Argument(help="Version to make champion.")]):
+    """Make a registered version the champion (the current one is retired)."""
+    from focusdig.registry import RegistryError, promote
+
+    _, engine = open_db()
+    try:
+        with session_scope(engine) as session:
+            promote(session, version)
+    except (RegistryError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
+    console.print(f"champion: {version}")
+
+
+@models_app.command("rollback")
+def models_rollback() -> None:
+    """Bring back the previous champion."""
+    from focusdig.registry import RegistryError, rollback
+
+    _, engine = open_db()
+    try:
+        with session_scope(engine) as session:
+            version = rollback(session).version
+    except (RegistryError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
+    console.print(f"champion: {version}")
+
+
+if __name__ == "__main__":
+    app()
