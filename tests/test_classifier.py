@@ -373,3 +373,72 @@ def test_precision_choice_and_bf16_agrees_with_fp32(model_dir: Path) -> None:
     for a, b in zip(exact, fast, strict=True):
         assert max(abs(a.probs[k] - b.probs[k]) for k in a.probs) < 0.05
         assert a.top_tokens[0]["start"] >= 0 and b.top_tokens
+
+
+def test_electra_discriminator_learns_to_spot_replaced_tokens() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from focusdig.classifier.electra import ElectraConfig, ElectraPretrainer
+    from focusdig.classifier.trainer import collate
+
+    enc = tiny_encoder()
+    torch.manual_seed(0)
+    pre = ElectraPretrainer(tiny_model(enc), ElectraConfig(gen_layers=1, gen_d_ff=32))
+    ids, am = collate(enc.ids_batch(POS + NEG + NEU, 32), enc.pad_id)
+    real = am.bool() & (ids != enc.cls_id) & (ids != enc.sep_id)
+    gen = torch.Generator().manual_seed(0)
+    swap = (torch.rand(ids.shape, generator=gen) < 0.3) & real  # random tokens: clearly wrong
+    corrupted = torch.where(swap, torch.randint(5, enc.vocab_size, ids.shape, generator=gen), ids)
+    swapped = (corrupted != ids)[real].numpy()
+
+    def detection_auc() -> float:
+        pre.eval()
+        with torch.no_grad():
+            h = pre.disc.encoder(corrupted, am)
+            p = pre.disc_head(h[real]).squeeze(-1).numpy()
+        pre.train()
+        return float(roc_auc_score(swapped, p))
+
+    before = detection_auc()
+    opt = torch.optim.AdamW(pre.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(300):
+        loss, stats = pre.loss(ids, am, gen)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(stats["gen"])
+    assert sum(losses[-20:]) / 20 < sum(losses[:20]) / 20 - 1.0  # the generator learns
+    after = detection_auc()
+    assert before < 0.7 and after > 0.9, (before, after)
+
+
+def test_electra_pretraining_then_fine_tuning(data_dir: Path, tmp_path: Path) -> None:
+    args = TrainingArguments(
+        out_dir=str(tmp_path / "models"),
+        work_dir=str(tmp_path / "work"),
+        data_dir=str(data_dir),
+        model={"d_model": 32, "n_heads": 2, "n_layers": 1, "d_ff": 64, "pool_dim": 16},
+        objective="electra",
+        electra={"gen_d_ff": 32},
+        vocab_size=200,
+        tokenizer_lines=400,
+        pretrain_minutes=0.02,
+        pretrain_lines=400,
+        pretrain_batch_size=16,
+        epochs=1,
+        batch_size=16,
+        version="clf-electra-1",
+        bf16=False,
+        num_threads=1,
+    )
+    path = train_classifier(args)
+    metrics = json.loads((path / "metrics.json").read_text())
+    assert metrics["pretraining"]["objective"] == "electra"
+    assert metrics["pretraining"]["tokens"] > 0
+    from safetensors.torch import load_file
+
+    disc = load_file(str(tmp_path / "work" / "pretrain" / "model.safetensors"))
+    shipped = load_file(str(path / "model.safetensors"))
+    assert any(k.startswith("generator.") for k in disc)  # the checkpoint holds both models
+    assert not any(k.startswith(("generator.", "disc_head.")) for k in shipped)

@@ -101,10 +101,13 @@ class Encoder(nn.Module):
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layers)])
         self.ln_f = nn.LayerNorm(cfg.d_model)
 
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Token + position embeddings (B, T) -> (B, T, C)."""
+        pos = torch.arange(input_ids.shape[1], device=input_ids.device)
+        return self.drop(self.tok_emb(input_ids) + self.pos_emb(pos)[None])
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        B, T = input_ids.shape
-        pos = torch.arange(T, device=input_ids.device)
-        x = self.drop(self.tok_emb(input_ids) + self.pos_emb(pos)[None])  # (B, T, C)
+        x = self.embed(input_ids)  # (B, T, C)
         key_mask = attention_mask.bool()
         for block in self.blocks:
             x = block(x, key_mask)

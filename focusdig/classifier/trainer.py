@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from focusdig.classifier import data as D
 from focusdig.classifier.artifacts import save_model_dir
+from focusdig.classifier.electra import ElectraConfig, ElectraPretrainer
 from focusdig.classifier.model import ClassifierConfig, SentimentClassifier
 from focusdig.classifier.tokenizer import TextEncoder, train_tokenizer
 
@@ -41,7 +42,11 @@ class TrainingArguments:
     # tokenizer
     vocab_size: int = 16_000
     tokenizer_lines: int = 300_000
-    # masked-LM pretraining
+    # pretraining: "mlm" (masked LM) or "electra" (replaced-token detection)
+    objective: str = "mlm"
+    electra: dict = field(default_factory=dict)  # ElectraConfig overrides
+    pretrain_init: str | None = None  # model/checkpoint dir whose weights pretraining starts at
+    pretrain_schedule: str = "cosine"  # "cosine" over the budget, or "constant" after warmup
     pretrain_minutes: float = 45.0  # 0 disables pretraining
     pretrain_lines: int = 700_000
     pretrain_batch_size: int = 128
@@ -104,6 +109,44 @@ def length_batches(lengths: list[int], batch_size: int, rng: random.Random) -> l
     return batches
 
 
+class PackedSequences:
+    """Token id sequences kept flat in one int32 array with offsets (4 bytes a token, where
+    Python lists of ints take about 36): the whole corpus fits in memory."""
+
+    def __init__(self, flat: np.ndarray, offsets: np.ndarray):
+        self.flat, self.offsets = flat, offsets
+
+    @classmethod
+    def encode(
+        cls, enc: TextEncoder, texts: list[str], max_len: int, chunk: int = 100_000
+    ) -> PackedSequences:
+        parts, lengths = [], [np.zeros(1, dtype=np.int64)]
+        for start in range(0, len(texts), chunk):
+            seqs = enc.ids_batch(texts[start : start + chunk], max_len)
+            parts.append(np.fromiter((t for s in seqs for t in s), dtype=np.int32))
+            lengths.append(np.fromiter(map(len, seqs), dtype=np.int64))
+        return cls(np.concatenate(parts), np.cumsum(np.concatenate(lengths)))
+
+    @classmethod
+    def load(cls, path: Path) -> PackedSequences:
+        with np.load(path) as f:
+            return cls(f["flat"], f["offsets"])
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, flat=self.flat, offsets=self.offsets)
+        tmp.replace(path)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: int) -> list[int]:
+        return self.flat[self.offsets[i] : self.offsets[i + 1]].tolist()
+
+    def lengths(self) -> list[int]:
+        return np.diff(self.offsets).tolist()
+
+
 def mask_tokens(
     ids: torch.Tensor,
     attention_mask: torch.Tensor,
@@ -150,6 +193,23 @@ def _save_checkpoint(
     for name in ("model.safetensors", "optim.safetensors", "state.json"):
         (tmp / name).replace(path / name)
     tmp.rmdir()
+
+
+def load_encoder_weights(path: Path, model: SentimentClassifier) -> None:
+    """Load a model dir's or pretraining checkpoint's weights into `model` (ELECTRA: the
+    discriminator's); heads the file lacks keep their fresh initialisation."""
+    state = load_file(str(path / "model.safetensors"))
+    if any(k.startswith("disc.") for k in state):
+        state = {k.removeprefix("disc."): v for k, v in state.items() if k.startswith("disc.")}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith("mlm_") for k in missing):
+        raise ValueError(f"{path}: weights do not fit the model ({missing=}, {unexpected=})")
+
+
+def heldout_texts(data_dir: str | None) -> set[str]:
+    """Normalized validation and test texts, kept out of the unlabeled pretraining text."""
+    splits = D.load_splits(data_dir)
+    return {D.normalize(ex.text) for name in ("val", "test") for ex in splits[name]}
 
 
 def _load_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) -> dict:
@@ -200,27 +260,38 @@ def make_config(args: TrainingArguments, enc: TextEncoder) -> ClassifierConfig:
 def pretrain(
     args: TrainingArguments, model: SentimentClassifier, enc: TextEncoder, train_texts: list[str]
 ) -> Path:
-    """Masked-LM pretraining for `args.pretrain_minutes` of wall time (summed over resumes).
+    """Pretraining (`args.objective`) for `args.pretrain_minutes` of wall time, summed over
+    resumes, on a corpus sample plus the labeled training texts (validation and test texts are
+    removed from the corpus).
 
     Checkpoints to `work_dir/pretrain` every `checkpoint_minutes` and at the end; with
     `resume`, continues from the checkpoint (same data sample, schedule and step count).
     """
     cfg, device = model.config, next(model.parameters()).device
     ckpt = Path(args.work_dir) / "pretrain"
-    opt = _optimizer(model, args.pretrain_lr, args.weight_decay)
-    state = {"step": 0, "elapsed": 0.0, "epoch": 0, "batch": 0, "losses": []}
+    if args.objective not in ("mlm", "electra"):
+        raise ValueError(f"unknown pretraining objective {args.objective!r}")
+    electra = args.objective == "electra"
+    module: torch.nn.Module = (
+        ElectraPretrainer(model, ElectraConfig(**args.electra)).to(device) if electra else model
+    )
+    opt = _optimizer(module, args.pretrain_lr, args.weight_decay)
+    state = {"step": 0, "elapsed": 0.0, "epoch": 0, "batch": 0, "tokens": 0, "losses": []}
+    state["objective"] = args.objective
     if args.resume and (ckpt / "state.json").exists():
-        state = _load_checkpoint(ckpt, model, opt)
+        state = {"tokens": 0, **_load_checkpoint(ckpt, module, opt)}
         log(f"resumed pretraining at step {state['step']} ({state['elapsed'] / 60:.1f} min)")
+    elif args.pretrain_init:
+        load_encoder_weights(Path(args.pretrain_init), model)
+        log(f"pretraining starts from the weights of {args.pretrain_init}")
     budget = args.pretrain_minutes * 60
     if state["elapsed"] >= budget:
         return ckpt
-    lines = D.sample_corpus(args.data_dir, args.pretrain_lines, seed=args.seed + 2) + train_texts
-    seqs = enc.ids_batch(lines, args.pretrain_max_len)
-    log(f"pretraining on {len(seqs)} sequences, {sum(map(len, seqs))} tokens")
-    lengths = [len(s) for s in seqs]
-    model.train()
-    t0, last_ckpt, since = time.time() - state["elapsed"], time.time(), []
+    seqs = pretraining_sequences(args, enc, train_texts)
+    log(f"pretraining on {len(seqs)} sequences, {len(seqs.flat)} tokens")
+    lengths = seqs.lengths()
+    module.train()
+    t0, last_ckpt, since, parts = time.time() - state["elapsed"], time.time(), [], []
     bar = tqdm(total=int(budget), initial=int(state["elapsed"]), unit="s", mininterval=30)
     while True:
         batches = length_batches(
@@ -230,34 +301,46 @@ def pretrain(
             b = batches[state["batch"]]
             gen = torch.Generator().manual_seed(args.seed * 1_000_003 + state["step"])
             ids, am = collate([seqs[i] for i in b], cfg.pad_id)
-            inputs, targets = mask_tokens(ids, am, cfg, args.mask_prob, gen)
             elapsed = time.time() - t0
-            frac = min(1.0, elapsed / budget)
             lr = args.pretrain_lr * min(1.0, (state["step"] + 1) / args.pretrain_warmup_steps)
-            lr *= 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
+            if args.pretrain_schedule == "cosine":
+                lr *= 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, elapsed / budget)))
             for g in opt.param_groups:
                 g["lr"] = lr
             with _autocast(args, device):
-                loss = model.mlm_loss(inputs.to(device), am.to(device), targets.to(device))
+                if electra:
+                    loss, part = module.loss(ids.to(device), am.to(device), gen)
+                    parts.append(part)
+                else:
+                    inputs, targets = mask_tokens(ids, am, cfg, args.mask_prob, gen)
+                    loss = model.mlm_loss(inputs.to(device), am.to(device), targets.to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
             opt.step()
             state["step"] += 1
             state["batch"] += 1
+            state["tokens"] += int(am.sum())
             since.append(loss.item())
             state["elapsed"] = time.time() - t0
             bar.update(int(state["elapsed"]) - bar.n)
             done = state["elapsed"] >= budget
             if state["step"] % 200 == 0 or done:
-                state["losses"].append([state["step"], round(float(np.mean(since)), 4)])
+                entry = [state["step"], round(float(np.mean(since)), 4)]
+                detail = ""
+                if parts:
+                    means = {k: float(np.mean([p[k] for p in parts])) for k in parts[0]}
+                    entry.append({k: round(v, 4) for k, v in means.items()})
+                    detail = " " + " ".join(f"{k} {v:.3f}" for k, v in means.items())
+                state["losses"].append(entry)
                 log(
-                    f"step {state['step']} mlm loss {np.mean(since):.3f} lr {lr:.2e} "
+                    f"step {state['step']} {args.objective} loss {np.mean(since):.3f}{detail} "
+                    f"lr {lr:.2e} {state['tokens'] / 1e6:.1f}M tokens "
                     f"{state['elapsed'] / 60:.1f} min"
                 )
-                since = []
+                since, parts = [], []
             if done or time.time() - last_ckpt > args.checkpoint_minutes * 60:
-                _save_checkpoint(ckpt, model, opt, state)
+                _save_checkpoint(ckpt, module, opt, state)
                 enc.save(ckpt / "tokenizer.json")
                 last_ckpt = time.time()
             if done:
@@ -265,6 +348,24 @@ def pretrain(
                 return ckpt
         state["epoch"] += 1
         state["batch"] = 0
+
+
+def pretraining_sequences(
+    args: TrainingArguments, enc: TextEncoder, train_texts: list[str]
+) -> PackedSequences:
+    """The corpus sample (minus validation/test texts) + training texts, tokenized; cached in
+    the work dir, since tokenizing the whole corpus takes minutes."""
+    cache = Path(args.work_dir) / (
+        f"pretrain_ids_{args.pretrain_lines}_{args.seed}_{args.pretrain_max_len}.npz"
+    )
+    if cache.exists():
+        return PackedSequences.load(cache)
+    held = heldout_texts(args.data_dir)
+    lines = D.sample_corpus(args.data_dir, args.pretrain_lines, seed=args.seed + 2)
+    lines = [line for line in lines if D.normalize(line) not in held] + train_texts
+    seqs = PackedSequences.encode(enc, lines, args.pretrain_max_len)
+    seqs.save(cache)
+    return seqs
 
 
 @torch.inference_mode()
@@ -357,6 +458,11 @@ def pretrain_only(args: TrainingArguments) -> Path:
     torch.set_num_threads(args.num_threads)
     splits = D.load_splits(args.data_dir, phrasebank=args.use_phrasebank)
     train_texts = [ex.text for ex in splits["train"]]
+    if args.pretrain_init:  # keep the tokenizer the starting weights were trained with
+        Path(args.work_dir).mkdir(parents=True, exist_ok=True)
+        TextEncoder.from_file(Path(args.pretrain_init) / "tokenizer.json").save(
+            Path(args.work_dir) / "tokenizer.json"
+        )
     enc = get_tokenizer(args, train_texts)
     model = SentimentClassifier(make_config(args, enc))
     log(f"model: {model.num_params() / 1e6:.2f}M params (excluding MLM head)")
@@ -397,11 +503,11 @@ def train_classifier(args: TrainingArguments) -> Path:
     pretrained = None
     if args.init_from:
         pretrained = Path(args.init_from)
-        model.load_state_dict(load_file(str(pretrained / "model.safetensors")))
+        load_encoder_weights(pretrained, model)
         log(f"initialized from {pretrained}")
     elif args.pretrain_minutes > 0:
         pretrained = pretrain(args, model, enc, train_texts)
-        model.load_state_dict(load_file(str(pretrained / "model.safetensors")))
+        load_encoder_weights(pretrained, model)
     start = time.time()
     result = finetune(args, model, enc, splits)
     sources = ["twitter_fin (MIT)"]
@@ -413,7 +519,9 @@ def train_classifier(args: TrainingArguments) -> Path:
         pretrain_info = {
             "steps": pstate["step"],
             "minutes": round(pstate["elapsed"] / 60, 1),
-            "final_mlm_loss": pstate["losses"][-1][1] if pstate["losses"] else None,
+            "objective": pstate.get("objective", "mlm"),
+            "tokens": pstate.get("tokens"),
+            "final_loss": pstate["losses"][-1][1] if pstate["losses"] else None,
         }
     out_dir = Path(args.out_dir)
     version = args.version or next_version(out_dir)
@@ -456,6 +564,8 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--resume", action="store_true", help="resume pretraining from checkpoint")
     p.add_argument("--pretrain-minutes", type=float, help="MLM pretraining wall-time budget")
     p.add_argument("--init-from", help="pretraining checkpoint dir to fine-tune from")
+    p.add_argument("--objective", choices=["mlm", "electra"], help="pretraining objective")
+    p.add_argument("--pretrain-init", help="model dir whose weights pretraining starts at")
     p.add_argument("--version", help="model version name (default clf-<date>-<n>)")
     p.add_argument("--seed", type=int)
     p.add_argument(
@@ -475,6 +585,8 @@ def main(argv: list[str] | None = None) -> Path:
         "data_dir": a.data_dir,
         "pretrain_minutes": a.pretrain_minutes,
         "init_from": a.init_from,
+        "objective": a.objective,
+        "pretrain_init": a.pretrain_init,
         "version": a.version,
         "seed": a.seed,
     }.items():
