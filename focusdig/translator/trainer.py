@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from focusdig.precision import cpu_has_native_bf16
 from focusdig.translator import data as D
 from focusdig.translator.artifacts import TATOEBA_ATTRIBUTION, save_model_dir
 from focusdig.translator.evaluate import evaluate_pairs
@@ -293,8 +294,11 @@ def train_translator(args: TrainingArguments) -> Path:
         log(f"resumed at step {state['step']} ({state['elapsed'] / 60:.1f} min done)")
         torch.manual_seed(args.seed + state["step"])
     budget = args.minutes * 60
-    autocast = torch.autocast(
-        "cuda" if torch.cuda.is_available() else "cpu", dtype=torch.bfloat16, enabled=args.bf16
+    cuda = torch.cuda.is_available()
+    autocast = torch.autocast(  # emulated bf16 (no AVX512-BF16/AMX) is slower than float32
+        "cuda" if cuda else "cpu",
+        dtype=torch.bfloat16,
+        enabled=args.bf16 and (cuda or cpu_has_native_bf16()),
     )
     model.train()
     t_start, t_ckpt = time.time() - state["elapsed"], time.time()
