@@ -40,7 +40,7 @@ def test_migrations_create_every_table(database_url):
         "score_tokens",
         "translations",
     } <= tables
-    assert current_revision(engine) == "0005"
+    assert current_revision(engine) == "0009"
     engine.dispose()
 
 
