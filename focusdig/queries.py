@@ -103,7 +103,6 @@ def _item_rows(session: Session, conditions: list, limit: int | None, offset: in
             Item.fetched_at,
             Item.parent_item_id,
             Translation.text.label("translated_text"),
-            Translation.source_text,
             Score.id.label("score_id"),
             Score.label,
             Score.score,
@@ -156,7 +155,7 @@ def current_item_labels(session: Session, item_ids: list[int]) -> dict[int, str]
             .where(Label.item_id.in_(item_ids[chunk : chunk + 500]))
             .order_by(Label.id)
         )
-        labels.update(dict(rows.tuples()))
+        labels.update({item_id: label for item_id, label in rows})
     return labels
 
 
@@ -179,7 +178,6 @@ def _item_dicts(session: Session, rows) -> list[dict]:
                 "fetched_at": as_utc(r["fetched_at"]),
                 "parent_item_id": r["parent_item_id"],
                 "translated_text": r["translated_text"],
-                "source_text": r["source_text"],
                 "label": r["label"],
                 "score": r["score"],
                 "probs": {
