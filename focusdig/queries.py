@@ -26,7 +26,8 @@ from focusdig.schema import (
     item_time,
 )
 
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000  # counting every match of a broad filter costs a scan of them all
+MAX_OFFSET = 10_000  # deeper pages: narrow the filter (e.g. ``until``) instead
 LIKE_ESCAPE = "\\"
 
 
@@ -85,7 +86,17 @@ def _conditions(session: Session, where: ItemFilter) -> list[ColumnElement[bool]
         in_title = Item.title.ilike(pattern, escape=LIKE_ESCAPE)
         conditions.append(in_title | Item.text.ilike(pattern, escape=LIKE_ESCAPE))
     if where.label is not None:
-        conditions.append(Score.label == where.label)
+        # EXISTS, not a condition on the joined score: the planner then still walks the items
+        # newest first instead of reading every score with that label and sorting
+        newest = aliased(Score)
+        newer = aliased(Score)
+        conditions.append(
+            exists().where(
+                newest.item_id == Item.id,
+                newest.label == where.label,
+                ~exists().where(newer.item_id == newest.item_id, newer.id > newest.id),
+            )
+        )
     return conditions
 
 
@@ -200,10 +211,7 @@ def count_items(session: Session, where: ItemFilter, cap: int = COUNT_CAP) -> tu
     conditions = _conditions(session, where)
     if conditions is None:
         return 0, True
-    matching = select(literal(1)).select_from(Item)
-    if where.label is not None:
-        matching = matching.join(Score, (Score.item_id == Item.id) & _newest_score())
-    matching = matching.where(*conditions).limit(cap + 1)
+    matching = select(literal(1)).select_from(Item).where(*conditions).limit(cap + 1)
     count = session.scalar(select(func.count()).select_from(matching.subquery()))
     return min(count, cap), count <= cap
 

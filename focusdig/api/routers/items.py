@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from focusdig.api.deps import SessionDep
 from focusdig.api.schemas import ItemOut, ItemPageOut, SentimentLabel
-from focusdig.queries import COUNT_CAP, ItemFilter, get_item, list_items
+from focusdig.queries import MAX_OFFSET, ItemFilter, get_item, list_items
 
 router = APIRouter(prefix="/api", tags=["items"])
 
@@ -19,7 +19,7 @@ def items(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[
-        int, Query(ge=0, le=COUNT_CAP, description="deeper pages: narrow with `until`")
+        int, Query(ge=0, le=MAX_OFFSET, description="deeper pages: narrow with `until`")
     ] = 0,
     source: Annotated[str | None, Query(description="source name")] = None,
     language: Annotated[str | None, Query(description="detected language, e.g. en, zh")] = None,

@@ -18,7 +18,14 @@ from focusdig.api.charts import daily_chart
 from focusdig.api.deps import SessionDep, SettingsDep
 from focusdig.api.highlight import english_spans, highlight, source_spans
 from focusdig.api.schemas import SentimentLabel
-from focusdig.queries import ItemFilter, daily_by_source, get_item, list_items, source_moves
+from focusdig.queries import (
+    MAX_OFFSET,
+    ItemFilter,
+    daily_by_source,
+    get_item,
+    list_items,
+    source_moves,
+)
 from focusdig.registry import describe_model, list_models
 from focusdig.schema import Source
 from focusdig.scoring import item_text
@@ -94,7 +101,7 @@ def items_page(
     label: SentimentLabel | None = None,
     language: str | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ):
     where = ItemFilter(source or None, language or None, label, q=q or None)
     page = list_items(session, where, PAGE_SIZE, offset)
