@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from focusdig.schema import Item, Label, Score
+from focusdig.schema import Item, Label, Score, Translation
 from focusdig.scoring import item_text
 
 LABELS = ("negative", "neutral", "positive")
@@ -187,13 +187,18 @@ def _too_similar(words: set[str], chosen: list[set[str]], threshold: float = 0.6
 def label_queue(
     session: Session, model_id: int, n: int = 20, strategy: str = "margin", seed: int = 0
 ) -> list[dict]:
-    """Unlabeled items the model is least sure of, without near-duplicates, most useful first."""
+    """Unlabeled items the model is least sure of, without near-duplicates, most useful first.
+
+    ``text`` is the text the model scored (the English translation of a translated item, whose
+    original is ``source_text``), so the top words' offsets index into it.
+    """
     if strategy not in QUEUE_STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; use one of {', '.join(QUEUE_STRATEGIES)}")
     labeled = exists().where(Label.item_id == Item.id)
     rows = session.execute(
-        select(Item, Score)
+        select(Item, Score, Translation)
         .join(Score, Score.item_id == Item.id)
+        .outerjoin(Translation, Translation.item_id == Item.id)
         .where(Score.model_version_id == model_id, ~labeled)
     ).all()
 
@@ -208,8 +213,9 @@ def label_queue(
     else:
         rows.sort(key=lambda r: (-uncertainty(r[1]), r[0].id))
     queue, chosen = [], []
-    for item, score in rows:
-        text = item_text(item.kind, item.title, item.text)
+    for item, score, translation in rows:
+        original = item_text(item.kind, item.title, item.text)
+        text = translation.text if translation else original
         words = _words(text)
         if _too_similar(words, chosen):
             continue
@@ -218,6 +224,8 @@ def label_queue(
             {
                 "item_id": item.id,
                 "text": text,
+                "source_text": original if translation else None,
+                "language": item.language,
                 "label": score.label,
                 "score": score.score,
                 "probs": {

@@ -109,6 +109,23 @@ def list_models(session: Session, kind: str = "classifier") -> list[ModelVersion
     return list(session.scalars(query))
 
 
+def describe_model(row: ModelVersion) -> dict:
+    """A registry row as plain data (``models list --json`` and the API)."""
+    return {
+        "kind": row.kind,
+        "version": row.version,
+        "status": row.status,
+        "metrics": row.metrics,
+        "parent": row.parent_version,
+        "created_at": row.created_at.isoformat(),
+        "promoted_at": row.promoted_at.isoformat() if row.promoted_at else None,
+        "artifact_path": row.artifact_path,
+        "artifact_sha256": row.artifact_sha256,
+        "data_fingerprint": row.data_fingerprint,
+        "code_version": row.code_version,
+    }
+
+
 def promote(session: Session, version: str, kind: str = "classifier") -> ModelVersion:
     """Make ``version`` the champion; the current champion is retired (kept for rollback)."""
     row = session.scalar(

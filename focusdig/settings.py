@@ -31,6 +31,9 @@ class Settings:
       fp16 (see ``focusdig.precision``).
     - ``FOCUSDIG_RESCORE_DAYS``: after a new champion is promoted, also rescore items fetched in
       the last N days (default 0: only new items; earlier scores are always kept).
+    - ``FOCUSDIG_API_TOKEN``: bearer token(s) that allow writes through the HTTP API, comma
+      separated; ``name:secret`` names the annotator of the labels posted with it (unset: the
+      API is read-only).
     """
 
     home: Path
@@ -42,6 +45,7 @@ class Settings:
     fetch_retries: int = 2
     fetch_backoff: float = 2.0
     precision: str = "auto"
+    api_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -66,6 +70,7 @@ class Settings:
             max(0, int(env.get("FOCUSDIG_FETCH_RETRIES", "2"))),
             max(0.0, float(env.get("FOCUSDIG_FETCH_BACKOFF", "2.0"))),
             env.get("FOCUSDIG_PRECISION", "auto"),
+            api_token=env.get("FOCUSDIG_API_TOKEN") or None,
         )
 
     @property

@@ -142,3 +142,19 @@ def register_samples(session: Session) -> list[Source]:
         if new:
             added.append(source)
     return added
+
+
+def list_sources(session: Session) -> list[dict]:
+    """Every source with its last fetch status, as plain data (CLI ``--json`` and the API)."""
+    return [
+        {
+            "name": s.name,
+            "kind": s.kind,
+            "language": s.language,
+            "enabled": s.enabled,
+            "url": s.url,
+            "last_status": s.last_status,
+            "last_fetched_at": s.last_fetched_at.isoformat() if s.last_fetched_at else None,
+        }
+        for s in session.scalars(select(Source).order_by(Source.id))
+    ]

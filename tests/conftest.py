@@ -170,3 +170,94 @@ def tiny_translator(tmp_path_factory):
         metrics={},
         training_data=["test fixture"],
     )
+
+
+HOSTILE_TITLE = "<img src=x onerror=alert(1)>"
+
+
+def fill_scored_db(engine, translator_dir) -> None:
+    """The bundled samples (en, zh, fr, de, comments) ingested, translated and scored by the
+    tiny models (the classifier must be champion already), plus a disabled source "recent"
+    whose three items are dated relative to now (so the dashboard's last-30-days charts always
+    have a line), the newest with a hostile title."""
+    from datetime import UTC, datetime, timedelta
+
+    from focusdig.database import session_scope
+    from focusdig.ingest.runner import ingest_sources
+    from focusdig.pipeline import process
+    from focusdig.registry import register_model
+    from focusdig.schema import Item, Source
+    from focusdig.settings import Settings
+    from focusdig.sources import register_samples
+
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        register_model(session, "translator", translator_dir, status="champion")
+        register_samples(session)
+        recent = Source(name="recent", url="https://recent.example/feed", enabled=False)
+        session.add(recent)
+        session.flush()
+        texts = [
+            (HOSTILE_TITLE, "<script>alert(2)</script> Profit rose & shares jumped."),
+            ("Shares fell sharply", "The company cut its outlook."),
+            ("Profit rose to a record", "Revenue grew strongly."),
+        ]
+        for age, (title, text) in enumerate(texts):
+            session.add(
+                Item(
+                    source_id=recent.id,
+                    guid=f"recent-{age}",
+                    title=title,
+                    text=text,
+                    content_hash=f"{age:064d}",
+                    published_at=now - timedelta(days=age, hours=1),
+                )
+            )
+    reports = ingest_sources(engine, Settings.from_env())
+    assert all(r.ok for r in reports)
+    process(engine, batch_size=64)
+
+
+@pytest.fixture
+def scored_db(tiny_champion, tiny_translator):
+    """A fresh database (each engine) filled by :func:`fill_scored_db`, for tests that write."""
+    fill_scored_db(tiny_champion, tiny_translator)
+    return tiny_champion
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def shared_scored_url(request, tmp_path_factory, tiny_model, tiny_translator):
+    """One database per engine filled by :func:`fill_scored_db`, shared by a module's tests
+    that only read (building it takes seconds)."""
+    from focusdig.database import get_engine, session_scope
+    from focusdig.registry import register_model
+    from focusdig.settings import Settings
+
+    home = tmp_path_factory.mktemp("shared-home")
+    if request.param == "sqlite":
+        urls = iter([f"sqlite:///{home / 'scored.db'}"])
+    elif POSTGRES_URL:
+        urls = _postgres_database()
+    else:
+        pytest.skip("FOCUSDIG_TEST_POSTGRES_URL not set")
+    for url in urls:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("FOCUSDIG_HOME", str(home))
+            env.setenv("FOCUSDIG_DATABASE_URL", url)
+            env.setenv("FOCUSDIG_FETCH_RETRIES", "0")
+            engine = get_engine(Settings.from_env())
+            with session_scope(engine) as session:
+                register_model(session, "classifier", tiny_model, status="champion")
+            fill_scored_db(engine, tiny_translator)
+            dispose_engines()
+        yield url
+
+
+@pytest.fixture
+def shared_scored_db(shared_scored_url, monkeypatch):
+    """The shared scored database as this test's FOCUSDIG_DATABASE_URL; do not write to it."""
+    from focusdig.database import get_engine
+    from focusdig.settings import Settings
+
+    monkeypatch.setenv("FOCUSDIG_DATABASE_URL", shared_scored_url)
+    return get_engine(Settings.from_env())

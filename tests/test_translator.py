@@ -306,3 +306,10 @@ def test_public_api_names():
     assert Classifier.__name__ == "Classifier"
     with pytest.raises(AttributeError):
         focusdig.NoSuchThing  # noqa: B018
+
+
+def test_decoding_drops_nul_bytes():
+    tokenizer = SubwordTokenizer.train(["Profits rose.", "公司利润大幅增长。"] * 5, ["zh"], 300)
+    nul, p = tokenizer._bytes.index(b"\x00"), tokenizer._bytes.index(b"P")
+    text, spans = tokenizer.decode_with_spans([p, nul, p])
+    assert text == "PP" and spans == [(0, 1), (1, 1), (1, 2)]

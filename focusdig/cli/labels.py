@@ -72,6 +72,8 @@ def label_interactive(
         for t in entry["top_tokens"]:
             shown.stylize("bold reverse", t["start"], t["end"])
         console.rule(f"{i}/{len(queue)} · item {entry['item_id']}")
+        if entry["source_text"]:
+            console.print(Text(f"{entry['language']}: {entry['source_text']}", style="dim"))
         console.print(shown)
         probs = " ".join(f"{k} {v:.2f}" for k, v in entry["probs"].items())
         console.print(f"model: [bold]{entry['label']}[/bold] ({probs})")

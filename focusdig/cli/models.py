@@ -187,25 +187,11 @@ def models_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Every registered classifier version with its status and metrics."""
-    from focusdig.registry import list_models
+    from focusdig.registry import describe_model, list_models
 
     _, engine = open_db()
     with session_scope(engine) as session:
-        rows = [
-            {
-                "version": m.version,
-                "status": m.status,
-                "metrics": m.metrics,
-                "parent": m.parent_version,
-                "created_at": m.created_at.isoformat(),
-                "promoted_at": m.promoted_at.isoformat() if m.promoted_at else None,
-                "artifact_path": m.artifact_path,
-                "artifact_sha256": m.artifact_sha256,
-                "data_fingerprint": m.data_fingerprint,
-                "code_version": m.code_version,
-            }
-            for m in list_models(session)
-        ]
+        rows = [describe_model(m) for m in list_models(session)]
     if as_json:
         print(json.dumps(rows))
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -90,26 +91,29 @@ def items(
     limit: Annotated[int, typer.Option(help="How many items, newest first.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Show stored items, newest first."""
+    """Show stored items, newest first, with their label, score and top words."""
+    from rich.text import Text
+
+    from focusdig.queries import list_items
+
     _, engine = open_db()
-    frame = items_frame(engine, limit=limit)
+    with session_scope(engine) as session:
+        rows = list_items(session, limit=limit).items
     if as_json:
-        print(frame.to_json(orient="records", date_format="iso", force_ascii=False))
+        print(json.dumps(rows, ensure_ascii=False, default=datetime.isoformat))
         return
-    table = Table("id", "source", "kind", "lang", "published", "title")
-    for row in frame.itertuples():
-        published = (
-            row.published_at.strftime("%Y-%m-%d %H:%M")
-            if row.published_at is not None and str(row.published_at) != "NaT"
-            else ""
-        )
+    table = Table("id", "source", "lang", "published", "label", "score", "top words", "title")
+    for row in rows:
+        moment = row["published_at"] or row["fetched_at"]
         table.add_row(
-            str(row.item_id),
-            row.source,
-            row.kind,
-            row.language or "",
-            published,
-            (row.title or row.text)[:80],
+            str(row["id"]),
+            row["source"],
+            row["language"] or "",
+            moment.strftime("%Y-%m-%d %H:%M"),
+            row["label"] or "–",
+            "–" if row["score"] is None else f"{row['score']:+.2f}",
+            Text(", ".join(t["word"] for t in row["top_tokens"][:3])),
+            Text((row["title"] or row["text"])[:80]),
         )
     console.print(table)
 

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
 
 from focusdig.cli.app import app
 from focusdig.cli.common import (
@@ -17,10 +16,10 @@ from focusdig.cli.common import (
     open_db,
 )
 from focusdig.database import session_scope
-from focusdig.schema import Source
 from focusdig.sources import (
     SourceError,
     add_source,
+    list_sources,
     location_from_argument,
     remove_source,
 )
@@ -36,19 +35,7 @@ def sources_list(
     """List sources with their last fetch status."""
     _, engine = open_db()
     with session_scope(engine) as session:
-        sources = list(session.scalars(select(Source).order_by(Source.id)))
-        rows = [
-            {
-                "name": s.name,
-                "kind": s.kind,
-                "language": s.language,
-                "enabled": s.enabled,
-                "url": s.url,
-                "last_status": s.last_status,
-                "last_fetched_at": s.last_fetched_at.isoformat() if s.last_fetched_at else None,
-            }
-            for s in sources
-        ]
+        rows = list_sources(session)
     if as_json:
         print(json.dumps(rows, ensure_ascii=False))
         return

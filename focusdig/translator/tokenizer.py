@@ -112,11 +112,15 @@ class SubwordTokenizer:
         return self.decode_with_spans(ids)[0]
 
     def decode_with_spans(self, ids: Sequence[int]) -> tuple[str, list[tuple[int, int]]]:
-        """Text of `ids` (specials dropped, stripped) and each token's char span in it."""
+        """Text of `ids` (specials dropped, stripped) and each token's char span in it.
+
+        NUL characters are dropped: PostgreSQL text cannot hold them (a byte-level vocabulary
+        has the 0x00 byte, and an undertrained model can emit it)."""
         decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
         parts, bounds, n = [], [], 0
         for i in ids:
             piece = decoder.decode(self._bytes[i]) if 0 <= i < len(self._bytes) else ""
+            piece = piece.replace("\x00", "")
             parts.append(piece)
             bounds.append((n, n + len(piece)))
             n += len(piece)

@@ -1,0 +1,5 @@
+"""``python -m focusdig …`` is the ``focusdig`` command."""
+
+from focusdig.cli import app
+
+app()

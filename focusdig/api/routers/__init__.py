@@ -1,0 +1,5 @@
+"""The API's routers, one module per area; :data:`ROUTERS` is what the app includes."""
+
+from focusdig.api.routers import items, labels, pages, system
+
+ROUTERS = [system.router, items.router, labels.router, pages.router]

@@ -1,0 +1,122 @@
+"""Response and request bodies of the JSON API (Pydantic)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SentimentLabel = Literal["negative", "neutral", "positive"]
+QueueStrategy = Literal["margin", "entropy", "random"]
+
+
+class TopToken(BaseModel):
+    """A word the model attended to; offsets index the scored text (the English translation
+    for translated items, whose words also carry the aligned source-language word)."""
+
+    word: str
+    weight: float
+    start: int
+    end: int
+    source_word: str | None = None
+    source_start: int | None = None
+    source_end: int | None = None
+
+
+class Probs(BaseModel):
+    negative: float
+    neutral: float
+    positive: float
+
+
+class ItemOut(BaseModel):
+    id: int
+    source: str
+    kind: str
+    url: str | None
+    title: str
+    text: str
+    language: str | None
+    published_at: datetime | None
+    fetched_at: datetime
+    parent_item_id: int | None
+    translated_text: str | None
+    label: SentimentLabel | None = Field(description="the latest score's label")
+    score: float | None = Field(description="P(positive) - P(negative), in [-1, 1]")
+    probs: Probs | None
+    top_tokens: list[TopToken]
+    model_version: str | None
+    user_label: SentimentLabel | None = Field(description="the current label given by a person")
+
+
+class ItemPageOut(BaseModel):
+    items: list[ItemOut]
+    total: int = Field(description="matching items, counted up to a cap (see total_exact)")
+    total_exact: bool = Field(description="false when more items match than the count cap")
+    limit: int
+    offset: int
+
+
+class SourceOut(BaseModel):
+    name: str
+    kind: str
+    language: str | None
+    enabled: bool
+    url: str
+    last_status: str | None
+    last_fetched_at: datetime | None
+
+
+class ModelOut(BaseModel):
+    kind: str
+    version: str
+    status: str
+    metrics: dict | None
+    parent: str | None
+    created_at: datetime
+    promoted_at: datetime | None
+    artifact_sha256: str | None
+    data_fingerprint: str | None
+    code_version: str | None
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "error"]
+    version: str
+    database: str
+    champions: dict[str, str | None]
+    writes_enabled: bool
+
+
+class QueueToken(BaseModel):
+    word: str
+    weight: float
+    start: int
+    end: int
+
+
+class QueueEntry(BaseModel):
+    item_id: int
+    text: str = Field(description="the scored text (English translation if translated)")
+    source_text: str | None = Field(description="the original of a translated item")
+    language: str | None
+    label: SentimentLabel
+    score: float
+    probs: Probs
+    uncertainty: float
+    top_tokens: list[QueueToken]
+
+
+class LabelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: int = Field(ge=1)
+    label: SentimentLabel
+
+
+class LabelOut(BaseModel):
+    item_id: int
+    label: SentimentLabel
+    annotator: str
+    stored: bool = Field(description="false when the item already had this label")

@@ -1,0 +1,328 @@
+"""Read queries behind ``focusdig items``, the HTTP API and the dashboard.
+
+An item is shown with its latest score (the newest score row of the item, as in the export),
+that score's top words, its translation and its current label. Lists are newest first by the
+item's time (:data:`focusdig.schema.item_time`: published, else fetched).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
+from sqlalchemy.orm import Session, aliased
+
+from focusdig.labels import LABELS
+from focusdig.schema import (
+    Item,
+    Label,
+    ModelVersion,
+    Score,
+    ScoreToken,
+    Source,
+    Translation,
+    item_time,
+)
+
+COUNT_CAP = 1_000  # counting every match of a broad filter costs a scan of them all
+MAX_OFFSET = 10_000  # deeper pages: narrow the filter (e.g. ``until``) instead
+LIKE_ESCAPE = "\\"
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    """What to list; every field that is set narrows the list (they combine)."""
+
+    source: str | None = None
+    language: str | None = None
+    label: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    q: str | None = None
+
+
+@dataclass
+class ItemPage:
+    items: list[dict]
+    total: int
+    total_exact: bool
+
+
+def as_utc(moment: datetime) -> datetime:
+    """An aware UTC datetime; a naive one is taken to be UTC already."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _newest_score() -> ColumnElement[bool]:
+    """True for the newest score row of its item (scores of older models stay stored)."""
+    newer = aliased(Score)
+    return ~exists().where(newer.item_id == Score.item_id, newer.id > Score.id)
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _conditions(session: Session, where: ItemFilter) -> list[ColumnElement[bool]] | None:
+    """The WHERE conditions of a filter; None when it cannot match (an unknown source)."""
+    conditions: list[ColumnElement[bool]] = []
+    if where.source is not None:
+        # the id, not a join: the per-source index then yields items already in order
+        source_id = session.scalar(select(Source.id).where(Source.name == where.source))
+        if source_id is None:
+            return None
+        conditions.append(Item.source_id == source_id)
+    if where.language is not None:
+        conditions.append(Item.language == where.language)
+    if where.since is not None:
+        conditions.append(item_time >= as_utc(where.since))
+    if where.until is not None:
+        conditions.append(item_time < as_utc(where.until))
+    if where.q:
+        pattern = _like_pattern(where.q)
+        in_title = Item.title.ilike(pattern, escape=LIKE_ESCAPE)
+        conditions.append(in_title | Item.text.ilike(pattern, escape=LIKE_ESCAPE))
+    if where.label is not None:
+        # EXISTS, not a condition on the joined score: the planner then still walks the items
+        # newest first instead of reading every score with that label and sorting
+        newest = aliased(Score)
+        newer = aliased(Score)
+        conditions.append(
+            exists().where(
+                newest.item_id == Item.id,
+                newest.label == where.label,
+                ~exists().where(newer.item_id == newest.item_id, newer.id > newest.id),
+            )
+        )
+    return conditions
+
+
+def _item_rows(session: Session, conditions: list, limit: int | None, offset: int = 0):
+    query = (
+        select(
+            Item.id,
+            Source.name.label("source"),
+            Item.kind,
+            Item.url,
+            Item.title,
+            Item.text,
+            Item.language,
+            Item.published_at,
+            Item.fetched_at,
+            Item.parent_item_id,
+            Translation.text.label("translated_text"),
+            Score.id.label("score_id"),
+            Score.label,
+            Score.score,
+            Score.prob_negative,
+            Score.prob_neutral,
+            Score.prob_positive,
+            ModelVersion.version.label("model_version"),
+        )
+        .join(Source, Source.id == Item.source_id)
+        .outerjoin(Translation, Translation.item_id == Item.id)
+        .outerjoin(Score, (Score.item_id == Item.id) & _newest_score())
+        .outerjoin(ModelVersion, ModelVersion.id == Score.model_version_id)
+        .where(*conditions)
+        .order_by(item_time.desc(), Item.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return session.execute(query).mappings().all()
+
+
+def _tokens_by_score(session: Session, score_ids: list[int]) -> dict[int, list[dict]]:
+    tokens: dict[int, list[dict]] = defaultdict(list)
+    for chunk in range(0, len(score_ids), 500):
+        rows = session.scalars(
+            select(ScoreToken)
+            .where(ScoreToken.score_id.in_(score_ids[chunk : chunk + 500]))
+            .order_by(ScoreToken.score_id, ScoreToken.rank)
+        )
+        for t in rows:
+            tokens[t.score_id].append(
+                {
+                    "word": t.word,
+                    "weight": t.weight,
+                    "start": t.start,
+                    "end": t.end,
+                    "source_word": t.source_word,
+                    "source_start": t.source_start,
+                    "source_end": t.source_end,
+                }
+            )
+    return tokens
+
+
+def current_item_labels(session: Session, item_ids: list[int]) -> dict[int, str]:
+    """The current (newest) label of each of these items that has one."""
+    labels: dict[int, str] = {}
+    for chunk in range(0, len(item_ids), 500):
+        rows = session.execute(
+            select(Label.item_id, Label.label)
+            .where(Label.item_id.in_(item_ids[chunk : chunk + 500]))
+            .order_by(Label.id)
+        )
+        labels.update({item_id: label for item_id, label in rows})
+    return labels
+
+
+def _item_dicts(session: Session, rows) -> list[dict]:
+    tokens = _tokens_by_score(session, [r["score_id"] for r in rows if r["score_id"]])
+    labels = current_item_labels(session, [r["id"] for r in rows])
+    items = []
+    for r in rows:
+        scored = r["score_id"] is not None
+        items.append(
+            {
+                "id": r["id"],
+                "source": r["source"],
+                "kind": r["kind"],
+                "url": r["url"],
+                "title": r["title"],
+                "text": r["text"],
+                "language": r["language"],
+                "published_at": r["published_at"] and as_utc(r["published_at"]),
+                "fetched_at": as_utc(r["fetched_at"]),
+                "parent_item_id": r["parent_item_id"],
+                "translated_text": r["translated_text"],
+                "label": r["label"],
+                "score": r["score"],
+                "probs": {
+                    "negative": r["prob_negative"],
+                    "neutral": r["prob_neutral"],
+                    "positive": r["prob_positive"],
+                }
+                if scored
+                else None,
+                "top_tokens": tokens.get(r["score_id"], []),
+                "model_version": r["model_version"],
+                "user_label": labels.get(r["id"]),
+            }
+        )
+    return items
+
+
+def count_items(session: Session, where: ItemFilter, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """How many items match, counted up to ``cap``; the flag says whether the count is exact."""
+    conditions = _conditions(session, where)
+    if conditions is None:
+        return 0, True
+    matching = select(literal(1)).select_from(Item).where(*conditions).limit(cap + 1)
+    count = session.scalar(select(func.count()).select_from(matching.subquery()))
+    return min(count, cap), count <= cap
+
+
+def list_items(
+    session: Session,
+    where: ItemFilter | None = None,
+    limit: int | None = 50,
+    offset: int = 0,
+    count_cap: int = COUNT_CAP,
+) -> ItemPage:
+    """A page of items, newest first, with the number of matching items (capped)."""
+    where = where or ItemFilter()
+    conditions = _conditions(session, where)
+    if conditions is None:
+        return ItemPage([], 0, True)
+    items = _item_dicts(session, _item_rows(session, conditions, limit, offset))
+    total, exact = count_items(session, where, count_cap)
+    return ItemPage(items, total, exact)
+
+
+def get_item(session: Session, item_id: int) -> dict | None:
+    """One item as in :func:`list_items`, or None."""
+    rows = _item_rows(session, [Item.id == item_id], 1)
+    return _item_dicts(session, rows)[0] if rows else None
+
+
+def utc_day(session: Session, moment: ColumnElement) -> ColumnElement[str]:
+    """The UTC calendar day of a timestamp column as ``YYYY-MM-DD`` text, on either engine."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", moment), "YYYY-MM-DD")
+    return func.substr(moment, 1, 10)  # SQLite stores UTC timestamps as ISO text
+
+
+@dataclass(frozen=True)
+class DayPoint:
+    """One day of one source: items, mean score of the scored ones, counts per label."""
+
+    date: date
+    items: int
+    mean_score: float | None
+    negative: int
+    neutral: int
+    positive: int
+
+
+def daily_by_source(session: Session, start: datetime) -> dict[str, list[DayPoint]]:
+    """Per source, one point per UTC day since ``start`` that has items, oldest first."""
+    day = utc_day(session, item_time).label("day")
+    per_label = [func.sum(case((Score.label == name, 1), else_=0)) for name in LABELS]
+    rows = session.execute(
+        select(Source.name, day, func.count(Item.id), func.avg(Score.score), *per_label)
+        .join(Source, Source.id == Item.source_id)
+        .outerjoin(Score, (Score.item_id == Item.id) & _newest_score())
+        .where(item_time >= as_utc(start))
+        .group_by(Source.name, day)
+        .order_by(Source.name, day)
+    ).all()
+    series: dict[str, list[DayPoint]] = defaultdict(list)
+    for name, day_text, count, mean, negative, neutral, positive in rows:
+        series[name].append(
+            DayPoint(
+                date.fromisoformat(day_text),
+                int(count),
+                None if mean is None else float(mean),
+                int(negative or 0),
+                int(neutral or 0),
+                int(positive or 0),
+            )
+        )
+    return dict(series)
+
+
+@dataclass(frozen=True)
+class SourceMove:
+    """A source's mean score in the recent window against the baseline before it."""
+
+    source: str
+    items_now: int
+    mean_now: float
+    items_before: int
+    mean_before: float | None
+    change: float
+
+
+def source_moves(
+    session: Session, now: datetime, window: timedelta, baseline: timedelta, limit: int = 5
+) -> list[SourceMove]:
+    """Sources whose mean score in ``[now - window, now)`` moved most against the ``baseline``
+    before that window; sources without scored items in the window are left out."""
+    now = as_utc(now)
+    window_start = now - window
+    in_window = and_(item_time >= window_start, item_time < now)
+    rows = session.execute(
+        select(
+            Source.name,
+            func.sum(case((in_window, 1), else_=0)),
+            func.avg(case((in_window, Score.score))),
+            func.sum(case((~in_window, 1), else_=0)),
+            func.avg(case((~in_window, Score.score))),
+        )
+        .join(Item, Item.source_id == Source.id)
+        .join(Score, (Score.item_id == Item.id) & _newest_score())
+        .where(item_time >= window_start - baseline, item_time < now)
+        .group_by(Source.name)
+    ).all()
+    moves = []
+    for name, n_now, mean_now, n_before, mean_before in rows:
+        if not n_now:
+            continue
+        before = None if mean_before is None else float(mean_before)
+        change = float(mean_now) - (before or 0.0)
+        moves.append(SourceMove(name, int(n_now), float(mean_now), int(n_before), before, change))
+    return sorted(moves, key=lambda m: (-abs(m.change), m.source))[:limit]

@@ -1,0 +1,281 @@
+"""The HTTP API and the dashboard pages through FastAPI's TestClient, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from conftest import HOSTILE_TITLE
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from test_cli import run
+
+from focusdig.api import create_app
+from focusdig.api.auth import annotator_for, parse_tokens
+from focusdig.api.charts import daily_chart
+from focusdig.api.highlight import Span, highlight
+from focusdig.database import session_scope
+from focusdig.queries import DayPoint, ItemFilter, list_items
+from focusdig.schema import Item, Label, Translation
+from focusdig.settings import Settings
+
+
+def client_for(monkeypatch, token: str | None = None) -> TestClient:
+    if token is None:
+        monkeypatch.delenv("FOCUSDIG_API_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("FOCUSDIG_API_TOKEN", token)
+    return TestClient(create_app(Settings.from_env()))
+
+
+def all_items(client: TestClient, **params) -> list[dict]:
+    body = client.get("/api/items", params={"limit": 500, **params}).json()
+    assert len(body["items"]) == body["total"] and body["total_exact"]
+    return body["items"]
+
+
+def test_health_items_sources_models(shared_scored_db, monkeypatch):
+    client = client_for(monkeypatch)
+    health = client.get("/api/health").json()
+    assert health["status"] == "ok" and health["database"] == "ok"
+    assert health["champions"] == {"classifier": "clf-test-1", "translator": "mt-test-1"}
+    assert health["writes_enabled"] is False
+
+    with session_scope(shared_scored_db) as session:
+        stored = session.scalar(select(func.count()).select_from(Item))
+        translated = set(session.scalars(select(Translation.item_id)))
+    items = all_items(client)
+    assert len(items) == stored == 57
+    times = [i["published_at"] or i["fetched_at"] for i in items]
+    assert times == sorted(times, reverse=True)  # newest first
+    assert items[0]["title"] == HOSTILE_TITLE  # the newest item: stored as text, unchanged
+    for item in items:
+        assert item["label"] in ("negative", "neutral", "positive")
+        assert abs(sum(item["probs"].values()) - 1) < 1e-5
+        assert item["model_version"] == "clf-test-1" and item["user_label"] is None
+        assert 1 <= len(item["top_tokens"]) <= 5
+        scored_text = item["translated_text"] or (
+            item["text"] if item["kind"] == "comments" else f"{item['title']}\n\n{item['text']}"
+        )
+        for t in item["top_tokens"]:
+            assert scored_text[t["start"] : t["end"]] == t["word"]
+        assert (item["translated_text"] is not None) == (item["id"] in translated)
+    foreign = [i for i in items if i["translated_text"]]
+    assert {i["language"] for i in foreign} == {"zh", "fr", "de"}
+    assert any(t["source_word"] for i in foreign for t in i["top_tokens"])
+
+    one = client.get(f"/api/items/{items[3]['id']}")
+    assert one.status_code == 200 and one.json() == items[3]
+    assert client.get("/api/items/999999").status_code == 404
+
+    sources = {s["name"]: s for s in client.get("/api/sources").json()}
+    assert sources["sample-zh-news"]["last_status"] and sources["recent"]["enabled"] is False
+    models = client.get("/api/models").json()
+    assert [(m["kind"], m["version"], m["status"]) for m in models] == [
+        ("classifier", "clf-test-1", "champion"),
+        ("translator", "mt-test-1", "champion"),
+    ]
+    assert all("artifact_path" not in m for m in models)
+
+
+def test_item_filters_combine_and_paginate(shared_scored_db, monkeypatch):
+    client = client_for(monkeypatch)
+    everything = all_items(client)
+    for params, keep in [
+        ({"source": "sample-en-markets"}, lambda i: i["source"] == "sample-en-markets"),
+        ({"language": "zh"}, lambda i: i["language"] == "zh"),
+        ({"label": "negative"}, lambda i: i["label"] == "negative"),
+        ({"q": "BANK"}, lambda i: "bank" in (i["title"] + i["text"]).lower()),
+        ({"q": "%"}, lambda i: "%" in i["title"] + i["text"]),  # a literal %, not a wildcard
+        (
+            {"source": "sample-en-comments", "label": "positive", "q": "the"},
+            lambda i: (
+                i["source"] == "sample-en-comments"
+                and i["label"] == "positive"
+                and "the" in (i["title"] + i["text"]).lower()
+            ),
+        ),
+        ({"source": "no-such-source"}, lambda i: False),
+    ]:
+        expected = [i["id"] for i in everything if keep(i)]
+        assert [i["id"] for i in all_items(client, **params)] == expected, params
+    assert 0 < len(all_items(client, q="%")) < len(everything)
+
+    cut = datetime(2026, 11, 24, tzinfo=UTC)
+    time_of = lambda i: datetime.fromisoformat(i["published_at"] or i["fetched_at"])  # noqa: E731
+    since = all_items(client, since="2026-11-24T00:00:00Z")
+    assert since and all(time_of(i) >= cut for i in since)
+    until = all_items(client, until="2026-11-24", language="en")  # naive dates are UTC
+    assert until and all(time_of(i) < cut and i["language"] == "en" for i in until)
+
+    pages = [client.get("/api/items", params={"limit": 10, "offset": o}).json() for o in (0, 10)]
+    assert [i["id"] for p in pages for i in p["items"]] == [i["id"] for i in everything[:20]]
+    assert pages[1]["total"] == len(everything) and pages[1]["offset"] == 10
+
+    for bad in ({"limit": 0}, {"limit": 501}, {"offset": -1}, {"label": "great"}, {"since": "x"}):
+        assert client.get("/api/items", params=bad).status_code == 422, bad
+
+
+def test_total_is_capped_and_says_so(shared_scored_db):
+    with session_scope(shared_scored_db) as session:
+        every = list_items(session, limit=None).items
+        label, n = Counter(i["label"] for i in every).most_common(1)[0]
+        capped = list_items(session, ItemFilter(label=label), limit=2, count_cap=n - 1)
+        exact = list_items(session, ItemFilter(label=label), limit=2, count_cap=n)
+        whole = list_items(session, limit=2, count_cap=len(every) - 1)
+    assert n > 2 and (len(capped.items), capped.total, capped.total_exact) == (2, n - 1, False)
+    assert (len(exact.items), exact.total, exact.total_exact) == (2, n, True)
+    assert (whole.total, whole.total_exact) == (len(every) - 1, False)
+
+
+def test_writes_refused_without_a_configured_token(database_url, monkeypatch):
+    client = client_for(monkeypatch)
+    response = client.post("/api/labels", json={"item_id": 1, "label": "negative"})
+    assert response.status_code == 403 and "FOCUSDIG_API_TOKEN" in response.json()["detail"]
+    page = client.get("/label")
+    assert page.status_code == 200 and "FOCUSDIG_API_TOKEN" in page.text
+
+
+def test_label_posting_needs_the_token_and_validates_the_body(scored_db, monkeypatch):
+    client = client_for(monkeypatch, "alice:s3cret-token, plain-token")
+    item_id = all_items(client)[5]["id"]
+    good = {"item_id": item_id, "label": "negative"}
+    assert client.post("/api/labels", json=good).status_code == 401
+    for header in ("Bearer wrong", "Bearer s3cret-token", "Basic alice:s3cret-token", "alice"):
+        response = client.post("/api/labels", json=good, headers={"Authorization": header})
+        assert response.status_code == 401, header
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+    alice = {"Authorization": "Bearer alice:s3cret-token"}
+    for body in (
+        {"item_id": item_id, "label": "great"},
+        {"item_id": 0, "label": "negative"},
+        {"item_id": "one", "label": "negative"},
+        {"label": "negative"},
+        {**good, "extra": 1},
+    ):
+        assert client.post("/api/labels", json=body, headers=alice).status_code == 422, body
+    assert client.post("/api/labels", content=b"{", headers=alice).status_code == 422
+    unknown = {"item_id": 999999, "label": "neutral"}
+    assert client.post("/api/labels", json=unknown, headers=alice).status_code == 404
+
+    created = client.post("/api/labels", json=good, headers=alice)
+    assert created.status_code == 201
+    assert created.json() == {**good, "annotator": "alice", "stored": True}
+    again = client.post("/api/labels", json=good, headers=alice)
+    assert again.status_code == 200 and again.json()["stored"] is False
+    plain = {"Authorization": "Bearer plain-token"}
+    changed = client.post("/api/labels", json={**good, "label": "positive"}, headers=plain)
+    assert changed.status_code == 201 and changed.json()["annotator"] == "api"
+
+    with session_scope(scored_db) as session:
+        rows = session.scalars(select(Label).where(Label.item_id == item_id).order_by(Label.id))
+        assert [(r.label, r.annotator, r.origin) for r in rows] == [
+            ("negative", "alice", "api"),
+            ("positive", "api", "api"),
+        ]
+    assert client.get(f"/api/items/{item_id}").json()["user_label"] == "positive"
+    assert item_id not in {e["item_id"] for e in client.get("/api/label-queue?n=200").json()}
+
+
+def test_label_queue_shows_the_scored_text(shared_scored_db, monkeypatch):
+    client = client_for(monkeypatch)
+    queue = client.get("/api/label-queue", params={"n": 200, "strategy": "entropy"}).json()
+    assert queue and len({e["item_id"] for e in queue}) == len(queue)
+    translated = [e for e in queue if e["source_text"]]
+    assert translated
+    for entry in queue:
+        for t in entry["top_tokens"]:
+            assert entry["text"][t["start"] : t["end"]] == t["word"]
+    assert client.get("/api/label-queue", params={"strategy": "best"}).status_code == 422
+
+
+def test_token_parsing_and_constant_time_match():
+    tokens = parse_tokens(" alice:one , ,two,:three")
+    assert [(t.annotator, t.token) for t in tokens] == [
+        ("alice", "alice:one"),
+        ("api", "two"),
+        ("api", ":three"),
+    ]
+    assert annotator_for(tokens, "alice:one") == "alice"
+    assert annotator_for(tokens, "two") == "api"
+    assert annotator_for(tokens, "one") is None and annotator_for(tokens, "") is None
+    assert parse_tokens(None) == [] and parse_tokens(" , ") == []
+
+
+def test_pages_render_and_escape_feed_text(shared_scored_db, monkeypatch):
+    client = client_for(monkeypatch)
+    hostile = all_items(client, source="recent")[0]
+    assert hostile["title"] == HOSTILE_TITLE
+    for path in ("/", "/items", "/items?source=recent", f"/items/{hostile['id']}"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert "<img src=x" not in page.text and "<script>alert" not in page.text, path
+        assert "&lt;img src=x onerror=alert(1)&gt;" in page.text, path
+        csp = page.headers["Content-Security-Policy"]
+        assert "script-src 'self';" in csp and "unsafe-inline" not in csp
+        assert page.headers["X-Content-Type-Options"] == "nosniff"
+    overview = client.get("/").text
+    assert overview.count('<svg class="chart"') == 7  # six sample sources and "recent"
+    assert "<polyline" in overview and '<rect class="bar"' in overview
+    zh = all_items(client, language="zh")[0]
+    item_page = client.get(f"/items/{zh['id']}").text
+    assert 'id="src-1"' in item_page and 'href="#src-1"' in item_page  # aligned words linked
+    assert client.get("/items/999999").status_code == 404
+    models = client.get("/models").text
+    assert "clf-test-1" in models and "mt-test-1" in models and "current champion" in models
+
+
+def test_docs_are_served_offline(shared_scored_db, monkeypatch):
+    client = client_for(monkeypatch)
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in docs.text
+    assert "cdn" not in docs.text.lower() and "http" not in docs.text.split("<body>")[1].lower()
+    assert "'sha256-" in docs.headers["Content-Security-Policy"]
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/docs-assets/swagger-ui.css").status_code == 200
+    schema = client.get("/openapi.json").json()
+    assert {"/api/items", "/api/items/{item_id}", "/api/labels", "/api/label-queue"} <= set(
+        schema["paths"]
+    )
+
+
+def test_items_command_shows_label_score_and_top_words(shared_scored_db):
+    import json
+
+    rows = json.loads(run("items", "--limit", "500", "--json").stdout)
+    assert len(rows) == 57 and all(r["label"] and r["top_tokens"] for r in rows)
+    table = run("items", "--limit", "3").stdout
+    assert "label" in table and "top words" in table and rows[1]["label"] in table
+
+
+def test_highlight_segments():
+    text = "Profit rose, shares rose."
+    spans = [Span(0, 6, 0.5, 1), Span(7, 11, 0.1, 2), Span(3, 9, 0.05, 3), Span(20, 99, 1, 4)]
+    segments = highlight(text, spans)
+    assert "".join(s.text for s in segments) == text
+    marked = [(s.text, s.level, s.links) for s in segments if s.level]
+    assert marked == [("Profit", 5, (1,)), ("rose", 1, (2,))]  # overlap and overflow dropped
+    merged = highlight("股价下跌", [Span(2, 4, 0.2, 1), Span(2, 4, 0.4, 3)])
+    assert [(s.text, s.links) for s in merged] == [("股价", ()), ("下跌", (1, 3))]
+
+
+def test_daily_chart_breaks_the_line_on_days_without_scores():
+    first = date(2026, 11, 1)
+    points = [
+        DayPoint(first, 2, 0.5, 0, 1, 1),
+        DayPoint(first + timedelta(days=1), 4, -0.5, 2, 0, 0),
+        DayPoint(first + timedelta(days=3), 1, None, 0, 0, 0),
+        DayPoint(first + timedelta(days=4), 1, 0.0, 0, 1, 0),
+    ]
+    chart = daily_chart(points, first, first + timedelta(days=4))
+    assert len(chart.bars) == 4 and chart.busiest == 4
+    assert len(chart.lines) == 1 and len(chart.lines[0].split()) == 2  # day 4 stands alone
+    assert [d.sign for d in chart.dots] == ["positive", "negative", "neutral"]
+    top, zero, bottom = (y for y, _ in chart.score_ticks)
+    assert chart.dots[0].y == (top + zero) / 2 and chart.dots[1].y == (zero + bottom) / 2
+
+
+@pytest.mark.parametrize("days", [1, 366])
+def test_overview_days_bounds(database_url, monkeypatch, days):
+    assert client_for(monkeypatch).get("/", params={"days": days}).status_code == 422
