@@ -442,3 +442,34 @@ def test_electra_pretraining_then_fine_tuning(data_dir: Path, tmp_path: Path) ->
     shipped = load_file(str(path / "model.safetensors"))
     assert any(k.startswith("generator.") for k in disc)  # the checkpoint holds both models
     assert not any(k.startswith(("generator.", "disc_head.")) for k in shipped)
+
+
+def test_exported_electra_state_continues_pretraining(data_dir: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from focusdig.classifier.trainer import export_pretrained, pretrain_only
+
+    args = TrainingArguments(
+        work_dir=str(tmp_path / "a"),
+        data_dir=str(data_dir),
+        model={"d_model": 32, "n_heads": 2, "n_layers": 1, "d_ff": 64, "pool_dim": 16},
+        objective="electra",
+        electra={"gen_d_ff": 32},
+        vocab_size=200,
+        tokenizer_lines=400,
+        pretrain_minutes=0.01,
+        pretrain_lines=400,
+        pretrain_batch_size=16,
+        bf16=False,
+        num_threads=1,
+    )
+    saved = export_pretrained(pretrain_only(args), tmp_path / "export")
+    exported = load_file(str(saved / "model.safetensors"))
+    assert all(v.dtype == torch.float16 for v in exported.values())
+    assert json.loads((saved / "state.json").read_text())["objective"] == "electra"
+    # a new work dir continues from the export: generator included, not re-initialised
+    args.work_dir, args.pretrain_init, args.pretrain_minutes = str(tmp_path / "b"), str(saved), 1e-3
+    args.seed = 7
+    continued = load_file(str(pretrain_only(args) / "model.safetensors"))
+    name = "generator.blocks.0.attn.qkv.weight"
+    assert torch.allclose(continued[name], exported[name].float(), atol=1e-2)

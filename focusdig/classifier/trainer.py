@@ -209,6 +209,19 @@ def load_encoder_weights(path: Path, model: SentimentClassifier) -> None:
         raise ValueError(f"{path}: weights do not fit the model ({missing=}, {unexpected=})")
 
 
+def export_pretrained(checkpoint: Path, out: Path) -> Path:
+    """A pretraining checkpoint's weights in float16 (no optimizer state), with its tokenizer
+    and state, small enough to keep in the repository: `pretrain_init` continues from it."""
+    out.mkdir(parents=True, exist_ok=True)
+    state = load_file(str(checkpoint / "model.safetensors"))
+    save_file({k: v.half().contiguous() for k, v in state.items()}, str(out / "model.safetensors"))
+    info = json.loads((checkpoint / "state.json").read_text())
+    info.pop("param_groups", None)
+    (out / "state.json").write_text(json.dumps(info, indent=1) + "\n")
+    TextEncoder.from_file(checkpoint / "tokenizer.json").save(out / "tokenizer.json")
+    return out
+
+
 def heldout_texts(data_dir: str | None) -> set[str]:
     """Normalized validation and test texts, kept out of the unlabeled pretraining text."""
     splits = D.load_splits(data_dir)
@@ -285,7 +298,11 @@ def pretrain(
         state = {"tokens": 0, **_load_checkpoint(ckpt, module, opt)}
         log(f"resumed pretraining at step {state['step']} ({state['elapsed'] / 60:.1f} min)")
     elif args.pretrain_init:
-        load_encoder_weights(Path(args.pretrain_init), model)
+        init = load_file(str(Path(args.pretrain_init) / "model.safetensors"))
+        if electra and any(k.startswith("generator.") for k in init):  # a whole ELECTRA state
+            module.load_state_dict({k: v.float() for k, v in init.items()})
+        else:
+            load_encoder_weights(Path(args.pretrain_init), model)
         log(f"pretraining starts from the weights of {args.pretrain_init}")
     budget = args.pretrain_minutes * 60
     if state["elapsed"] >= budget:
