@@ -468,8 +468,11 @@ def test_exported_electra_state_continues_pretraining(data_dir: Path, tmp_path: 
     assert all(v.dtype == torch.float16 for v in exported.values())
     assert json.loads((saved / "state.json").read_text())["objective"] == "electra"
     # a new work dir continues from the export: generator included, not re-initialised
-    args.work_dir, args.pretrain_init, args.pretrain_minutes = str(tmp_path / "b"), str(saved), 1e-3
+    args.work_dir, args.pretrain_init, args.pretrain_minutes = str(tmp_path / "b"), str(saved), 0.03
     args.seed = 7
     continued = load_file(str(pretrain_only(args) / "model.safetensors"))
     name = "generator.blocks.0.attn.qkv.weight"
     assert torch.allclose(continued[name], exported[name].float(), atol=1e-2)
+    before = json.loads((saved / "state.json").read_text())
+    after = json.loads((tmp_path / "b" / "pretrain" / "state.json").read_text())
+    assert after["step"] > before["step"] and after["tokens"] > before["tokens"]

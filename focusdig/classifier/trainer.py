@@ -301,6 +301,9 @@ def pretrain(
         init = load_file(str(Path(args.pretrain_init) / "model.safetensors"))
         if electra and any(k.startswith("generator.") for k in init):  # a whole ELECTRA state
             module.load_state_dict({k: v.float() for k, v in init.items()})
+            exported = Path(args.pretrain_init) / "state.json"
+            if exported.exists():  # continue its data order, step and token counts
+                state = {**state, **json.loads(exported.read_text())}
         else:
             load_encoder_weights(Path(args.pretrain_init), model)
         log(f"pretraining starts from the weights of {args.pretrain_init}")
