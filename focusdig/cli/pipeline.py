@@ -258,13 +258,15 @@ def score(
                 progress=advance,
                 rescore_days=settings.rescore_days,
                 precision=settings.precision,
+                entity_backfill_days=settings.entity_backfill_days,
             )
         except (ArtifactError, FileNotFoundError) as exc:
             raise fail(str(exc)) from None
     console.print(
         f"languages detected: {report.languages_detected}; translated: {report.translated}"
         f" ({report.translator or 'no translator'}); scored {report.scored} items with"
-        f" {report.classifier}"
+        f" {report.classifier}; entities: {report.entity_items} items scanned,"
+        f" {report.entity_mentions} mentions, {report.entity_scores} entity scores"
     )
     for note in report.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
