@@ -207,6 +207,27 @@ def print_summary(summary) -> None:
                 m.source, str(m.new_items), before, f"{m.mean_now:+.3f}", f"{m.change:+.3f}"
             )
         console.print(moves)
+    if summary.entity_moves:
+        table = Table(
+            "entity",
+            "ticker",
+            "new items",
+            "mean before",
+            "mean now",
+            "change",
+            title="largest entity moves",
+        )
+        for m in summary.entity_moves:
+            before = "–" if m.mean_before is None else f"{m.mean_before:+.3f}"
+            table.add_row(
+                m.name,
+                m.ticker or "",
+                str(m.new_items),
+                before,
+                f"{m.mean_now:+.3f}",
+                f"{m.change:+.3f}",
+            )
+        console.print(table)
     console.print(
         "timings: "
         + ", ".join(f"{k} {v:.2f}s" for k, v in summary.seconds.items())
