@@ -87,7 +87,8 @@ def iter_translation_batches(
                     "model_version_id": model_id,
                     "source_language": result.source_language,
                     "source_text": source_text,
-                    "text": result.text,
+                    # PostgreSQL text cannot hold NUL; U+FFFD keeps the alignment offsets
+                    "text": result.text.replace("\x00", "\ufffd"),
                     "alignment": result.alignment[:MAX_ALIGNMENT_LINKS],
                     "translated_at": utcnow(),
                 }
