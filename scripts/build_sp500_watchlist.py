@@ -22,7 +22,11 @@ OUT = ROOT / "focusdig" / "entities" / "data" / "sp500.csv"
 # names the press uses that no rule derives (by ticker)
 PRESS_NAMES = {
     "GOOGL": ["Google", "Alphabet"],
-    "META": ["Facebook"],
+    "META": ["Meta", "Facebook"],
+    "F": ["Ford"],
+    "HON": ["Honeywell"],
+    "C": ["Citi"],
+    "GM": ["GM"],
     "BRK.B": ["Berkshire"],
     "JPM": ["JPMorgan", "JP Morgan", "J.P. Morgan"],
     "BAC": ["BofA"],

@@ -15,6 +15,7 @@ import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -85,13 +86,33 @@ def _sentence_spans(text: str) -> list[tuple[int, int]]:
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 
+@lru_cache(maxsize=1)
+def _sentence_end_chars() -> frozenset[str]:
+    from spacy.pipeline.sentencizer import Sentencizer
+
+    return frozenset(Sentencizer.default_punct_chars)
+
+
+def _paragraph_sentences(paragraph: str) -> list[tuple[int, int]]:
+    """spaCy's sentences of one paragraph; a paragraph with no sentence-final mark before its
+    end (a title) is one sentence without asking spaCy."""
+    ends = _sentence_end_chars()
+    body = paragraph.rstrip()
+    while body and (body[-1] in ends or not body[-1].isalnum()):
+        body = body[:-1]
+    if not any(ch in ends for ch in body):
+        start = len(paragraph) - len(paragraph.lstrip())
+        return [(start, len(paragraph.rstrip()))]
+    return _sentence_spans(paragraph)
+
+
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Sentences of ``text``, never across a blank line (a news title is its own sentence)."""
     spans, start = [], 0
     for brk in [*_PARAGRAPH_BREAK.finditer(text), None]:
         end = brk.start() if brk else len(text)
         if text[start:end].strip():
-            spans += [(start + s, start + e) for s, e in _sentence_spans(text[start:end])]
+            spans += [(start + s, start + e) for s, e in _paragraph_sentences(text[start:end])]
         start = brk.end() if brk else end
     return spans
 
