@@ -87,8 +87,7 @@ def iter_translation_batches(
                     "model_version_id": model_id,
                     "source_language": result.source_language,
                     "source_text": source_text,
-                    # PostgreSQL text cannot hold NUL; U+FFFD keeps the alignment offsets
-                    "text": result.text.replace("\x00", "\ufffd"),
+                    "text": result.text,
                     "alignment": result.alignment[:MAX_ALIGNMENT_LINKS],
                     "translated_at": utcnow(),
                 }
