@@ -5,6 +5,11 @@ the `pipeline` flow twice as `focusdig run` runs it (ephemeral Prefect): the fir
 the Prefect start-up, the second is an unchanged rerun.
 
     python benchmarks/pipeline_throughput.py [--feeds 100] [--items 100] [--foreign 0.1]
+        [--watchlist sp500]
+
+With ``--watchlist sp500`` the S&P 500 list (500 companies) is on the watchlist and the items
+name S&P 500 companies instead of the fictional ones (by name, short name, cashtag or
+exchange pattern), so entity extraction and entity scoring are part of the timed process.
 
 Writes benchmarks/results/pipeline_throughput.json. Uses a temporary FOCUSDIG_HOME (SQLite).
 """
@@ -42,15 +47,28 @@ FOREIGN = [  # (language, title, body): a foreign item is foreign throughout
 ]
 
 
-def make_feed(feed: int, items: int, foreign: float, rng: random.Random) -> bytes:
+def watchlist_mentions(name: str) -> list[str]:
+    """How items name the companies of a built-in list: name, first alias, cashtag, exchange."""
+    from focusdig.entities.watchlist import BUILTIN_LISTS, read_watchlist_file
+
+    forms = []
+    for spec in read_watchlist_file(BUILTIN_LISTS[name]):
+        forms += [spec.name, *spec.aliases[:1]]
+        forms += [f"${spec.ticker}", f"{spec.name} (NYSE: {spec.ticker})"] if spec.ticker else []
+    return forms
+
+
+def make_feed(
+    feed: int, items: int, foreign: float, rng: random.Random, companies: list[str]
+) -> bytes:
     entries = []
     for i in range(items):
-        c, n = rng.choice(COMPANIES), rng.randint(2, 40)
+        c, n = rng.choice(companies), rng.randint(2, 40)
         if rng.random() < foreign:
             _, template, body = rng.choice(FOREIGN)
         else:
             template = rng.choice(EN)
-            body = rng.choice(EN).format(c=rng.choice(COMPANIES), n=rng.randint(2, 40))
+            body = rng.choice(EN).format(c=rng.choice(companies), n=rng.randint(2, 40))
         title = template.format(c=c, n=n)
         entries.append(
             f"<item><title>{escape(title)}</title>"
@@ -96,6 +114,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100)
     parser.add_argument("--foreign", type=float, default=0.1, help="share of zh/fr/de items")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--watchlist", choices=["sp500"], help="a built-in entity list to load")
     parser.add_argument("--out", default="benchmarks/results/pipeline_throughput.json")
     args = parser.parse_args()
 
@@ -112,8 +131,10 @@ def main() -> None:
     from focusdig.sources import add_source
 
     rng = random.Random(0)
+    companies = watchlist_mentions(args.watchlist) if args.watchlist else COMPANIES
     feeds = {
-        f"/feed{i}.xml": make_feed(i, args.items, args.foreign, rng) for i in range(args.feeds)
+        f"/feed{i}.xml": make_feed(i, args.items, args.foreign, rng, companies)
+        for i in range(args.feeds)
     }
     server = serve(feeds)
     settings = Settings.from_env()
@@ -121,6 +142,10 @@ def main() -> None:
     with session_scope(engine) as session:
         for path in feeds:
             add_source(session, f"http://127.0.0.1:{server.server_port}{path}")
+        if args.watchlist:
+            from focusdig.entities.watchlist import import_builtin
+
+            import_builtin(session, args.watchlist)
     # load the models before timing: a scheduled process keeps them loaded
     pipeline.load_champion(engine, "classifier")
     try:
@@ -128,11 +153,25 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - reported, the benchmark still runs
         print(f"no translator: {exc}", file=sys.stderr)
 
-    t0 = time.perf_counter()
-    reports = ingest_sources(engine, settings)
+    cpu: dict[str, float] = {}
+
+    def step(name: str, run):
+        """Run one step, keeping its CPU seconds (all threads of this process)."""
+        c0 = time.process_time()
+        out = run()
+        cpu[name] = round(time.process_time() - c0, 2)
+        return out
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    reports = step("ingest", lambda: ingest_sources(engine, settings))
     t1 = time.perf_counter()
-    processed = pipeline.process(engine, batch_size=64)
-    t2 = time.perf_counter()
+    processed = pipeline.run_steps(  # what pipeline.process runs, step by step
+        lambda: step("language id", lambda: pipeline.detect_step(engine)),
+        lambda: step("translate", lambda: pipeline.translate_step(engine, 64)),
+        lambda: step("score", lambda: pipeline.score_step(engine, 64)),
+        lambda: step("entities", lambda: pipeline.entities_step(engine, 64)),
+    )
+    t2, c2 = time.perf_counter(), time.process_time()
     items = sum(r.new for r in reports)
 
     # as `focusdig run` does: ephemeral Prefect (a temporary local API started by the first flow)
@@ -161,7 +200,13 @@ def main() -> None:
         "process_steps_s": {k: round(v, 2) for k, v in processed.seconds.items()},
         "translated": processed.translated,
         "scored": processed.scored,
+        "watchlist": args.watchlist,
+        "entity_items": processed.entity_items,
+        "entity_mentions": processed.entity_mentions,
+        "entity_scores": processed.entity_scores,
         "items_per_s": round(items / (t2 - t0), 1),
+        "cpu_s": {**cpu, "ingest + process": round(c2 - c0, 2)},
+        "items_per_cpu_s": round(items / (c2 - c0), 1),
         "first_flow_run_with_prefect_startup_s": round(t4 - t3, 2),
         "prefect_startup_s": round((t4 - t3) - (t5 - t4), 2),
         "unchanged_rerun_s": round(t5 - t4, 2),

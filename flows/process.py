@@ -1,4 +1,4 @@
-"""Process flow: language id → translate → score, each a batched, resumable task."""
+"""Process flow: language id → translate → score → entities, each a batched, resumable task."""
 
 from __future__ import annotations
 
@@ -36,12 +36,26 @@ def score(settings: Settings, device: str | None, batch_size: int) -> tuple[int,
     )
 
 
+@task(cache_policy=NO_CACHE)
+def score_entities(settings: Settings, device: str | None, batch_size: int) -> tuple[int, int, int]:
+    """Find watchlist entities in new items; score each (item, entity); update rollups."""
+    return pipeline.entities_step(
+        get_engine(settings),
+        batch_size,
+        device,
+        pipeline.progress_hook(),
+        settings.precision,
+        settings.entity_backfill_days,
+    )
+
+
 @flow(name="process", log_prints=True)
 def process_flow(device: str | None = None, batch_size: int = 64) -> pipeline.ProcessReport:
-    """Language id, translation and scoring of everything not yet done."""
+    """Language id, translation, scoring and entities of everything not yet done."""
     settings = Settings.from_env()
     return pipeline.run_steps(
         lambda: detect_languages(settings),
         lambda: translate(settings, device, batch_size),
         lambda: score(settings, device, batch_size),
+        lambda: score_entities(settings, device, batch_size),
     )

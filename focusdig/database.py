@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -112,9 +113,30 @@ def insert_unless_present(session: Session, model: type, row: dict) -> int | Non
     Returns the new row's id, or None when it was already there. SQLite and PostgreSQL both do
     this atomically with ``INSERT … ON CONFLICT DO NOTHING RETURNING id``.
     """
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(model).values(**row).on_conflict_do_nothing().returning(model.id)
+    stmt = upsert_statement(session, model).values(**row)
+    stmt = stmt.on_conflict_do_nothing().returning(model.id)
     return session.execute(stmt).scalar()
+
+
+def upsert_statement(session: Session, model: type):
+    """``INSERT`` with ``on_conflict_do_update``/``do_nothing`` for the session's engine."""
+    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert(model)
+
+
+def serialize_writers(session: Session, name: str) -> None:
+    """Make this transaction the only one holding the lock ``name`` until it ends.
+
+    For read-then-write work that must see every committed row (e.g. recomputing a rollup
+    from its source rows): PostgreSQL takes a transaction advisory lock; SQLite starts the
+    transaction with ``BEGIN IMMEDIATE`` (the database write lock, waited for up to the busy
+    timeout), so it must come before any other statement of the transaction.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    elif not connection.connection.driver_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @contextmanager

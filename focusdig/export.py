@@ -8,7 +8,16 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
-from focusdig.schema import Item, ModelVersion, Score, ScoreToken, Source, Translation
+from focusdig.schema import (
+    Entity,
+    EntityScore,
+    Item,
+    ModelVersion,
+    Score,
+    ScoreToken,
+    Source,
+    Translation,
+)
 
 EXPORT_FORMATS = ("csv", "parquet", "jsonl")
 ITEM_COLUMNS = [
@@ -34,6 +43,7 @@ SCORE_COLUMNS = [
     "prob_positive",
     "top_tokens",
     "model_version",
+    "entities",
 ]
 
 
@@ -82,6 +92,7 @@ def items_frame(engine: Engine, limit: int | None = None) -> pd.DataFrame:
             )
             for score_id, word, weight in token_rows:
                 tokens[score_id].append({"word": word, "weight": round(weight, 4)})
+        entities = item_entities(conn, [r["item_id"] for r in rows])
     frame = pd.DataFrame(
         rows, columns=[*ITEM_COLUMNS, "score_id", *SCORE_COLUMNS[:5], "model_version"]
     )
@@ -89,11 +100,35 @@ def items_frame(engine: Engine, limit: int | None = None) -> pd.DataFrame:
         json.dumps(tokens[sid], ensure_ascii=False) if pd.notna(sid) else None
         for sid in frame.pop("score_id")
     ]
+    frame["entities"] = [
+        json.dumps(entities.get(item_id, []), ensure_ascii=False) for item_id in frame["item_id"]
+    ]
     frame = frame[[*ITEM_COLUMNS, *SCORE_COLUMNS]]
     for column in ("published_at", "fetched_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     frame["parent_item_id"] = frame["parent_item_id"].astype("Int64")
     return frame
+
+
+def item_entities(conn, item_ids: list[int]) -> dict[int, list[dict]]:
+    """Per item, its entities with the newest entity score: [{name, ticker, label, score}]."""
+    latest: dict[int, dict[str, dict]] = {}
+    for chunk in range(0, len(item_ids), 500):
+        rows = conn.execute(
+            select(EntityScore.item_id, Entity.name, Entity.ticker, EntityScore.label)
+            .add_columns(EntityScore.score)
+            .join(Entity, Entity.id == EntityScore.entity_id)
+            .where(EntityScore.item_id.in_(item_ids[chunk : chunk + 500]))
+            .order_by(EntityScore.id)
+        )
+        for item_id, name, ticker, label, score in rows:
+            latest.setdefault(item_id, {})[name] = {
+                "name": name,
+                "ticker": ticker,
+                "label": label,
+                "score": round(score, 4),
+            }
+    return {item_id: list(by_name.values()) for item_id, by_name in latest.items()}
 
 
 def write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> None:

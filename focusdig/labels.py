@@ -88,6 +88,45 @@ def read_labeled_csv(path: Path) -> tuple[list[str], list[str]]:
     return [r.text for r in rows], [r.label for r in rows]
 
 
+def csv_columns(path: Path) -> list[str]:
+    """The header of a CSV file (empty when unreadable: the reader then reports why)."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            return [c.strip() for c in next(csv.reader(handle), [])]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+
+
+def read_targeted_csv(path: Path) -> tuple[list[str], list[list[tuple[int, int]]], list[str]]:
+    """Texts, target spans and labels of a ``text,entity,label`` CSV, validated whole: the
+    entity must occur in its text (case-insensitive); every bad row is reported."""
+    from focusdig.classifier.targets import find_spans
+
+    rows = read_label_file(path)
+    if rows[0].text is None:
+        raise LabelFileError(f"{path}: line 1: evaluation needs a text column")
+    entities: dict[int, str] = {}
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        reader.fieldnames = [c.strip() for c in reader.fieldnames or []]
+        for row in reader:  # numbered as read_label_file numbers them
+            entities[reader.line_num] = row.get("entity") or ""
+    spans, errors = [], []
+    for row in rows:
+        entity = entities.get(row.line, "").strip()
+        found = find_spans(row.text, entity)
+        if not entity:
+            errors.append(f"line {row.line}: empty entity")
+        elif not found:
+            errors.append(f"line {row.line}: entity {entity!r} does not occur in the text")
+        spans.append(found)
+    if errors:
+        raise LabelFileError(
+            f"{path}: {len(errors)} bad row(s), nothing evaluated:\n  " + "\n  ".join(errors)
+        )
+    return [r.text for r in rows], spans, [r.label for r in rows]
+
+
 def text_hash(text: str) -> str:
     return hashlib.sha256(" ".join(text.lower().split()).encode("utf-8")).hexdigest()
 

@@ -1,4 +1,5 @@
-"""The processing steps after ingestion: language id → translate → score, each resumable.
+"""The processing steps after ingestion: language id → translate → score → entities, each
+resumable.
 
 Every step works on "what is not done yet" in the database, commits per batch, and is safe to
 run twice at once, so a run killed mid-way loses nothing and the next run finishes the rest.
@@ -54,6 +55,9 @@ class ProcessReport:
     languages_detected: int = 0
     translated: int = 0
     scored: int = 0
+    entity_items: int = 0  # items scanned for watchlist entities
+    entity_mentions: int = 0
+    entity_scores: int = 0
     translator: str | None = None
     classifier: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -117,12 +121,42 @@ def score_step(
     return done, classifier.version
 
 
+def entities_step(
+    engine: Engine,
+    batch_size: int = 64,
+    device: str | None = None,
+    progress: Progress | None = None,
+    precision: str = "auto",
+    backfill_days: int = 30,
+) -> tuple[int, int, int]:
+    """Find watchlist entities in what is due and score each (item, entity) with the champion;
+    returns (items scanned, mentions stored, entity scores stored)."""
+    from focusdig.entities.scan import count_unscanned, iter_entity_batches
+
+    since = utcnow() - timedelta(days=backfill_days) if backfill_days > 0 else None
+    total = count_unscanned(engine, since)
+    if not total:
+        return 0, 0, 0
+    model_id, classifier = load_champion(engine, "classifier", device, precision)
+    items = mentions = scores = 0
+    for batch in iter_entity_batches(engine, classifier, model_id, batch_size, since):
+        items, mentions, scores = (
+            items + batch.items,
+            mentions + batch.mentions,
+            scores + batch.scores,
+        )
+        if progress:
+            progress("entities", batch.items, total)
+    return items, mentions, scores
+
+
 def run_steps(
     detect: Callable[[], int],
     translate: Callable[[], tuple[int, str | None]],
     score: Callable[[], tuple[int, str]],
+    entities: Callable[[], tuple[int, int, int]] | None = None,
 ) -> ProcessReport:
-    """Run the three steps in order, timing each (the flow passes its tasks here)."""
+    """Run the steps in order, timing each (the flow passes its tasks here)."""
     report = ProcessReport()
     t0 = time.perf_counter()
     report.languages_detected = detect()
@@ -132,10 +166,14 @@ def run_steps(
         report.notes.append("no translator model: non-English items wait for one")
     t2 = time.perf_counter()
     report.scored, report.classifier = score()
+    t3 = time.perf_counter()
+    if entities is not None:
+        report.entity_items, report.entity_mentions, report.entity_scores = entities()
     report.seconds = {
         "language id": t1 - t0,
         "translate": t2 - t1,
-        "score": time.perf_counter() - t2,
+        "score": t3 - t2,
+        "entities": time.perf_counter() - t3,
     }
     return report
 
@@ -148,12 +186,16 @@ def process(
     progress: Progress | None = None,
     rescore_days: int = 0,
     precision: str = "auto",
+    entity_backfill_days: int = 30,
 ) -> ProcessReport:
-    """Language id, translation and scoring of everything not yet done."""
+    """Language id, translation, scoring and entities of everything not yet done."""
     return run_steps(
         lambda: detect_step(engine, progress=progress),
         lambda: translate_step(engine, batch_size, device, progress, precision),
         lambda: score_step(engine, batch_size, device, progress, rescore_days, precision),
+        lambda: entities_step(
+            engine, batch_size, device, progress, precision, entity_backfill_days
+        ),
     )
 
 

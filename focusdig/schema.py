@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -204,3 +205,128 @@ class Label(Base):
     annotator: Mapped[str | None] = mapped_column(String(200))
     origin: Mapped[str] = mapped_column(String(16))  # import | cli | api
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Entity(Base):
+    """A company (or any named thing) on the watchlist, with its ticker and aliases.
+
+    ``revision`` is the watchlist revision at which its matching forms last changed: items
+    scanned before it are scanned again (see ``focusdig.entities.pipeline``).
+    """
+
+    __tablename__ = "entities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    ticker: Mapped[str | None] = mapped_column(String(32), index=True)
+    exchange: Mapped[str | None] = mapped_column(String(32))
+    origin: Mapped[str] = mapped_column(String(32), default="cli")  # cli | import | sp500 | samples
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    aliases: Mapped[list[EntityAlias]] = relationship(
+        order_by="EntityAlias.id", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class EntityAlias(Base):
+    """Another name of an entity, in any language (e.g. a Chinese or German company name)."""
+
+    __tablename__ = "entity_aliases"
+    __table_args__ = (UniqueConstraint("entity_id", "alias", name="uq_entity_aliases_alias"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"))
+    alias: Mapped[str] = mapped_column(String(300))
+
+
+class EntityMention(Base):
+    """Where an item mentions an entity: the matched form and its character offsets.
+
+    Offsets index into the scored text (``focusdig.scoring.item_text`` or the English
+    translation), or, when ``in_source`` is true, into the original-language text of a
+    translated item (``translations.source_text``).
+    """
+
+    __tablename__ = "entity_mentions"
+    __table_args__ = (
+        UniqueConstraint(
+            "item_id", "entity_id", "in_source", "start", name="uq_entity_mentions_position"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    entity_id: Mapped[int] = mapped_column(
+        ForeignKey("entities.id", ondelete="CASCADE"), index=True
+    )
+    in_source: Mapped[bool] = mapped_column(Boolean, default=False)
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+    matched: Mapped[str] = mapped_column(String(300))
+    how: Mapped[str] = mapped_column(String(16))  # name | alias | ticker | cashtag | exchange
+
+
+class EntityScore(Base):
+    """The sentiment of one item toward one entity, under one model version.
+
+    ``method`` is ``target`` when the classifier was told the target (marker tokens around the
+    mentions), ``sentence`` when the model has no target support (or the mention has no
+    position in the English text) and the score is that of the sentence(s) containing it.
+    """
+
+    __tablename__ = "entity_scores"
+    __table_args__ = (
+        UniqueConstraint(
+            "item_id", "entity_id", "model_version_id", name="uq_entity_scores_item_entity_model"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    entity_id: Mapped[int] = mapped_column(
+        ForeignKey("entities.id", ondelete="CASCADE"), index=True
+    )
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    method: Mapped[str] = mapped_column(String(16))  # target | sentence
+    label: Mapped[str] = mapped_column(String(16))
+    score: Mapped[float] = mapped_column(Float)
+    prob_negative: Mapped[float] = mapped_column(Float)
+    prob_neutral: Mapped[float] = mapped_column(Float)
+    prob_positive: Mapped[float] = mapped_column(Float)
+    top_tokens: Mapped[list] = mapped_column(JSON)  # [{word, weight, start, end}], best first
+    scored_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EntityScan(Base):
+    """An item was scanned for entities against the watchlist as of ``revision``."""
+
+    __tablename__ = "entity_scans"
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    )
+    revision: Mapped[int] = mapped_column(Integer)
+    scanned_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EntityDay(Base):
+    """Per entity and UTC day (published time, else fetch time): mentions and sentiment.
+
+    Recomputed from the mention and score rows for the (entity, day) pairs a run touched,
+    never incremented, so concurrent runs converge.
+    """
+
+    __tablename__ = "entity_daily"
+
+    entity_id: Mapped[int] = mapped_column(
+        ForeignKey("entities.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    mentions: Mapped[int] = mapped_column(Integer)  # items that mention the entity
+    scored: Mapped[int] = mapped_column(Integer)  # of those, items with an entity score
+    mean_score: Mapped[float | None] = mapped_column(Float)
+    negative: Mapped[int] = mapped_column(Integer)
+    neutral: Mapped[int] = mapped_column(Integer)
+    positive: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -34,6 +34,8 @@ class Settings:
     - ``FOCUSDIG_API_TOKEN``: bearer token(s) that allow writes through the HTTP API, comma
       separated; ``name:secret`` names the annotator of the labels posted with it (unset: the
       API is read-only).
+    - ``FOCUSDIG_ENTITY_BACKFILL_DAYS``: after the watchlist changes, items dated in the last N
+      days are scanned again for entities (default 30; 0: only new items).
     """
 
     home: Path
@@ -46,6 +48,7 @@ class Settings:
     fetch_backoff: float = 2.0
     precision: str = "auto"
     api_token: str | None = field(default=None, repr=False)
+    entity_backfill_days: int = 30
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -71,6 +74,7 @@ class Settings:
             max(0.0, float(env.get("FOCUSDIG_FETCH_BACKOFF", "2.0"))),
             env.get("FOCUSDIG_PRECISION", "auto"),
             api_token=env.get("FOCUSDIG_API_TOKEN") or None,
+            entity_backfill_days=max(0, int(env.get("FOCUSDIG_ENTITY_BACKFILL_DAYS", "30"))),
         )
 
     @property

@@ -128,7 +128,11 @@ def remove_source(session: Session, name: str) -> None:
 
 
 def register_samples(session: Session) -> list[Source]:
-    """Add the bundled sample feeds (``focusdig/samples/sources.json``) as sources."""
+    """Add the bundled sample feeds (``focusdig/samples/sources.json``) as sources, and their
+    fictional companies (``focusdig/samples/entities.csv``) to the watchlist."""
+    from focusdig.entities.watchlist import register_sample_entities
+
+    register_sample_entities(session)
     added = []
     for spec in json.loads((SAMPLES_DIR / "sources.json").read_text("utf-8")):
         source, new = add_source(

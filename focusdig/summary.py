@@ -9,12 +9,22 @@ from sqlalchemy import Engine, case, func, select
 
 from focusdig.ingest.runner import SourceReport
 from focusdig.pipeline import ProcessReport
-from focusdig.schema import Item, ModelVersion, Score, Source
+from focusdig.schema import Entity, EntityScore, Item, ModelVersion, Score, Source
 
 
 @dataclass
 class SentimentMove:
     source: str
+    new_items: int
+    mean_before: float | None
+    mean_now: float
+    change: float
+
+
+@dataclass
+class EntityMove:
+    name: str
+    ticker: str | None
     new_items: int
     mean_before: float | None
     mean_now: float
@@ -34,10 +44,27 @@ class RunSummary:
     translator: str | None
     seconds: dict[str, float]
     moves: list[SentimentMove] = field(default_factory=list)
+    entity_items: int = 0
+    entity_scores: int = 0
+    entity_moves: list[EntityMove] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _champion_id():
+    return (
+        select(ModelVersion.id)
+        .where(ModelVersion.kind == "classifier", ModelVersion.status == "champion")
+        .order_by(ModelVersion.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _change(now: float, before: float | None) -> float:
+    return float(now) - float(before) if before is not None else float(now)
 
 
 def sentiment_moves(engine: Engine, since: datetime, limit: int = 5) -> list[SentimentMove]:
@@ -45,13 +72,7 @@ def sentiment_moves(engine: Engine, since: datetime, limit: int = 5) -> list[Sen
 
     Uses the current champion classifier's scores; largest absolute changes first.
     """
-    champion = (
-        select(ModelVersion.id)
-        .where(ModelVersion.kind == "classifier", ModelVersion.status == "champion")
-        .order_by(ModelVersion.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
+    champion = _champion_id()
     is_new = Item.fetched_at >= since
     query = (
         select(
@@ -70,13 +91,47 @@ def sentiment_moves(engine: Engine, since: datetime, limit: int = 5) -> list[Sen
     for name, new, before, now in rows:
         if not new:
             continue
-        change = float(now) - float(before) if before is not None else float(now)
+        change = _change(now, before)
         moves.append(
             SentimentMove(
                 name, int(new), None if before is None else float(before), float(now), change
             )
         )
     return sorted(moves, key=lambda m: -abs(m.change))[:limit]
+
+
+def entity_moves(engine: Engine, since: datetime, limit: int = 5) -> list[EntityMove]:
+    """Per entity: mean entity score of items fetched since ``since`` against the earlier
+    mean (the champion's entity scores); largest absolute changes first."""
+    is_new = Item.fetched_at >= since
+    query = (
+        select(
+            Entity.name,
+            Entity.ticker,
+            func.sum(case((is_new, 1), else_=0)),
+            func.avg(case((~is_new, EntityScore.score))),
+            func.avg(case((is_new, EntityScore.score))),
+        )
+        .join(EntityScore, EntityScore.entity_id == Entity.id)
+        .join(Item, Item.id == EntityScore.item_id)
+        .where(EntityScore.model_version_id == _champion_id())
+        .group_by(Entity.id, Entity.name, Entity.ticker)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    moves = [
+        EntityMove(
+            name,
+            ticker,
+            int(new),
+            None if before is None else float(before),
+            float(now),
+            _change(now, before),
+        )
+        for name, ticker, new, before, now in rows
+        if new
+    ]
+    return sorted(moves, key=lambda m: (-abs(m.change), m.name))[:limit]
 
 
 def summarize(
@@ -98,6 +153,9 @@ def summarize(
         translator=processed.translator,
         seconds={**seconds, **{f"process: {k}": v for k, v in processed.seconds.items()}},
         moves=sentiment_moves(engine, started),
+        entity_items=processed.entity_items,
+        entity_scores=processed.entity_scores,
+        entity_moves=entity_moves(engine, started),
         notes=list(processed.notes),
     )
 
@@ -112,6 +170,7 @@ def summary_markdown(summary: RunSummary) -> str:
         f"- languages detected: {summary.languages_detected}",
         f"- translated: {summary.translated} ({summary.translator or 'no translator'})",
         f"- scored: {summary.scored} ({summary.classifier})",
+        f"- entities: {summary.entity_scores} entity scores in {summary.entity_items} items",
         "- timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in summary.seconds.items()),
     ]
     if summary.failed_sources:
@@ -129,6 +188,20 @@ def summary_markdown(summary: RunSummary) -> str:
             before = "–" if m.mean_before is None else f"{m.mean_before:+.3f}"
             lines.append(
                 f"| {m.source} | {m.new_items} | {before} | {m.mean_now:+.3f} | {m.change:+.3f} |"
+            )
+    if summary.entity_moves:
+        lines += [
+            "",
+            "## Largest entity moves",
+            "",
+            "| entity | ticker | new items | mean before | mean now | change |",
+            "|---|---|---|---|---|---|",
+        ]
+        for m in summary.entity_moves:
+            before = "–" if m.mean_before is None else f"{m.mean_before:+.3f}"
+            lines.append(
+                f"| {m.name} | {m.ticker or ''} | {m.new_items} | {before} | "
+                f"{m.mean_now:+.3f} | {m.change:+.3f} |"
             )
     for note in summary.notes:
         lines += ["", f"> {note}"]

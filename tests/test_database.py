@@ -41,7 +41,7 @@ def test_migrations_create_every_table(database_url):
         "score_tokens",
         "translations",
     } <= tables
-    assert current_revision(engine) == "0009"
+    assert current_revision(engine) == "0006_entities"
     engine.dispose()
 
 

@@ -83,6 +83,13 @@ def _model_card(config: dict, metrics: dict) -> str:
         "Labels: " + ", ".join(c["labels"]) + ". "
         "The pooling weights are the per-word explanation (`top_tokens`).",
         "",
+        (
+            "Targeted sentiment: yes ([TGT] ... [/TGT] markers around a target's mentions; "
+            "`Classifier.predict_targets`)."
+            if c.get("tgt_open_id") is not None
+            else "Targeted sentiment: no (entity scores fall back to the sentence's score)."
+        ),
+        "",
         "## Training data",
         "",
         *[f"- {s}" for s in config["training_data"]],

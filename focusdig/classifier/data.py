@@ -27,7 +27,11 @@ SPLITS = ("train", "val", "test")
 class Example:
     text: str
     label: str  # one of LABELS
-    source: str  # "phrasebank" | "twitter"
+    source: str  # "phrasebank" | "twitter" | "sentfin"
+    # targeted examples: character spans of the target's mentions (the label is toward it)
+    targets: tuple[tuple[int, int], ...] = ()
+    entity: str | None = None
+    conflict: bool = False  # its headline's entities do not share one label
 
 
 def data_dir(path: str | Path | None = None) -> Path:

@@ -29,6 +29,10 @@ class ClassifierConfig:
     cls_id: int = 2
     sep_id: int = 3
     mask_id: int = 4
+    # target markers ([TGT] mention [/TGT]): set only on models fine-tuned with targeted
+    # examples (focusdig.classifier.targets); None means no target support
+    tgt_open_id: int | None = None
+    tgt_close_id: int | None = None
     extra: dict = field(default_factory=dict)  # free-form metadata, ignored by the model
 
     def to_dict(self) -> dict:
@@ -170,9 +174,13 @@ class SentimentClassifier(nn.Module):
         return n
 
     def pool_mask(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Real tokens only ([CLS]/[SEP]/pad excluded); falls back to the attention mask."""
+        """Real tokens only ([CLS]/[SEP]/target markers/pad excluded); falls back to the
+        attention mask."""
         cfg = self.config
         mask = attention_mask.bool() & (input_ids != cfg.cls_id) & (input_ids != cfg.sep_id)
+        for marker in (cfg.tgt_open_id, cfg.tgt_close_id):
+            if marker is not None:
+                mask &= input_ids != marker
         empty = ~mask.any(dim=1, keepdim=True)  # (B, 1) rows with no real token
         return torch.where(empty, attention_mask.bool(), mask)
 

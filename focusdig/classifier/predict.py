@@ -15,6 +15,7 @@ import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ import torch
 
 from focusdig.classifier.artifacts import ArtifactError, load_model_dir
 from focusdig.classifier.model import SentimentClassifier
+from focusdig.classifier.targets import Span, mark_tokens, supports_targets, window
 from focusdig.classifier.tokenizer import Encoded, TextEncoder
 from focusdig.precision import autocast, autocast_dtype, dtype_name
 
@@ -79,6 +81,47 @@ def _sentence_spans(text: str) -> list[tuple[int, int]]:
         _NLP.add_pipe("sentencizer")
     _NLP.max_length = max(_NLP.max_length, len(text) + 1)
     return [(s.start_char, s.end_char) for s in _NLP(text).sents]
+
+
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+
+
+@lru_cache(maxsize=1)
+def _sentence_end_chars() -> frozenset[str]:
+    from spacy.pipeline.sentencizer import Sentencizer
+
+    return frozenset(Sentencizer.default_punct_chars)
+
+
+def _paragraph_sentences(paragraph: str) -> list[tuple[int, int]]:
+    """spaCy's sentences of one paragraph; a paragraph with no sentence-final mark before its
+    end (a title) is one sentence without asking spaCy."""
+    ends = _sentence_end_chars()
+    body = paragraph.rstrip()
+    while body and (body[-1] in ends or not body[-1].isalnum()):
+        body = body[:-1]
+    if not any(ch in ends for ch in body):
+        start = len(paragraph) - len(paragraph.lstrip())
+        return [(start, len(paragraph.rstrip()))]
+    return _sentence_spans(paragraph)
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Sentences of ``text``, never across a blank line (a news title is its own sentence)."""
+    spans, start = [], 0
+    for brk in [*_PARAGRAPH_BREAK.finditer(text), None]:
+        end = brk.start() if brk else len(text)
+        if text[start:end].strip():
+            spans += [(start + s, start + e) for s, e in _paragraph_sentences(text[start:end])]
+        start = brk.end() if brk else end
+    return spans
+
+
+def context_sentences(text: str, spans: Sequence[Span]) -> list[tuple[int, int]]:
+    """The sentences of ``text`` that overlap any of ``spans`` (the target's context)."""
+    return [(s, e) for s, e in sentence_spans(text) if any(a < e and s < b for a, b in spans)] or [
+        (0, len(text))
+    ]
 
 
 def _chunk_words(tokens: list[int], words: list[int], size: int) -> list[list[int]]:
@@ -241,26 +284,102 @@ class Classifier:
         return probs, alphas
 
     # -- public API ---------------------------------------------------------------------------
+    @property
+    def supports_targets(self) -> bool:
+        """Whether the model was trained to take a target (``predict_targets``)."""
+        return supports_targets(self.model.config)
+
+    @staticmethod
+    def _clean_texts(texts) -> list[str]:
+        if isinstance(texts, str):
+            texts = [texts]
+        return ["" if t is None else t if isinstance(t, str) else str(t) for t in texts]
+
     def predict(
         self, texts: str | Sequence[str], batch_size: int = 64, top_k: int = 5
     ) -> list[Prediction]:
         """One `Prediction` per text (a single str is treated as a list of one; None as "")."""
-        if isinstance(texts, str):
-            texts = [texts]
-        texts = ["" if t is None else t if isinstance(t, str) else str(t) for t in texts]
+        texts = self._clean_texts(texts)
         encs = self.encoder.encode_batch(texts)
         pieces = [
             p
             for i, (t, e) in enumerate(zip(texts, encs, strict=True))
             for p in self._pieces(i, t, e)
         ]
-        probs, alphas = self._run(pieces, batch_size)
+        return self._combine(texts, encs, pieces, batch_size, top_k)
+
+    def _target_pieces(self, item: int, text: str, enc: Encoded, spans: list[Span]):
+        """One piece per sentence holding a mention; markers around the mentions when the
+        model supports targets, else the plain sentence (the sentence-level fallback)."""
+        markers = (
+            (self.model.config.tgt_open_id, self.model.config.tgt_close_id)
+            if self.supports_targets
+            else None
+        )
+        pieces = []
+        for start, end in context_sentences(text, spans):
+            positions = [t for t, (a, _) in enumerate(enc.offsets) if start <= a < end]
+            inside = [(a, b) for a, b in spans if a < end and start < b]
+            budget = self.max_len - 2 - (2 * len(inside) if markers else 0)
+            positions = window(enc, positions, inside, max(1, budget))
+            ids, words = mark_tokens(enc, positions, inside, markers)
+            cls_id, sep_id = self.encoder.cls_id, self.encoder.sep_id
+            pieces.append(_Piece(item, [cls_id, *ids, sep_id], words, float(len(positions))))
+        total = sum(p.share for p in pieces) or 1.0
+        for p in pieces:
+            p.share = p.share / total if p.share else 1.0 / len(pieces)
+        return pieces
+
+    def predict_targets(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[Span]],
+        batch_size: int = 64,
+        top_k: int = 5,
+    ) -> list[Prediction]:
+        """Sentiment toward a target: ``spans[i]`` are the character spans of the target's
+        mentions in ``texts[i]``.
+
+        Each sentence that holds a mention is scored with markers around the mentions (a
+        model with ``supports_targets``), or, for a model without target support, as a plain
+        sentence: the score is then that of the sentence(s) containing the mention. Several
+        sentences are combined like the pieces of a long text. With no spans, the whole text
+        is scored as by ``predict``. Top words have offsets into ``texts[i]`` and never include
+        the markers.
+        """
+        texts = self._clean_texts(texts)
+        if len(spans) != len(texts):
+            raise ValueError("one list of spans per text")
+        unique = list(dict.fromkeys(texts))
+        by_text = dict(zip(unique, self.encoder.encode_batch(unique), strict=True))
+        encs = [by_text[t] for t in texts]
+        pieces = []
+        for i, (text, enc, sp) in enumerate(zip(texts, encs, spans, strict=True)):
+            sp = sorted((int(a), int(b)) for a, b in sp)
+            pieces += self._target_pieces(i, text, enc, sp) if sp else self._pieces(i, text, enc)
+        return self._combine(texts, encs, pieces, batch_size, top_k)
+
+    def _combine(
+        self,
+        texts: list[str],
+        encs: list[Encoded],
+        pieces: list[_Piece],
+        batch_size: int,
+        top_k: int,
+    ) -> list[Prediction]:
+        """Score the pieces (identical ones once) and combine them per text."""
+        first: dict[tuple[int, ...], int] = {}
+        distinct = [first.setdefault(tuple(p.ids), len(first)) for p in pieces]
+        runs = [None] * len(first)
+        for p, k in zip(pieces, distinct, strict=True):
+            runs[k] = runs[k] or p
+        probs, alphas = self._run(runs, batch_size)
         item_probs = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         word_w: list[dict[int, float]] = [{} for _ in texts]
-        for piece, p, a in zip(pieces, probs, alphas, strict=True):
-            item_probs[piece.item] += piece.share * p
+        for piece, k in zip(pieces, distinct, strict=True):
+            item_probs[piece.item] += piece.share * probs[k]
             ww = word_w[piece.item]
-            for w, weight in zip(piece.words, a, strict=True):
+            for w, weight in zip(piece.words, alphas[k], strict=True):
                 if w >= 0:
                     ww[w] = ww.get(w, 0.0) + float(weight) * piece.share
         item_probs /= item_probs.sum(axis=1, keepdims=True)
@@ -300,32 +419,51 @@ class Classifier:
         `labels` are label names (e.g. "negative"); the confusion matrix rows are true labels
         and columns predicted labels, both in `self.labels` order.
         """
-        from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
-        from sklearn.metrics import precision_recall_fscore_support as prfs
+        self._check_labels(labels)
+        pred = [p.label for p in self.predict(texts, batch_size=batch_size, top_k=0)]
+        return classification_metrics(labels, pred, self.labels)
 
+    def evaluate_targets(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[Span]],
+        labels: Sequence[str],
+        batch_size: int = 64,
+    ) -> dict:
+        """Like `evaluate`, each text scored toward its target (`predict_targets`); adds
+        ``method``: "target", or "sentence" for a model without target support."""
+        self._check_labels(labels)
+        preds = self.predict_targets(texts, spans, batch_size=batch_size, top_k=0)
+        metrics = classification_metrics(labels, [p.label for p in preds], self.labels)
+        metrics["method"] = "target" if self.supports_targets else "sentence"
+        return metrics
+
+    def _check_labels(self, labels: Sequence[str]) -> None:
         unknown = set(labels) - set(self.labels)
         if unknown:
             raise ValueError(f"unknown labels {sorted(unknown)}; expected {self.labels}")
-        pred = [p.label for p in self.predict(texts, batch_size=batch_size, top_k=0)]
-        labs = list(self.labels)
-        prec, rec, f1, sup = prfs(labels, pred, labels=labs, zero_division=0)
-        return {
-            "n": len(pred),
-            "accuracy": float(accuracy_score(labels, pred)) if pred else 0.0,
-            "macro_f1": float(
-                f1_score(labels, pred, labels=labs, average="macro", zero_division=0)
-            ),
-            "per_class": {
-                lab: {
-                    "precision": float(prec[i]),
-                    "recall": float(rec[i]),
-                    "f1": float(f1[i]),
-                    "support": int(sup[i]),
-                }
-                for i, lab in enumerate(labs)
-            },
-            "labels": labs,
-            "confusion_matrix": confusion_matrix(labels, pred, labels=labs).tolist()
-            if pred
-            else [],
-        }
+
+
+def classification_metrics(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]) -> dict:
+    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+    from sklearn.metrics import precision_recall_fscore_support as prfs
+
+    labs = list(labels)
+    prec, rec, f1, sup = prfs(gold, pred, labels=labs, zero_division=0)
+    return {
+        "n": len(pred),
+        "accuracy": float(accuracy_score(gold, pred)) if pred else 0.0,
+        "macro_f1": float(f1_score(gold, pred, labels=labs, average="macro", zero_division=0)),
+        "per_class": {
+            lab: {
+                "precision": float(prec[i]),
+                "recall": float(rec[i]),
+                "f1": float(f1[i]),
+                "support": int(sup[i]),
+            }
+            for i, lab in enumerate(labs)
+        },
+        "labels": labs,
+        "confusion_matrix": confusion_matrix(gold, pred, labels=labs).tolist() if pred else [],
+    }

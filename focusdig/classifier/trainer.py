@@ -26,6 +26,7 @@ from focusdig.classifier import data as D
 from focusdig.classifier.artifacts import save_model_dir
 from focusdig.classifier.electra import ElectraConfig, ElectraPretrainer
 from focusdig.classifier.model import ClassifierConfig, SentimentClassifier
+from focusdig.classifier.targets import add_targeted_splits, enable_targets, encode_examples
 from focusdig.classifier.tokenizer import TextEncoder, train_tokenizer
 from focusdig.precision import cpu_has_native_bf16
 
@@ -67,6 +68,10 @@ class TrainingArguments:
     label_smoothing: float = 0.1
     patience: int = 3  # epochs without val macro-F1 improvement before stopping
     bf16: bool = True  # bfloat16 autocast on CUDA and on CPUs with native bf16 (else fp32)
+    # targeted (entity-level) sentiment: add sentfin_targets (split by headline) with [TGT]
+    # markers, each targeted training example seen `target_repeat` times an epoch
+    targets: bool = False
+    target_repeat: int = 1
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainingArguments:
@@ -418,9 +423,9 @@ def finetune(
     cfg, device = model.config, next(model.parameters()).device
     lab = {name: i for i, name in enumerate(cfg.labels)}
     train, val = splits["train"], splits["val"]
-    seqs = enc.ids_batch([ex.text for ex in train], cfg.max_len)
+    seqs = encode_examples(enc, train, cfg)
     y = [lab[ex.label] for ex in train]
-    val_seqs = enc.ids_batch([ex.text for ex in val], cfg.max_len)
+    val_seqs = encode_examples(enc, val, cfg)
     val_y = np.array([lab[ex.label] for ex in val])
     opt = _optimizer(model, args.lr, args.weight_decay)
     steps_per_epoch = math.ceil(len(seqs) / args.batch_size)
@@ -531,11 +536,16 @@ def train_classifier(args: TrainingArguments) -> Path:
     elif args.pretrain_minutes > 0:
         pretrained = pretrain(args, model, enc, train_texts)
         load_encoder_weights(pretrained, model)
+    if args.targets:
+        model, enc = enable_targets(model, enc)
+        splits = add_targeted_splits(splits, args.data_dir, args.target_repeat, log)
     start = time.time()
     result = finetune(args, model, enc, splits)
     sources = ["twitter_fin (MIT)"]
     if args.use_phrasebank:
         sources.insert(0, "Financial PhraseBank v1.0 50Agree (CC BY-NC-SA 3.0)")
+    if args.targets:
+        sources.append("SEntFiN 1.0 targeted headlines, sentfin_targets train split (research use)")
     pretrain_info = None
     if pretrained is not None:
         pstate = json.loads((pretrained / "state.json").read_text())

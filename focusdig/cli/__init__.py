@@ -2,6 +2,7 @@
 
 from focusdig.cli import (  # noqa: F401  (register commands)
     dashboard,
+    entities,
     labels,
     models,
     pipeline,

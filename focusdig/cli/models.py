@@ -33,16 +33,38 @@ def classify(
     texts: Annotated[list[str], typer.Argument(help="Texts to classify.")],
     model: Annotated[Path | None, typer.Option(help="Model directory (default: champion).")] = None,
     top: Annotated[int, typer.Option(help="Top attended words to show.")] = 5,
+    entity: Annotated[
+        str | None,
+        typer.Option(help="Score the sentiment toward this name (it must occur in each text)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Classify texts and show the words the model attended to."""
     from rich.text import Text
 
+    from focusdig.classifier.targets import find_spans
+
+    spans = [find_spans(text, entity) for text in texts] if entity else None
+    if spans is not None and not all(spans):
+        missing = [t for t, s in zip(texts, spans, strict=True) if not s]
+        raise fail(f"{entity!r} does not occur in: {missing[0]!r}")
     classifier = load_classifier(model)
-    predictions = classifier.predict(texts, top_k=top)
+    if spans is None:
+        predictions = classifier.predict(texts, top_k=top)
+        extra = [{} for _ in texts]
+    else:
+        predictions = classifier.predict_targets(texts, spans, top_k=top)
+        method = "target" if classifier.supports_targets else "sentence"
+        extra = [{"entity": entity, "spans": sp, "method": method} for sp in spans]
     if as_json:
-        print(json.dumps([asdict(p) for p in predictions], ensure_ascii=False))
+        rows = [{**asdict(p), **x} for p, x in zip(predictions, extra, strict=True)]
+        print(json.dumps(rows, ensure_ascii=False))
         return
+    if spans is not None and not classifier.supports_targets:
+        console.print(
+            f"[yellow]note:[/yellow] {classifier.version} has no target support: the score toward"
+            f" {entity!r} is that of the sentence(s) mentioning it (method: sentence)"
+        )
     colors = {"negative": "red", "neutral": "yellow", "positive": "green"}
     for text, p in zip(texts, predictions, strict=True):
         shown = Text(text)
@@ -55,19 +77,31 @@ def classify(
 
 @app.command()
 def evaluate(
-    path: Annotated[Path, typer.Argument(help="CSV with columns text,label.")],
+    path: Annotated[
+        Path, typer.Argument(help="CSV with columns text,label (and entity: targeted).")
+    ],
     model: Annotated[Path | None, typer.Option(help="Model directory (default: champion).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix."""
-    from focusdig.labels import LabelFileError, read_labeled_csv
+    """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix.
 
+    With an ``entity`` column each row is scored toward its entity (targeted); ``method`` in
+    the output says "sentence" when the model has no target support (fallback)."""
+    from focusdig.labels import LabelFileError, csv_columns, read_labeled_csv, read_targeted_csv
+
+    targeted = "entity" in csv_columns(path)
     try:
-        texts, labels = read_labeled_csv(path)
+        if targeted:
+            texts, spans, labels = read_targeted_csv(path)
+        else:
+            texts, labels = read_labeled_csv(path)
     except LabelFileError as exc:
         raise fail(str(exc)) from None
     classifier = load_classifier(model)
-    metrics = classifier.evaluate(texts, labels)
+    if targeted:
+        metrics = classifier.evaluate_targets(texts, spans, labels)
+    else:
+        metrics = classifier.evaluate(texts, labels)
     metrics["model_version"] = classifier.version
     if as_json:
         print(json.dumps(metrics))
@@ -75,6 +109,7 @@ def evaluate(
     console.print(
         f"n={metrics['n']}  accuracy={metrics['accuracy']:.4f}  "
         f"macro-F1={metrics['macro_f1']:.4f}  model={classifier.version}"
+        + (f"  targeted (method: {metrics['method']})" if targeted else "")
     )
     table = Table("class", "precision", "recall", "F1", "support")
     for name, m in metrics["per_class"].items():

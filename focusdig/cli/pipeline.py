@@ -207,6 +207,27 @@ def print_summary(summary) -> None:
                 m.source, str(m.new_items), before, f"{m.mean_now:+.3f}", f"{m.change:+.3f}"
             )
         console.print(moves)
+    if summary.entity_moves:
+        table = Table(
+            "entity",
+            "ticker",
+            "new items",
+            "mean before",
+            "mean now",
+            "change",
+            title="largest entity moves",
+        )
+        for m in summary.entity_moves:
+            before = "–" if m.mean_before is None else f"{m.mean_before:+.3f}"
+            table.add_row(
+                m.name,
+                m.ticker or "",
+                str(m.new_items),
+                before,
+                f"{m.mean_now:+.3f}",
+                f"{m.change:+.3f}",
+            )
+        console.print(table)
     console.print(
         "timings: "
         + ", ".join(f"{k} {v:.2f}s" for k, v in summary.seconds.items())
@@ -258,13 +279,15 @@ def score(
                 progress=advance,
                 rescore_days=settings.rescore_days,
                 precision=settings.precision,
+                entity_backfill_days=settings.entity_backfill_days,
             )
         except (ArtifactError, FileNotFoundError) as exc:
             raise fail(str(exc)) from None
     console.print(
         f"languages detected: {report.languages_detected}; translated: {report.translated}"
         f" ({report.translator or 'no translator'}); scored {report.scored} items with"
-        f" {report.classifier}"
+        f" {report.classifier}; entities: {report.entity_items} items scanned,"
+        f" {report.entity_mentions} mentions, {report.entity_scores} entity scores"
     )
     for note in report.notes:
         console.print(f"[yellow]note:[/yellow] {note}")

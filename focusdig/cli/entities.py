@@ -1,0 +1,184 @@
+"""``focusdig entities``: the watchlist (add, remove, import, list) and per-entity rollups."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from focusdig.cli.app import app
+from focusdig.cli.common import console, fail, open_db
+from focusdig.database import session_scope
+from focusdig.entities import rollups
+from focusdig.entities.watchlist import (
+    BUILTIN_LISTS,
+    ImportReport,
+    WatchlistError,
+    add_entity,
+    find_entity,
+    import_builtin,
+    import_file,
+    list_entities,
+    remove_entity,
+)
+
+entities_app = typer.Typer(
+    help="The watchlist of companies and their daily sentiment.", no_args_is_help=True
+)
+app.add_typer(entities_app, name="entities")
+
+
+def _fmt(score: float | None) -> str:
+    return "–" if score is None else f"{score:+.3f}"
+
+
+def _print_report(report: ImportReport) -> None:
+    console.print(
+        f"added: {len(report.added)}; updated: {len(report.updated)}; "
+        f"unchanged: {len(report.unchanged)}"
+    )
+
+
+@entities_app.command("add")
+def entities_add(
+    name: Annotated[str, typer.Argument(help="Company name as written in the news.")],
+    ticker: Annotated[str | None, typer.Option(help="Ticker symbol, e.g. BLMF.")] = None,
+    alias: Annotated[
+        list[str] | None, typer.Option(help="Another name, any language (repeatable).")
+    ] = None,
+    exchange: Annotated[str | None, typer.Option(help="Listing exchange, e.g. NYSE.")] = None,
+) -> None:
+    """Add an entity (or merge new aliases and a ticker into the entity of that name)."""
+    _, engine = open_db()
+    try:
+        with session_scope(engine) as session:
+            report = add_entity(session, name, ticker, alias or [], exchange)
+    except WatchlistError as exc:
+        raise fail(str(exc)) from None
+    verdict = "added" if report.added else "updated" if report.updated else "already present"
+    console.print(f"{verdict}: {name}")
+
+
+@entities_app.command("remove")
+def entities_remove(name: Annotated[str, typer.Argument(help="Name, ticker or alias.")]) -> None:
+    """Remove an entity with its mentions, scores and rollups."""
+    _, engine = open_db()
+    try:
+        with session_scope(engine) as session:
+            removed = remove_entity(session, name)
+    except WatchlistError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"removed: {removed}")
+
+
+@entities_app.command("import")
+def entities_import(
+    path: Annotated[
+        Path | None, typer.Argument(help="CSV with columns name,ticker,aliases ('|' between).")
+    ] = None,
+    builtin: Annotated[
+        str | None,
+        typer.Option(help=f"A list shipped with focusdig: {', '.join(BUILTIN_LISTS)}."),
+    ] = None,
+) -> None:
+    """Import a watchlist file, validated whole first (nothing is written on any bad line)."""
+    if (path is None) == (builtin is None):
+        raise fail("give either a FILE or --builtin NAME")
+    _, engine = open_db()
+    try:
+        with session_scope(engine) as session:
+            report = import_builtin(session, builtin) if builtin else import_file(session, path)
+    except WatchlistError as exc:
+        raise fail(str(exc)) from None
+    _print_report(report)
+
+
+@entities_app.command("list")
+def entities_list(
+    days: Annotated[int, typer.Option(help="Window for mentions and mean score.")] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every entity with its ticker, aliases, and mentions and mean score over the window."""
+    _, engine = open_db()
+    with session_scope(engine) as session:
+        totals = rollups.window_totals(session, days)
+        rows = [
+            {
+                "name": e.name,
+                "ticker": e.ticker,
+                "exchange": e.exchange,
+                "aliases": [a.alias for a in e.aliases],
+                "origin": e.origin,
+                "mentions": totals.get(e.id, (0, None))[0],
+                "mean_score": totals.get(e.id, (0, None))[1],
+            }
+            for e in list_entities(session)
+        ]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    table = Table("name", "ticker", "aliases", f"mentions ({days} d)", "mean score")
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["ticker"] or "",
+            ", ".join(r["aliases"]),
+            str(r["mentions"]),
+            _fmt(r["mean_score"]),
+        )
+    console.print(table)
+
+
+@entities_app.command("show")
+def entities_show(
+    name: Annotated[str, typer.Argument(help="Name, ticker or alias.")],
+    days: Annotated[int, typer.Option(help="How many days back (UTC), today included.")] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """One entity's mentions and sentiment per day."""
+    _, engine = open_db()
+    with session_scope(engine) as session:
+        entity = find_entity(session, name)
+        if entity is None:
+            raise fail(f"no entity named {name!r}")
+        series = rollups.series(session, entity.id, days)
+        mentions, mean = rollups.summarize_series(series)
+        out = {
+            "name": entity.name,
+            "ticker": entity.ticker,
+            "days": days,
+            "mentions": mentions,
+            "mean_score": mean,
+            "series": [
+                {
+                    "date": d.day.isoformat(),
+                    "mentions": d.mentions,
+                    "mean_score": d.mean_score,
+                    "negative": d.negative,
+                    "neutral": d.neutral,
+                    "positive": d.positive,
+                }
+                for d in series
+            ],
+        }
+    if as_json:
+        print(json.dumps(out, ensure_ascii=False))
+        return
+    console.print(
+        f"[bold]{out['name']}[/bold] {out['ticker'] or ''}: {mentions} mentions in {days} days,"
+        f" mean score {_fmt(mean)}"
+    )
+    table = Table("date", "mentions", "mean score", "negative", "neutral", "positive")
+    for d in out["series"]:
+        table.add_row(
+            d["date"],
+            str(d["mentions"]),
+            _fmt(d["mean_score"]),
+            str(d["negative"]),
+            str(d["neutral"]),
+            str(d["positive"]),
+        )
+    console.print(table)

@@ -1,0 +1,177 @@
+"""Per entity and UTC day: mentions, mean entity score and counts per label.
+
+A day is the item's published time, else its fetch time, in UTC. Rows are recomputed from
+the mention and entity-score rows for the (entity, day) pairs a batch touched and written
+with an upsert (never incremented), inside a transaction that holds the ``entity-rollups``
+writer lock (``focusdig.database.serialize_writers``): whichever of two concurrent runs
+writes last has seen every committed row, so they converge. The newest entity score of each
+(item, entity) counts (a rescore by a new champion replaces the old one here).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from focusdig.database import upsert_statement
+from focusdig.schema import EntityDay, EntityMention, EntityScore, Item, utcnow
+
+LOCK = "entity-rollups"
+CHUNK = 500
+LABELS = ("negative", "neutral", "positive")
+
+
+def item_day(published_at: datetime | None, fetched_at: datetime) -> date:
+    """The UTC day an item counts for (SQLite hands back naive datetimes, all UTC)."""
+    moment = published_at or fetched_at
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).date()
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def _chunks(values: list, size: int = CHUNK) -> Iterable[list]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+@dataclass
+class DayStats:
+    """One entity's figures for one day."""
+
+    day: date
+    mentions: int
+    scored: int
+    mean_score: float | None
+    negative: int
+    neutral: int
+    positive: int
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["date"] = d.pop("day").isoformat()
+        return d
+
+
+def recompute(session: Session, pairs: Iterable[tuple[int, date]]) -> int:
+    """Recompute the rollup rows of ``pairs`` (entity id, day) from their source rows.
+
+    Call inside a transaction that took ``serialize_writers(session, LOCK)`` first.
+    Returns how many rows were written (a pair with no mention left is deleted).
+    """
+    pairs = set(pairs)
+    if not pairs:
+        return 0
+    entity_ids = sorted({e for e, _ in pairs})
+    days = {d for _, d in pairs}
+    when = func.coalesce(Item.published_at, Item.fetched_at)
+    items: dict[tuple[int, date], set[int]] = defaultdict(set)
+    for chunk in _chunks(entity_ids):
+        rows = session.execute(
+            select(EntityMention.entity_id, Item.id, Item.published_at, Item.fetched_at)
+            .join(Item, Item.id == EntityMention.item_id)
+            .where(
+                EntityMention.entity_id.in_(chunk),
+                when >= _midnight(min(days)),
+                when < _midnight(max(days) + timedelta(days=1)),
+            )
+            .distinct()
+        )
+        for entity_id, item_id, published_at, fetched_at in rows:
+            key = (entity_id, item_day(published_at, fetched_at))
+            if key in pairs:
+                items[key].add(item_id)
+    mentioned = {(e, i) for (e, _), ids in items.items() for i in ids}
+    latest: dict[tuple[int, int], tuple[int, str, float]] = {}
+    for chunk in _chunks(sorted({i for _, i in mentioned})):
+        rows = session.execute(
+            select(EntityScore.entity_id, EntityScore.item_id, EntityScore.id)
+            .add_columns(EntityScore.label, EntityScore.score)
+            .where(EntityScore.item_id.in_(chunk), EntityScore.entity_id.in_(entity_ids))
+        )
+        for entity_id, item_id, score_id, label, score in rows:
+            if (entity_id, item_id) not in mentioned:
+                continue
+            best = latest.get((entity_id, item_id))
+            if best is None or score_id > best[0]:
+                latest[(entity_id, item_id)] = (score_id, label, score)
+    values = []
+    for entity_id, day in sorted(pairs):
+        ids = items.get((entity_id, day), set())
+        if not ids:
+            session.execute(
+                delete(EntityDay).where(EntityDay.entity_id == entity_id, EntityDay.day == day)
+            )
+            continue
+        scores = [latest[(entity_id, i)] for i in ids if (entity_id, i) in latest]
+        counts = {lab: sum(1 for _, label, _ in scores if label == lab) for lab in LABELS}
+        values.append(
+            {
+                "entity_id": entity_id,
+                "day": day,
+                "mentions": len(ids),
+                "scored": len(scores),
+                "mean_score": sum(s for *_, s in scores) / len(scores) if scores else None,
+                **counts,
+                "updated_at": utcnow(),
+            }
+        )
+    for chunk in _chunks(values, 200):
+        stmt = upsert_statement(session, EntityDay).values(chunk)
+        updated = {c: stmt.excluded[c] for c in ("mentions", "scored", "mean_score", *LABELS)}
+        updated["updated_at"] = stmt.excluded.updated_at
+        session.execute(
+            stmt.on_conflict_do_update(index_elements=["entity_id", "day"], set_=updated)
+        )
+    return len(values)
+
+
+def first_day(days: int, today: date | None = None) -> date:
+    """The first day of a window of ``days`` days ending today (UTC)."""
+    today = today or datetime.now(UTC).date()
+    return today - timedelta(days=max(1, days) - 1)
+
+
+def series(session: Session, entity_id: int, days: int = 30) -> list[DayStats]:
+    """One entity's days with mentions in the last ``days`` days, oldest first."""
+    rows = session.scalars(
+        select(EntityDay)
+        .where(EntityDay.entity_id == entity_id, EntityDay.day >= first_day(days))
+        .order_by(EntityDay.day)
+    )
+    return [
+        DayStats(r.day, r.mentions, r.scored, r.mean_score, r.negative, r.neutral, r.positive)
+        for r in rows
+    ]
+
+
+def window_totals(session: Session, days: int = 30) -> dict[int, tuple[int, float | None]]:
+    """Per entity over the last ``days`` days: (mentions, mean entity score)."""
+    weighted = func.sum(EntityDay.mean_score * EntityDay.scored)
+    rows = session.execute(
+        select(
+            EntityDay.entity_id,
+            func.sum(EntityDay.mentions),
+            func.sum(EntityDay.scored),
+            weighted,
+        )
+        .where(EntityDay.day >= first_day(days))
+        .group_by(EntityDay.entity_id)
+    )
+    return {
+        entity_id: (int(mentions), float(total) / int(scored) if scored else None)
+        for entity_id, mentions, scored, total in rows
+    }
+
+
+def summarize_series(days: list[DayStats]) -> tuple[int, float | None]:
+    """(mentions, mean entity score) over some days, each scored item counting once."""
+    scored = sum(d.scored for d in days)
+    total = sum((d.mean_score or 0.0) * d.scored for d in days)
+    return sum(d.mentions for d in days), (total / scored if scored else None)

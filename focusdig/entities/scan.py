@@ -1,0 +1,276 @@
+"""The pipeline's entity step: find mentions, score each (item, entity), update rollups.
+
+Items are scanned once they can be read in English (like scoring). An item is scanned again
+when the watchlist changed after its scan (an entity added, an alias or ticker changed) and it
+is dated within the backfill window (``FOCUSDIG_ENTITY_BACKFILL_DAYS``). Each batch is one
+write transaction holding the rollup writer lock: mentions, entity scores and scan marks are
+inserted with unique keys (a rerun or a concurrent run adds nothing) and the touched
+(entity, day) rollups are recomputed from their source rows.
+
+The English scored text (``focusdig.scoring.item_text`` or the translation) is searched, and
+so is the original-language text of a translated item; a mention found only there is placed
+in the English text through the translation's word alignment. Its entity score is targeted
+(markers around the mentions) when the champion supports targets, else the sentence-level
+score of the sentence(s) holding the mention; ``entity_scores.method`` says which.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine, exists, func, select
+from sqlalchemy.orm import Session, aliased, selectinload
+
+from focusdig.classifier import Classifier, Prediction
+from focusdig.database import serialize_writers, session_scope, upsert_statement
+from focusdig.entities import rollups
+from focusdig.entities.extract import Extractor, Mention, WatchEntry
+from focusdig.schema import (
+    Entity,
+    EntityMention,
+    EntityScan,
+    EntityScore,
+    Item,
+    Translation,
+    utcnow,
+)
+from focusdig.scoring import ENGLISH, item_text, source_span
+
+_extractors: dict[tuple, Extractor] = {}
+_extractors_lock = threading.Lock()
+
+
+def watchlist_key(session: Session) -> tuple[int, int, int]:
+    """Changes whenever an entity is added, removed or changed: (revision, count, max id)."""
+    row = session.execute(
+        select(func.coalesce(func.max(Entity.revision), 0), func.count(), func.max(Entity.id))
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2] or 0)
+
+
+def extractor_for(session: Session) -> tuple[int, Extractor]:
+    """(watchlist revision, extractor for the current watchlist), built once per version."""
+    key = watchlist_key(session)
+    with _extractors_lock:
+        if key not in _extractors:
+            entities = session.scalars(select(Entity).options(selectinload(Entity.aliases)))
+            entries = [
+                WatchEntry(e.id, e.name, e.ticker, tuple(a.alias for a in e.aliases), e.exchange)
+                for e in entities
+            ]
+            _extractors.clear()
+            _extractors[key] = Extractor(entries)
+        return key[0], _extractors[key]
+
+
+def scan_filter(revision: int, backfill_since: datetime | None):
+    """Readable items never scanned, or scanned before ``revision`` and dated since
+    ``backfill_since``."""
+    translation = aliased(Translation)
+    readable = (
+        Item.language.is_(None)
+        | Item.language.in_(ENGLISH)
+        | exists().where(translation.item_id == Item.id)
+    )
+    wanted = ~exists().where(EntityScan.item_id == Item.id)
+    if backfill_since is not None:
+        when = func.coalesce(Item.published_at, Item.fetched_at)
+        stale = exists().where(EntityScan.item_id == Item.id, EntityScan.revision < revision)
+        wanted = wanted | (stale & (when >= backfill_since))
+    return readable & wanted
+
+
+def aligned_span(alignment: list[dict] | None, start: int, end: int) -> tuple[int, int] | None:
+    """The English span the source span [start, end) is most strongly aligned to."""
+    best = None
+    for link in alignment or ():
+        overlaps = link["src_start"] < end and start < link["src_end"]
+        if overlaps and (best is None or link["weight"] > best["weight"]):
+            best = link
+    return (best["tgt_start"], best["tgt_end"]) if best else None
+
+
+@dataclass
+class ItemEntities:
+    """What one item says about the watchlist."""
+
+    item_id: int
+    day: object
+    text: str  # the scored (English) text
+    translation: Translation | None
+    mentions: list[tuple[Mention, bool]] = field(default_factory=list)  # (mention, in_source)
+
+    def targets(self) -> dict[int, list[tuple[int, int]]]:
+        """Per entity, the spans of its mentions in the English text (empty for an entity
+        found only in the source text, at no aligned English word: scored on the whole text)."""
+        spans: dict[int, set[tuple[int, int]]] = defaultdict(set)
+        for m, in_source in self.mentions:
+            if not in_source:
+                spans[m.entity_id].add((m.start, m.end))
+                continue
+            span = aligned_span(self.translation.alignment, m.start, m.end)
+            spans[m.entity_id].update([span] if span else [])
+        return {e: sorted(s) for e, s in spans.items()}
+
+
+@dataclass
+class BatchResult:
+    items: int
+    mentions: int
+    scores: int
+
+
+def _find(extractor: Extractor, rows) -> list[ItemEntities]:
+    found = []
+    texts, sources = [], []
+    for item, translation in rows:
+        text = translation.text if translation else item_text(item.kind, item.title, item.text)
+        day = rollups.item_day(item.published_at, item.fetched_at)
+        found.append(ItemEntities(item.id, day, text, translation))
+        texts.append(text)
+        sources.append(translation.source_text if translation else "")
+    for entry, english, original in zip(
+        found, extractor.extract_many(texts), extractor.extract_many(sources), strict=True
+    ):
+        entry.mentions = [(m, False) for m in english] + [(m, True) for m in original]
+    return found
+
+
+def _token_json(pred: Prediction, translation: Translation | None) -> list[dict]:
+    tokens = []
+    for t in pred.top_tokens:
+        token = dict(t)
+        span = translation and source_span(translation.alignment, t["start"], t["end"])
+        if span:
+            token["source_word"] = translation.source_text[span[0] : span[1]]
+            token["source_start"], token["source_end"] = span
+        tokens.append(token)
+    return tokens
+
+
+def _store(
+    session: Session,
+    found: list[ItemEntities],
+    pairs: list[tuple[ItemEntities, int, bool]],
+    predictions: list[Prediction],
+    model_id: int,
+    revision: int,
+) -> tuple[int, int]:
+    """Insert mentions, entity scores and scan marks; recompute touched rollups."""
+    serialize_writers(session, rollups.LOCK)
+    wanted = {m.entity_id for entry in found for m, _ in entry.mentions}
+    alive = set(session.scalars(select(Entity.id).where(Entity.id.in_(wanted))))
+    mention_rows = [
+        {
+            "item_id": entry.item_id,
+            "entity_id": m.entity_id,
+            "in_source": in_source,
+            "start": m.start,
+            "end": m.end,
+            "matched": m.matched[:300],
+            "how": m.how,
+        }
+        for entry in found
+        for m, in_source in entry.mentions
+        if m.entity_id in alive
+    ]
+    score_rows = [
+        {
+            "item_id": entry.item_id,
+            "entity_id": entity_id,
+            "model_version_id": model_id,
+            "method": "target" if targeted else "sentence",
+            "label": p.label,
+            "score": p.score,
+            "prob_negative": p.probs["negative"],
+            "prob_neutral": p.probs["neutral"],
+            "prob_positive": p.probs["positive"],
+            "top_tokens": _token_json(p, entry.translation),
+            "scored_at": utcnow(),
+        }
+        for (entry, entity_id, targeted), p in zip(pairs, predictions, strict=True)
+        if entity_id in alive
+    ]
+    mentions = scores = 0
+    if mention_rows:
+        stmt = upsert_statement(session, EntityMention).on_conflict_do_nothing()
+        mentions = session.execute(stmt.returning(EntityMention.id), mention_rows).all()
+    if score_rows:
+        stmt = upsert_statement(session, EntityScore).on_conflict_do_nothing()
+        scores = session.execute(stmt.returning(EntityScore.id), score_rows).all()
+    scan = upsert_statement(session, EntityScan)
+    scan = scan.on_conflict_do_update(
+        index_elements=["item_id"],
+        set_={"revision": scan.excluded.revision, "scanned_at": scan.excluded.scanned_at},
+        where=EntityScan.revision < scan.excluded.revision,
+    )
+    now = utcnow()
+    session.execute(
+        scan, [{"item_id": e.item_id, "revision": revision, "scanned_at": now} for e in found]
+    )
+    rollups.recompute(
+        session,
+        {(m.entity_id, e.day) for e in found for m, _ in e.mentions if m.entity_id in alive},
+    )
+    return len(mentions or []), len(scores or [])
+
+
+def iter_entity_batches(
+    engine: Engine,
+    classifier: Classifier,
+    model_id: int,
+    batch_size: int = 64,
+    backfill_since: datetime | None = None,
+) -> Iterator[BatchResult]:
+    """Scan and score every item due (see the module docstring), one transaction a batch."""
+    after = 0
+    while True:
+        with session_scope(engine) as session:
+            revision, extractor = extractor_for(session)
+            if not len(extractor):
+                return
+            rows = session.execute(
+                select(Item, Translation)
+                .outerjoin(Translation, Translation.item_id == Item.id)
+                .where(scan_filter(revision, backfill_since), Item.id > after)
+                .order_by(Item.id)
+                .limit(batch_size)
+            ).all()
+            if not rows:
+                return
+            after = rows[-1][0].id
+            found = _find(extractor, rows)
+            ids = [e.item_id for e in found if e.mentions]
+            done = {
+                (item_id, entity_id)
+                for item_id, entity_id in session.execute(
+                    select(EntityScore.item_id, EntityScore.entity_id).where(
+                        EntityScore.item_id.in_(ids), EntityScore.model_version_id == model_id
+                    )
+                )
+            }
+        pairs, texts, spans = [], [], []
+        for entry in found:
+            for entity_id, targets in entry.targets().items():
+                if (entry.item_id, entity_id) not in done:
+                    pairs.append((entry, entity_id, bool(targets) and classifier.supports_targets))
+                    texts.append(entry.text)
+                    spans.append(targets)
+        predictions = classifier.predict_targets(texts, spans, batch_size=batch_size)
+        with session_scope(engine) as session:
+            mentions, scores = _store(session, found, pairs, predictions, model_id, revision)
+        yield BatchResult(len(found), mentions, scores)
+
+
+def count_unscanned(engine: Engine, backfill_since: datetime | None = None) -> int:
+    with session_scope(engine) as session:
+        revision = watchlist_key(session)[0]
+        if revision == 0:
+            return 0
+        return session.scalar(
+            select(func.count(Item.id)).where(scan_filter(revision, backfill_since))
+        )
