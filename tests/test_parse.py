@@ -357,3 +357,40 @@ def test_relative_comment_feed_kept_without_http_base():
     remote = parse_feed(body, url="https://example.com/feeds/main.xml")
     assert remote.entries[0].comments_url == "https://example.com/feeds/comments-a.xml"
     assert remote.entries[0].url == "https://example.com/feeds/posts/a.html"
+
+
+# ----------------------------------------------------------------------------- entity expansion
+
+
+def _with_dtd(entities: str, body: str) -> bytes:
+    return (
+        f'<?xml version="1.0"?>\n<!DOCTYPE rss [\n{entities}\n]>\n<rss version="2.0"><channel>'
+        f"<title>t</title><item><title>t</title><link>https://example.com/a</link>"
+        f"<description>{body}</description></item></channel></rss>"
+    ).encode()
+
+
+def test_billion_laughs_is_not_expanded():
+    entities = '<!ENTITY lol "lol">\n' + "\n".join(
+        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)
+    ).replace("&lol0;", "&lol;")
+    feed = parse_feed(_with_dtd(entities, "&lol9;"))
+    assert len(feed.entries) == 1 and len(feed.entries[0].text) < 100
+
+
+def test_quadratic_blowup_is_not_expanded():
+    """Before: this 1 MB feed grew to 3 GB of text and 9 GB of memory in feedparser's loose
+    parser, which expands 'safe' (plain text) DTD entities without limit."""
+    body = _with_dtd(f'<!ENTITY a "{"x" * 1_000_000}">', "&a;" * 3000)
+    feed = parse_feed(body)
+    assert len(feed.entries) == 1
+    assert "x" * 100 not in feed.entries[0].text and len(feed.entries[0].text) < 20_000
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig"])
+def test_entity_declarations_are_dropped_in_any_encoding(encoding):
+    text = _with_dtd('<!ENTITY a "EXPANDED">', "before &a; after").decode()
+    text = text.replace('<?xml version="1.0"?>', f'<?xml version="1.0" encoding="{encoding}"?>')
+    feed = parse_feed(text.encode(encoding))
+    assert "EXPANDED" not in feed.entries[0].text
+    assert feed.entries[0].title == "t"

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import feedparser
+import feedparser.api
 import nh3
 
 __all__ = ["FeedEntry", "NotAFeedError", "ParsedFeed", "html_to_text", "parse_feed"]
@@ -73,6 +74,33 @@ _BAD_ID_PREFIXES = ("javascript:", "vbscript:", "data:")
 _MAX_GUID_LEN = 512
 # bozo exceptions that do not mean the document was damaged
 _BENIGN_BOZO = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
+
+
+_ROOT_START_RE = re.compile(rb"<[A-Za-z_]")
+_XML_DECLARATION_RE = re.compile(rb"\s*<\?xml[^>]*\?>")
+_feedparser_replace_doctype = feedparser.api.replace_doctype
+
+
+def _replace_doctype_without_entities(data: bytes) -> tuple[str | None, bytes, dict[str, str]]:
+    """feedparser's DOCTYPE handling, minus every entity declaration.
+
+    feedparser keeps a DTD's "safe" entities (plain text values) and expands them itself in its
+    loose parser with no limit: a 1 MB feed declaring a 1 MB entity referenced a million times
+    grew to 3 GB and 9 GB of memory (quadratic blowup; nested "billion laughs" entities are
+    dropped by feedparser and refused by expat). Here nothing before the root element but the
+    XML declaration survives, and no entity is handed to the loose parser, so an undefined
+    ``&name;`` stays literal text. This runs on the document already converted to UTF-8, so no
+    encoding trick (UTF-16, UTF-7, EBCDIC) can hide a declaration.
+    """
+    version, data, _entities = _feedparser_replace_doctype(data)
+    root = _ROOT_START_RE.search(data)
+    if root is not None and b"<!" in data[: root.start()]:
+        declaration = _XML_DECLARATION_RE.match(data)
+        data = (declaration.group(0) if declaration else b"") + data[root.start() :]
+    return version, data, {}
+
+
+feedparser.api.replace_doctype = _replace_doctype_without_entities
 
 
 def html_to_text(fragment: str) -> str:
