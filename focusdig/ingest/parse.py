@@ -76,6 +76,19 @@ _MAX_GUID_LEN = 512
 _BENIGN_BOZO = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
 
 
+_CHARREF_RE = re.compile(rb"&#([xX][0-9a-fA-F]{1,16}|[0-9]{1,20});")
+
+
+def _fix_charref(match: re.Match[bytes]) -> bytes:
+    """A reference to no character (NUL, a surrogate, beyond U+10FFFF) becomes U+FFFD:
+    feedparser's loose parser raises on them instead of reporting a broken feed."""
+    ref = match.group(1)
+    code = int(ref[1:], 16) if ref[:1] in b"xX" else int(ref)
+    if code == 0 or 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+        return b"&#xFFFD;"
+    return match.group(0)
+
+
 _ROOT_START_RE = re.compile(rb"<[A-Za-z_]")
 _XML_DECLARATION_RE = re.compile(rb"\s*<\?xml[^>]*\?>")
 _feedparser_replace_doctype = feedparser.api.replace_doctype
@@ -322,9 +335,15 @@ def parse_feed(
     if base:
         headers["content-location"] = base
     # Always pass a stream: given bytes, feedparser first tries open(body) as a file path.
-    parsed = feedparser.parse(
-        io.BytesIO(body), response_headers=headers, sanitize_html=True, resolve_relative_uris=True
-    )
+    try:
+        parsed = feedparser.parse(
+            io.BytesIO(_CHARREF_RE.sub(_fix_charref, body)),
+            response_headers=headers,
+            sanitize_html=True,
+            resolve_relative_uris=True,
+        )
+    except UnicodeError as exc:  # e.g. bytes that are no encoding name in the declaration
+        raise NotAFeedError(f"not a feed: cannot decode it ({_describe(exc)})") from None
     version = parsed.get("version") or ""
     bozo_exc = parsed.get("bozo_exception") if parsed.get("bozo") else None
     raw_entries = [e for e in parsed.get("entries", []) if not _is_empty_entry(e)]
