@@ -394,3 +394,39 @@ def test_entity_declarations_are_dropped_in_any_encoding(encoding):
     feed = parse_feed(text.encode(encoding))
     assert "EXPANDED" not in feed.entries[0].text
     assert feed.entries[0].title == "t"
+
+
+@pytest.mark.parametrize(
+    "declaration",
+    [b'encoding="\x00tf-8"', b'encoding="utf\x17\xb2rY"', b'encoding="bogus-\xed\xa0\x80"'],
+)
+def test_undecodable_encoding_declarations_are_not_a_feed(declaration):
+    """Found by fuzzing: feedparser raised ValueError/UnicodeDecodeError on these."""
+    body = b'<?xml version="1.0" ' + declaration + b'?><rss version="2.0"><channel><title>t'
+    body += b"</title><item><title>x</title></item></channel></rss>"
+    try:
+        feed = parse_feed(body)
+    except NotAFeedError as exc:
+        assert str(exc).startswith("not a feed")
+    else:
+        assert feed.entries[0].title == "x"
+
+
+def test_character_references_to_no_character_become_replacement_chars():
+    """Found by fuzzing: feedparser's loose parser raised UnicodeEncodeError on &#xD800;."""
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>a &#xD800;'
+        b" &#0; &#1114112; &#x1F600; &#233;</title><link>http://e.com/a</link></item></channel></rss>"
+    )
+    assert parse_feed(body).entries[0].title == "a \ufffd \ufffd \ufffd \U0001f600 \u00e9"
+
+
+def test_links_longer_than_the_database_column_are_dropped():
+    """Found by fuzzing on PostgreSQL: a 5,000-character link failed the whole feed's insert."""
+    long = "https://e.com/" + "a" * 5000
+    body = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>x</title>'
+        f"<link>{long}</link></item></channel></rss>"
+    ).encode()
+    [entry] = parse_feed(body).entries
+    assert entry.url is None and len(entry.guid) <= 2000

@@ -72,6 +72,7 @@ _URL_UNSAFE = {c: f"%{ord(c):02X}" for c in " \"<>`{}|\\^'"}
 _SAFE_SCHEMES = ("http", "https")
 _BAD_ID_PREFIXES = ("javascript:", "vbscript:", "data:")
 _MAX_GUID_LEN = 512
+_MAX_URL_LEN = 2000  # the database's URL columns; a longer link is dropped, not truncated
 # bozo exceptions that do not mean the document was damaged
 _BENIGN_BOZO = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
 
@@ -162,7 +163,8 @@ def _safe_url(value: Any, base: str | None = None) -> str | None:
     if parts.scheme.lower() not in _SAFE_SCHEMES or not parts.hostname:
         return None
     url = urlunsplit(parts._replace(scheme=parts.scheme.lower()))
-    return "".join(_URL_UNSAFE.get(c, c) for c in url)
+    url = "".join(_URL_UNSAFE.get(c, c) for c in url)
+    return url if len(url) <= _MAX_URL_LEN else None
 
 
 def _safe_ref(value: Any, base: str | None) -> str | None:
@@ -176,7 +178,8 @@ def _safe_ref(value: Any, base: str | None) -> str | None:
     except ValueError:
         return None
     if ref and not parts.scheme and not parts.netloc and ":" not in ref.split("/", 1)[0]:
-        return "".join(_URL_UNSAFE.get(c, c) for c in ref)
+        ref = "".join(_URL_UNSAFE.get(c, c) for c in ref)
+        return ref if len(ref) <= _MAX_URL_LEN else None
     return _safe_url(ref)
 
 
@@ -342,7 +345,8 @@ def parse_feed(
             sanitize_html=True,
             resolve_relative_uris=True,
         )
-    except UnicodeError as exc:  # e.g. bytes that are no encoding name in the declaration
+    except (UnicodeError, LookupError, ValueError) as exc:  # a declared encoding that is
+        # not one (stray bytes, NUL): feedparser raises instead of reporting a broken feed
         raise NotAFeedError(f"not a feed: cannot decode it ({_describe(exc)})") from None
     version = parsed.get("version") or ""
     bozo_exc = parsed.get("bozo_exception") if parsed.get("bozo") else None
