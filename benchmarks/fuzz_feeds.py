@@ -68,7 +68,30 @@ def main() -> None:
     crashes: list[dict] = []
     slowest: list[tuple[float, int, list[str], int]] = []
     start = time.perf_counter()
-    for i in range(args.first, args.first + args.cases):
+
+    def report(done: int) -> dict:
+        seconds = time.perf_counter() - start
+        return {
+            "cases": done,
+            "cases_asked": args.cases,
+            "first_case": args.first,
+            "seed": args.seed,
+            "crashes": outcomes["crash"],
+            "outcomes": dict(outcomes),
+            "mutations_applied": dict(mutations),
+            "seconds": round(seconds, 1),
+            "ms_per_case": round(1000 * seconds / max(1, done), 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "slowest_cases": [
+                {"case": i, "seconds": round(s, 2), "bytes": n, "mutations": m}
+                for s, i, m, n in slowest
+            ],
+            "crash_details": crashes[:20],
+            "seed_feeds": len(SEEDS),
+        }
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    for done, i in enumerate(range(args.first, args.first + args.cases), start=1):
         rng = random.Random(args.seed + i)
         body, names = mutate(rng.choice(SEEDS), rng)
         mutations.update(names)
@@ -81,30 +104,15 @@ def main() -> None:
                             "where": traceback.format_exc(limit=-3)[-600:]})  # fmt: skip
         elapsed = time.perf_counter() - t0
         slowest = sorted([*slowest, (elapsed, i, names, len(body))], reverse=True)[:5]
-        if (i - args.first + 1) % 500 == 0:
-            print(f"{i - args.first + 1} cases, {outcomes['crash']} crashes, "
-                  f"{time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
-    seconds = time.perf_counter() - start
-    result = {
-        "cases": args.cases,
-        "first_case": args.first,
-        "seed": args.seed,
-        "crashes": outcomes["crash"],
-        "outcomes": dict(outcomes),
-        "mutations_applied": dict(mutations),
-        "seconds": round(seconds, 1),
-        "ms_per_case": round(1000 * seconds / max(1, args.cases), 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "slowest_cases": [
-            {"case": i, "seconds": round(s, 2), "bytes": n, "mutations": m}
-            for s, i, m, n in slowest
-        ],
-        "crash_details": crashes[:20],
-        "seed_feeds": len(SEEDS),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "crash_details"}, indent=2))
+        if done % 250 == 0 or done == args.cases:  # partial results survive an interruption
+            result = report(done)
+            args.out.write_text(json.dumps(result, indent=2) + "\n")
+            print(
+                f"{done} cases, {outcomes['crash']} crashes, {result['seconds']:.0f} s", flush=True
+            )
+    print(
+        json.dumps({k: v for k, v in report(args.cases).items() if k != "crash_details"}, indent=2)
+    )
 
 
 if __name__ == "__main__":

@@ -152,7 +152,9 @@ def run_pipeline(
             location_from_argument(feed)
         except SourceError as exc:
             raise fail(f"{feed}: {exc}") from None
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # Prefect's own logs (tracebacks of failed task runs) stay quiet: the summary and one-line
+    # errors are the interface; PREFECT_LOGGING_LEVEL=INFO shows them
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
     # the temporary Prefect API starts while this process imports and opens the database
     with temporary_api_started() as api:
         open_db()
