@@ -17,9 +17,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from focusdig.paths import MIGRATIONS_DIR
 from focusdig.settings import Settings
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 _engines: dict[str, Engine] = {}

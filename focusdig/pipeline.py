@@ -8,11 +8,13 @@ Models are loaded once per process (``load_champion`` caches them).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -27,13 +29,18 @@ _models_lock = threading.Lock()
 Progress = Callable[[str, int, int], None]  # (step, done in this batch, total)
 
 
+def champion_row(engine: Engine, kind: str) -> tuple[int, str, Path]:
+    """(registry id, version, artifact directory) of the champion of ``kind``; loads nothing."""
+    with session_scope(engine) as session:
+        row = champion(session, kind)
+        return row.id, row.version, artifact_dir(row)
+
+
 def load_champion(
     engine: Engine, kind: str, device: str | None = None, precision: str = "auto"
 ) -> tuple[int, object]:
     """(registry id, loaded model) of the champion of ``kind``, loaded once per process."""
-    with session_scope(engine) as session:
-        row = champion(session, kind)
-        model_id, version, path = row.id, row.version, artifact_dir(row)
+    model_id, version, path = champion_row(engine, kind)
     key = (kind, version, device, precision)
     with _models_lock:
         if key not in _models:
@@ -82,14 +89,20 @@ def translate_step(
     progress: Progress | None = None,
     precision: str = "auto",
 ) -> tuple[int, str | None]:
-    """Translate what is untranslated; (count, translator version), (0, None) with no model."""
+    """Translate what is untranslated; (count, translator version), (0, None) with no model.
+
+    The model is loaded only when something needs translating."""
     from focusdig.translation import count_untranslated, iter_translation_batches
 
     try:
+        _, version, path = champion_row(engine, "translator")
+        languages = json.loads((path / "config.json").read_text("utf-8"))["languages"]
+        total = count_untranslated(engine, tuple(languages))
+        if total == 0:
+            return 0, version
         model_id, translator = load_champion(engine, "translator", device, precision)
-    except (ArtifactError, ImportError, FileNotFoundError):
+    except (ArtifactError, ImportError, FileNotFoundError, KeyError, ValueError):
         return 0, None
-    total = count_untranslated(engine, tuple(translator.languages))
     done = 0
     for n in iter_translation_batches(engine, translator, model_id, batch_size):
         done += n
@@ -110,9 +123,12 @@ def score_step(
     scored); returns (count, classifier version)."""
     from focusdig.scoring import count_unscored, iter_score_batches
 
-    model_id, classifier = load_champion(engine, "classifier", device, precision)
+    model_id, version, _ = champion_row(engine, "classifier")
     since = utcnow() - timedelta(days=rescore_days) if rescore_days else None
     total = count_unscored(engine, model_id, since)
+    if total == 0:
+        return 0, version  # nothing to score: the model is not even loaded
+    model_id, classifier = load_champion(engine, "classifier", device, precision)
     done = 0
     for n in iter_score_batches(engine, classifier, model_id, batch_size, since):
         done += n

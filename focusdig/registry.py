@@ -16,9 +16,8 @@ from sqlalchemy.orm import Session
 from focusdig import __version__
 from focusdig.classifier.artifacts import ArtifactError, sha256_file
 from focusdig.database import insert_unless_present
+from focusdig.paths import SHIPPED_MODELS
 from focusdig.schema import ModelVersion, utcnow
-
-SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
 def _version_key(path: Path) -> list:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from focusdig.ingest.fetch import FetchLimits
+from focusdig.netsafety import NetworkPolicy
 
 
 def _default_home() -> Path:
@@ -24,6 +25,10 @@ class Settings:
       ``postgresql://`` URLs use psycopg 3.
     - ``FOCUSDIG_DATA_DIR``: training data directory (default ``$FOCUSDIG_HOME/data``).
     - ``FOCUSDIG_FETCH_TIMEOUT`` / ``FOCUSDIG_FETCH_MAX_BYTES``: read timeout (s) and body cap.
+    - ``FOCUSDIG_FETCH_DEADLINE``: the most one fetch may take, connect to last byte (s, 30).
+    - ``FOCUSDIG_ALLOW_PRIVATE_NETWORKS``: 1 lets fetches reach loopback, private, link-local
+      and other non-public addresses (refused by default); ``FOCUSDIG_ALLOWED_NETWORKS``
+      allows only the listed networks (comma-separated CIDR). See ``focusdig.netsafety``.
     - ``FOCUSDIG_FETCH_WORKERS``: how many feeds are fetched at once.
     - ``FOCUSDIG_FETCH_RETRIES`` / ``FOCUSDIG_FETCH_BACKOFF``: retries of a fetch that failed on
       the network, a timeout, 429 or 5xx (default 2), after backoff, 5x, 25x... seconds (2.0).
@@ -49,6 +54,7 @@ class Settings:
     precision: str = "auto"
     api_token: str | None = field(default=None, repr=False)
     entity_backfill_days: int = 30
+    network_policy: NetworkPolicy = field(default_factory=NetworkPolicy)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -61,6 +67,8 @@ class Settings:
             limits = replace(limits, read_timeout=float(env["FOCUSDIG_FETCH_TIMEOUT"]))
         if "FOCUSDIG_FETCH_MAX_BYTES" in env:
             limits = replace(limits, max_bytes=int(env["FOCUSDIG_FETCH_MAX_BYTES"]))
+        if "FOCUSDIG_FETCH_DEADLINE" in env:
+            limits = replace(limits, deadline=float(env["FOCUSDIG_FETCH_DEADLINE"]))
         workers = int(env.get("FOCUSDIG_FETCH_WORKERS", "8"))
         rescore_days = int(env.get("FOCUSDIG_RESCORE_DAYS", "0"))
         return cls(
@@ -75,6 +83,7 @@ class Settings:
             env.get("FOCUSDIG_PRECISION", "auto"),
             api_token=env.get("FOCUSDIG_API_TOKEN") or None,
             entity_backfill_days=max(0, int(env.get("FOCUSDIG_ENTITY_BACKFILL_DAYS", "30"))),
+            network_policy=NetworkPolicy.from_env(env),
         )
 
     @property

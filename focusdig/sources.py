@@ -10,9 +10,9 @@ from urllib.parse import unquote, urljoin, urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from focusdig.paths import SAMPLES_DIR
 from focusdig.schema import SOURCE_KINDS, Source
 
-SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 SAMPLE_SCHEME = "sample:"
 
 

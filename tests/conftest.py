@@ -36,6 +36,9 @@ def focusdig_home(tmp_path, monkeypatch):
     monkeypatch.setenv("FOCUSDIG_HOME", str(home))
     monkeypatch.delenv("FOCUSDIG_DATABASE_URL", raising=False)
     monkeypatch.setenv("FOCUSDIG_FETCH_RETRIES", "0")  # tests that retry say so
+    # every test server listens on 127.0.0.1; the network-safety tests turn this off
+    monkeypatch.setenv("FOCUSDIG_ALLOW_PRIVATE_NETWORKS", "1")
+    monkeypatch.delenv("FOCUSDIG_ALLOWED_NETWORKS", raising=False)
     yield home
     dispose_engines()
 

@@ -357,3 +357,76 @@ def test_relative_comment_feed_kept_without_http_base():
     remote = parse_feed(body, url="https://example.com/feeds/main.xml")
     assert remote.entries[0].comments_url == "https://example.com/feeds/comments-a.xml"
     assert remote.entries[0].url == "https://example.com/feeds/posts/a.html"
+
+
+# ----------------------------------------------------------------------------- entity expansion
+
+
+def _with_dtd(entities: str, body: str) -> bytes:
+    return (
+        f'<?xml version="1.0"?>\n<!DOCTYPE rss [\n{entities}\n]>\n<rss version="2.0"><channel>'
+        f"<title>t</title><item><title>t</title><link>https://example.com/a</link>"
+        f"<description>{body}</description></item></channel></rss>"
+    ).encode()
+
+
+def test_billion_laughs_is_not_expanded():
+    entities = '<!ENTITY lol "lol">\n' + "\n".join(
+        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)
+    ).replace("&lol0;", "&lol;")
+    feed = parse_feed(_with_dtd(entities, "&lol9;"))
+    assert len(feed.entries) == 1 and len(feed.entries[0].text) < 100
+
+
+def test_quadratic_blowup_is_not_expanded():
+    """Before: this 1 MB feed grew to 3 GB of text and 9 GB of memory in feedparser's loose
+    parser, which expands 'safe' (plain text) DTD entities without limit."""
+    body = _with_dtd(f'<!ENTITY a "{"x" * 1_000_000}">', "&a;" * 3000)
+    feed = parse_feed(body)
+    assert len(feed.entries) == 1
+    assert "x" * 100 not in feed.entries[0].text and len(feed.entries[0].text) < 20_000
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig"])
+def test_entity_declarations_are_dropped_in_any_encoding(encoding):
+    text = _with_dtd('<!ENTITY a "EXPANDED">', "before &a; after").decode()
+    text = text.replace('<?xml version="1.0"?>', f'<?xml version="1.0" encoding="{encoding}"?>')
+    feed = parse_feed(text.encode(encoding))
+    assert "EXPANDED" not in feed.entries[0].text
+    assert feed.entries[0].title == "t"
+
+
+@pytest.mark.parametrize(
+    "declaration",
+    [b'encoding="\x00tf-8"', b'encoding="utf\x17\xb2rY"', b'encoding="bogus-\xed\xa0\x80"'],
+)
+def test_undecodable_encoding_declarations_are_not_a_feed(declaration):
+    """Found by fuzzing: feedparser raised ValueError/UnicodeDecodeError on these."""
+    body = b'<?xml version="1.0" ' + declaration + b'?><rss version="2.0"><channel><title>t'
+    body += b"</title><item><title>x</title></item></channel></rss>"
+    try:
+        feed = parse_feed(body)
+    except NotAFeedError as exc:
+        assert str(exc).startswith("not a feed")
+    else:
+        assert feed.entries[0].title == "x"
+
+
+def test_character_references_to_no_character_become_replacement_chars():
+    """Found by fuzzing: feedparser's loose parser raised UnicodeEncodeError on &#xD800;."""
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>a &#xD800;'
+        b" &#0; &#1114112; &#x1F600; &#233;</title><link>http://e.com/a</link></item></channel></rss>"
+    )
+    assert parse_feed(body).entries[0].title == "a \ufffd \ufffd \ufffd \U0001f600 \u00e9"
+
+
+def test_links_longer_than_the_database_column_are_dropped():
+    """Found by fuzzing on PostgreSQL: a 5,000-character link failed the whole feed's insert."""
+    long = "https://e.com/" + "a" * 5000
+    body = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>x</title>'
+        f"<link>{long}</link></item></channel></rss>"
+    ).encode()
+    [entry] = parse_feed(body).entries
+    assert entry.url is None and len(entry.guid) <= 2000

@@ -45,15 +45,10 @@ class _Piece:
 
 
 def models_root() -> Path:
-    """`<repo>/models/classifier`, found next to the installed `focusdig` package."""
-    import focusdig
+    """The shipped classifiers: `models/classifier` of a checkout or of the installed package."""
+    from focusdig.paths import SHIPPED_MODELS
 
-    pkg = (
-        Path(focusdig.__file__).resolve().parent
-        if focusdig.__file__
-        else (Path(__file__).resolve().parents[1])
-    )
-    return pkg.parent / "models" / "classifier"
+    return SHIPPED_MODELS / "classifier"
 
 
 def _version_key(path: Path) -> list:

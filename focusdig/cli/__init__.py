@@ -1,5 +1,7 @@
 """The ``focusdig`` command line (typer + rich), one module per command group."""
 
+import sys
+
 from focusdig.cli import (  # noqa: F401  (register commands)
     dashboard,
     entities,
@@ -10,4 +12,26 @@ from focusdig.cli import (  # noqa: F401  (register commands)
 )
 from focusdig.cli.app import app
 
-__all__ = ["app"]
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """The console script: ``app``, with a database that went away reported in one line.
+
+    Every write is a transaction (one per source, one per batch), so whatever was cut off was
+    rolled back by the database; the next run, once it is back, does the rest.
+    """
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from focusdig.cli.common import err
+
+    try:
+        app()
+    except (OperationalError, InterfaceError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        err.print(
+            f"[red]error:[/red] the database is unavailable ({reason[0] if reason else exc!r}); "
+            "nothing half-written was kept, run again once it is back",
+            soft_wrap=True,
+        )
+        sys.exit(3)

@@ -22,7 +22,6 @@ from focusdig.cli.common import (
     step_progress,
 )
 from focusdig.database import session_scope
-from focusdig.export import items_frame, write_frame
 from focusdig.ingest.runner import SourceReport, ingest_sources
 from focusdig.sources import (
     SourceError,
@@ -126,6 +125,8 @@ def export(
     ),
 ) -> None:
     """Export every item as one row (pandas)."""
+    from focusdig.export import items_frame, write_frame
+
     _, engine = open_db()
     frame = items_frame(engine)
     write_frame(frame, out, fmt.value)
@@ -144,25 +145,31 @@ def run_pipeline(
     """The main job: ingest, detect languages, translate and score, once (ephemeral Prefect)."""
     import os
 
-    from focusdig.pipeline import set_progress_hook
-    from focusdig.prefect_env import configure_prefect, one_off_run
+    from focusdig.prefect_env import TemporaryAPIError, one_off_run, temporary_api_started
 
-    configure_prefect()
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    open_db()
     for feed in feeds or []:
         try:
             location_from_argument(feed)
         except SourceError as exc:
             raise fail(f"{feed}: {exc}") from None
-    from flows.pipeline import pipeline_flow
+    # Prefect's own logs (tracebacks of failed task runs) stay quiet: the summary and one-line
+    # errors are the interface; PREFECT_LOGGING_LEVEL=INFO shows them
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+    # the temporary Prefect API starts while this process imports and opens the database
+    with temporary_api_started() as api:
+        open_db()
+        from flows.pipeline import pipeline_flow
+        from focusdig.pipeline import set_progress_hook
 
-    with one_off_run(), step_progress() as advance:
-        set_progress_hook(advance)
         try:
-            summary = pipeline_flow(feeds or None, device=device, batch_size=batch_size)
-        finally:
-            set_progress_hook(None)
+            with one_off_run(api), step_progress() as advance:
+                set_progress_hook(advance)
+                try:
+                    summary = pipeline_flow(feeds or None, device=device, batch_size=batch_size)
+                finally:
+                    set_progress_hook(None)
+        except TemporaryAPIError as exc:
+            raise fail(str(exc)) from None
     if as_json:
         print(json.dumps(summary.to_dict(), ensure_ascii=False))
     else:

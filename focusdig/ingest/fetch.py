@@ -1,13 +1,18 @@
 """Fetch one feed over HTTP(S) (or from an explicitly allowed local file) with hard limits.
 
-Every network or HTTP problem surfaces as :class:`FetchError` with a one-line human reason;
+Every network or HTTP problem surfaces as :class:`FetchError` with a one-line human reason and
+``retryable`` set only for what a retry can fix (network errors, timeouts, HTTP 429 and 5xx);
 conditional GET (ETag / Last-Modified) turns an unchanged feed into ``not_modified=True``.
+Connections go through :mod:`focusdig.netsafety` (no private addresses unless allowed, every
+redirect hop checked), and one fetch never outlives ``FetchLimits.deadline``.
 """
 
 from __future__ import annotations
 
 import email.utils
 import http
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +20,14 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import httpx
+
+from focusdig.netsafety import (
+    BlockedAddressError,
+    NetworkPolicy,
+    deadline,
+    deadline_passed,
+    guarded_client,
+)
 
 __all__ = ["FetchError", "FetchLimits", "FetchResult", "fetch"]
 
@@ -27,10 +40,16 @@ _CHUNK = 64 * 1024
 
 @dataclass(frozen=True)
 class FetchLimits:
-    """Timeouts (seconds), body size cap and redirect cap for one fetch."""
+    """Timeouts (seconds), the total deadline, body size cap and redirect cap for one fetch.
+
+    ``read_timeout`` bounds each wait for the server; ``deadline`` bounds the whole fetch
+    (connect, headers and body), so a server trickling a byte at a time ends in time too.
+    ``max_bytes`` caps the body after decompression (and before it).
+    """
 
     connect_timeout: float = 5.0
     read_timeout: float = 15.0
+    deadline: float = 30.0
     max_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 5
     user_agent: str = "focusdig/0.1 (+https://github.com/focusdig/focusdig)"
@@ -50,12 +69,21 @@ class FetchResult:
 
 
 class FetchError(Exception):
-    """A fetch failed; ``str(exc)`` is a one-line reason, ``status`` the HTTP status if any."""
+    """A fetch failed; ``str(exc)`` is a one-line reason, ``status`` the HTTP status if any,
+    ``retryable`` whether trying again later may succeed (network trouble, 429, 5xx)."""
 
-    def __init__(self, message: str, *, status: int | None = None, url: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        url: str | None = None,
+        retryable: bool = False,
+    ):
         super().__init__(message)
         self.status = status
         self.url = url
+        self.retryable = retryable
 
 
 _DEFAULT_LIMITS = FetchLimits()
@@ -91,10 +119,13 @@ def fetch(
     limits: FetchLimits = _DEFAULT_LIMITS,
     allow_local: bool = False,
     client: httpx.Client | None = None,
+    policy: NetworkPolicy | None = None,
 ) -> FetchResult:
-    """Fetch ``url`` with conditional GET, redirect, timeout and size limits.
+    """Fetch ``url`` with conditional GET, redirect, deadline, timeout and size limits.
 
-    Only http/https URLs are fetched over the network; local paths and file:// URLs are read
+    Only http/https URLs are fetched over the network, through a client from
+    :func:`focusdig.netsafety.guarded_client` (pass one to share connections; ``policy``,
+    default from the environment, builds one otherwise). Local paths and file:// URLs are read
     only with ``allow_local=True``. Raises :class:`FetchError` for every failure.
     """
     url = (url or "").strip()
@@ -105,7 +136,7 @@ def fetch(
     if not url:
         raise FetchError("empty URL")
     if scheme in ("http", "https"):
-        return _fetch_http(url, etag, last_modified, limits, client)
+        return _fetch_http(url, etag, last_modified, limits, client, policy)
     if _is_local(url, scheme):
         if not allow_local:
             raise FetchError("local paths must be given explicitly (allow_local=True)", url=url)
@@ -183,10 +214,11 @@ def _fetch_http(
     last_modified: str | None,
     limits: FetchLimits,
     client: httpx.Client | None,
+    policy: NetworkPolicy | None,
 ) -> FetchResult:
     if client is not None:
         return _request(client, url, etag, last_modified, limits)
-    with httpx.Client() as own:
+    with guarded_client(policy) as own:
         return _request(own, url, etag, last_modified, limits)
 
 
@@ -203,47 +235,88 @@ def _request(
         write=limits.read_timeout,
         pool=limits.connect_timeout,
     )
-    headers = {"User-Agent": limits.user_agent, "Accept": _ACCEPT}
+    headers = {"User-Agent": limits.user_agent, "Accept": _ACCEPT, "Accept-Encoding": _ENCODINGS}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    current = url
+    with deadline(limits.deadline):
+        try:
+            return _follow(client, url, headers, timeout, limits, etag, last_modified)
+        except BlockedAddressError as exc:
+            raise FetchError(str(exc), url=url) from None
+        except httpx.TimeoutException as exc:
+            current = str(exc.request.url) if _has_request(exc) else url
+            raise FetchError(
+                _timeout_reason(exc, limits, current), url=url, retryable=not deadline_passed()
+            ) from None
+        except httpx.UnsupportedProtocol as exc:
+            scheme = _scheme_in(str(exc))
+            msg = f"redirect to unsupported URL scheme {scheme!r}" if scheme else str(exc)
+            raise FetchError(msg, url=url) from None
+        except httpx.ConnectError as exc:
+            current = str(exc.request.url) if _has_request(exc) else url
+            raise FetchError(_connect_reason(exc, current), url=url, retryable=True) from None
+        except httpx.RemoteProtocolError as exc:
+            current = str(exc.request.url) if _has_request(exc) else url
+            msg = f"server broke the connection ({_first_line(exc)}) at {current}"
+            raise FetchError(msg, url=url, retryable=True) from None
+        except httpx.HTTPError as exc:
+            msg = f"{type(exc).__name__}: {_first_line(exc)}"
+            raise FetchError(msg, url=url, retryable=True) from None
+        except (httpx.InvalidURL, httpx.StreamError) as exc:
+            raise FetchError(f"{type(exc).__name__}: {_first_line(exc)}", url=url) from None
+        except ValueError as exc:  # malformed URL / header values rejected by httpx
+            raise FetchError(f"invalid request: {_first_line(exc)}", url=url) from None
+
+
+def _has_request(exc: httpx.HTTPError) -> bool:
     try:
-        request = client.build_request("GET", url, headers=headers, timeout=timeout)
-        seen: set[str] = set()
-        for _hop in range(limits.max_redirects + 1):
-            current = str(request.url)
-            seen.add(current)
-            response = client.send(request, stream=True, follow_redirects=False)
-            try:
-                if response.next_request is None:
-                    return _finish(response, etag, last_modified, limits)
-                request = response.next_request
-            finally:
-                response.close()
-        loop = " (redirect loop)" if str(request.url) in seen else ""
-        raise FetchError(f"too many redirects (>{limits.max_redirects}){loop}", url=url)
-    except httpx.ConnectTimeout:
-        msg = f"timed out after {_fmt_seconds(limits.connect_timeout)} connecting to {current}"
-    except httpx.ReadTimeout:
-        msg = f"timed out after {_fmt_seconds(limits.read_timeout)} reading {current}"
-    except httpx.TimeoutException:
-        msg = f"timed out talking to {current}"
-    except httpx.UnsupportedProtocol as exc:
-        scheme = _scheme_in(str(exc))
-        msg = f"redirect to unsupported URL scheme {scheme!r}" if scheme else str(exc)
-    except httpx.ConnectError as exc:
-        msg = _connect_reason(exc, current)
-    except httpx.RemoteProtocolError as exc:
-        msg = f"server broke the connection ({_first_line(exc)}) at {current}"
-    except httpx.DecodingError as exc:
-        msg = f"could not decode response body: {_first_line(exc)}"
-    except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
-        msg = f"{type(exc).__name__}: {_first_line(exc)}"
-    except ValueError as exc:  # malformed URL / header values rejected by httpx
-        msg = f"invalid request: {_first_line(exc)}"
-    raise FetchError(msg, url=url)
+        exc.request  # noqa: B018 - raises RuntimeError when httpx did not attach one
+    except RuntimeError:
+        return False
+    return True
+
+
+def _follow(
+    client: httpx.Client,
+    url: str,
+    headers: dict[str, str],
+    timeout: httpx.Timeout,
+    limits: FetchLimits,
+    etag: str | None,
+    last_modified: str | None,
+) -> FetchResult:
+    """Send the request and follow redirects by hand: a loop or too many hops fail at once."""
+    request = client.build_request("GET", url, headers=headers, timeout=timeout)
+    seen = [str(request.url)]
+    for _hop in range(limits.max_redirects + 1):
+        response = client.send(request, stream=True, follow_redirects=False)
+        try:
+            if response.next_request is None:
+                return _finish(response, etag, last_modified, limits)
+            request = response.next_request
+        finally:
+            response.close()
+        target = str(request.url)
+        if target in seen:
+            chain = " -> ".join([*seen[seen.index(target) :], target])
+            raise FetchError(f"redirect loop: {chain}", url=url)
+        seen.append(target)
+    raise FetchError(f"too many redirects (>{limits.max_redirects})", url=url)
+
+
+def _timeout_reason(exc: httpx.TimeoutException, limits: FetchLimits, url: str) -> str:
+    if deadline_passed():
+        return (
+            f"took longer than the {_fmt_seconds(limits.deadline)} deadline for one fetch "
+            f"(connect, headers and body) at {url}"
+        )
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"timed out after {_fmt_seconds(limits.connect_timeout)} connecting to {url}"
+    if isinstance(exc, httpx.ReadTimeout):
+        return f"timed out after {_fmt_seconds(limits.read_timeout)} reading {url}"
+    return f"timed out talking to {url}"
 
 
 def _finish(
@@ -258,18 +331,65 @@ def _finish(
         return FetchResult(final, status, None, new_etag or etag, new_lm or last_modified,
                            ctype, True)  # fmt: skip
     if status >= 300:
-        raise FetchError(_reason(status, response.reason_phrase), status=status, url=final)
+        retry = status == 429 or status >= 500
+        raise FetchError(
+            _reason(status, response.reason_phrase), status=status, url=final, retryable=retry
+        )
     declared = response.headers.get("content-length", "")
     if declared.strip().isdigit() and int(declared) > limits.max_bytes:
         raise _too_big(limits, final)
-    chunks: list[bytes] = []
+    encodings = [e.strip().lower() for e in response.headers.get("content-encoding", "").split(",")]
+    body = _read_capped(_decoded(response.iter_raw(_CHUNK), encodings, final), limits, final)
+    return FetchResult(final, status, body, new_etag, new_lm, ctype, False)
+
+
+def _read_capped(chunks: Iterator[bytes], limits: FetchLimits, url: str) -> bytes:
+    parts: list[bytes] = []
     total = 0
-    for chunk in response.iter_bytes(_CHUNK):  # decompressed; also caps compression bombs
+    for chunk in chunks:
         total += len(chunk)
         if total > limits.max_bytes:
-            raise _too_big(limits, final)
-        chunks.append(chunk)
-    return FetchResult(final, status, b"".join(chunks), new_etag, new_lm, ctype, False)
+            raise _too_big(limits, url)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+# Only what can be decoded with a bounded output: a compression bomb must fail at the cap,
+# never be inflated in one piece (httpx's own decoders inflate a whole chunk at once).
+_ENCODINGS = "gzip, deflate"
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+def _decoded(raw: Iterator[bytes], encodings: list[str], url: str) -> Iterator[bytes]:
+    """Undo each Content-Encoding (applied in order, undone in reverse), chunk by chunk, never
+    producing more than `_CHUNK` bytes from one call: memory stays bounded by the caller's cap."""
+    stream = raw
+    for encoding in reversed([e for e in encodings if e and e != "identity"]):
+        if encoding not in _WBITS:
+            raise FetchError(f"unsupported Content-Encoding {encoding!r} (asked for {_ENCODINGS})",
+                             url=url)  # fmt: skip
+        stream = _inflate(stream, _WBITS[encoding], url)
+    return stream
+
+
+def _inflate(chunks: Iterator[bytes], wbits: int, url: str) -> Iterator[bytes]:
+    inflater = zlib.decompressobj(wbits)
+    first = True
+    try:
+        for chunk in chunks:
+            if first and wbits == zlib.MAX_WBITS and chunk[:1] and chunk[0] & 0x0F != 8:
+                inflater = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate without zlib header
+            first = False
+            data = chunk
+            while True:  # at most _CHUNK bytes out per call, however much the input inflates
+                out = inflater.decompress(data, _CHUNK)
+                data = inflater.unconsumed_tail
+                if out:
+                    yield out
+                if not data and len(out) < _CHUNK:
+                    break
+    except zlib.error as exc:
+        raise FetchError(f"could not decode compressed body: {exc}", url=url) from None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -291,7 +411,9 @@ def _connect_reason(exc: httpx.ConnectError, url: str) -> str:
     host = urlsplit(url).hostname or url
     if "refused" in low:
         return "connection refused"
-    if "name or service not known" in low or "nodename nor servname" in low or "getaddrinfo" in low:
+    if "could not resolve" in low or "name or service not known" in low or "getaddrinfo" in low:
+        return f"could not resolve host {host}"
+    if "nodename nor servname" in low:
         return f"could not resolve host {host}"
     if "certificate" in low or "ssl" in low:
         return f"TLS error connecting to {host}: {text}"

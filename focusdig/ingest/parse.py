@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import feedparser
+import feedparser.api
 import nh3
 
 __all__ = ["FeedEntry", "NotAFeedError", "ParsedFeed", "html_to_text", "parse_feed"]
@@ -71,8 +72,49 @@ _URL_UNSAFE = {c: f"%{ord(c):02X}" for c in " \"<>`{}|\\^'"}
 _SAFE_SCHEMES = ("http", "https")
 _BAD_ID_PREFIXES = ("javascript:", "vbscript:", "data:")
 _MAX_GUID_LEN = 512
+_MAX_URL_LEN = 2000  # the database's URL columns; a longer link is dropped, not truncated
 # bozo exceptions that do not mean the document was damaged
 _BENIGN_BOZO = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
+
+
+_CHARREF_RE = re.compile(rb"&#([xX][0-9a-fA-F]{1,16}|[0-9]{1,20});")
+
+
+def _fix_charref(match: re.Match[bytes]) -> bytes:
+    """A reference to no character (NUL, a surrogate, beyond U+10FFFF) becomes U+FFFD:
+    feedparser's loose parser raises on them instead of reporting a broken feed."""
+    ref = match.group(1)
+    code = int(ref[1:], 16) if ref[:1] in b"xX" else int(ref)
+    if code == 0 or 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+        return b"&#xFFFD;"
+    return match.group(0)
+
+
+_ROOT_START_RE = re.compile(rb"<[A-Za-z_]")
+_XML_DECLARATION_RE = re.compile(rb"\s*<\?xml[^>]*\?>")
+_feedparser_replace_doctype = feedparser.api.replace_doctype
+
+
+def _replace_doctype_without_entities(data: bytes) -> tuple[str | None, bytes, dict[str, str]]:
+    """feedparser's DOCTYPE handling, minus every entity declaration.
+
+    feedparser keeps a DTD's "safe" entities (plain text values) and expands them itself in its
+    loose parser with no limit: a 1 MB feed declaring a 1 MB entity referenced a million times
+    grew to 3 GB and 9 GB of memory (quadratic blowup; nested "billion laughs" entities are
+    dropped by feedparser and refused by expat). Here nothing before the root element but the
+    XML declaration survives, and no entity is handed to the loose parser, so an undefined
+    ``&name;`` stays literal text. This runs on the document already converted to UTF-8, so no
+    encoding trick (UTF-16, UTF-7, EBCDIC) can hide a declaration.
+    """
+    version, data, _entities = _feedparser_replace_doctype(data)
+    root = _ROOT_START_RE.search(data)
+    if root is not None and b"<!" in data[: root.start()]:
+        declaration = _XML_DECLARATION_RE.match(data)
+        data = (declaration.group(0) if declaration else b"") + data[root.start() :]
+    return version, data, {}
+
+
+feedparser.api.replace_doctype = _replace_doctype_without_entities
 
 
 def html_to_text(fragment: str) -> str:
@@ -121,7 +163,8 @@ def _safe_url(value: Any, base: str | None = None) -> str | None:
     if parts.scheme.lower() not in _SAFE_SCHEMES or not parts.hostname:
         return None
     url = urlunsplit(parts._replace(scheme=parts.scheme.lower()))
-    return "".join(_URL_UNSAFE.get(c, c) for c in url)
+    url = "".join(_URL_UNSAFE.get(c, c) for c in url)
+    return url if len(url) <= _MAX_URL_LEN else None
 
 
 def _safe_ref(value: Any, base: str | None) -> str | None:
@@ -135,7 +178,8 @@ def _safe_ref(value: Any, base: str | None) -> str | None:
     except ValueError:
         return None
     if ref and not parts.scheme and not parts.netloc and ":" not in ref.split("/", 1)[0]:
-        return "".join(_URL_UNSAFE.get(c, c) for c in ref)
+        ref = "".join(_URL_UNSAFE.get(c, c) for c in ref)
+        return ref if len(ref) <= _MAX_URL_LEN else None
     return _safe_url(ref)
 
 
@@ -294,9 +338,16 @@ def parse_feed(
     if base:
         headers["content-location"] = base
     # Always pass a stream: given bytes, feedparser first tries open(body) as a file path.
-    parsed = feedparser.parse(
-        io.BytesIO(body), response_headers=headers, sanitize_html=True, resolve_relative_uris=True
-    )
+    try:
+        parsed = feedparser.parse(
+            io.BytesIO(_CHARREF_RE.sub(_fix_charref, body)),
+            response_headers=headers,
+            sanitize_html=True,
+            resolve_relative_uris=True,
+        )
+    except (UnicodeError, LookupError, ValueError) as exc:  # a declared encoding that is
+        # not one (stray bytes, NUL): feedparser raises instead of reporting a broken feed
+        raise NotAFeedError(f"not a feed: cannot decode it ({_describe(exc)})") from None
     version = parsed.get("version") or ""
     bozo_exc = parsed.get("bozo_exception") if parsed.get("bozo") else None
     raw_entries = [e for e in parsed.get("entries", []) if not _is_empty_entry(e)]

@@ -19,6 +19,7 @@ from focusdig.database import session_scope
 from focusdig.ingest.fetch import FetchError, FetchResult, fetch
 from focusdig.ingest.parse import NotAFeedError, parse_feed
 from focusdig.ingest.store import link_comments, normalize_url, store_entries
+from focusdig.netsafety import guarded_client
 from focusdig.schema import FetchLog, Source, utcnow
 from focusdig.settings import Settings
 from focusdig.sources import add_source, fetch_target, resolve_link, unique_name
@@ -45,10 +46,9 @@ class SourceReport:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Worth retrying: network trouble, timeouts, HTTP 429 and 5xx (not 404, not a bad feed)."""
-    if not isinstance(exc, FetchError):
-        return False
-    return exc.status is None or exc.status == 429 or exc.status >= 500
+    """Worth retrying: network trouble, timeouts, HTTP 429 and 5xx; never a 404, a bad feed, a
+    refused address, a redirect loop, a size violation or a blown deadline."""
+    return isinstance(exc, FetchError) and exc.retryable
 
 
 def select_sources(engine: Engine, source_ids: Iterable[int] | None = None) -> list[int]:
@@ -80,6 +80,7 @@ def fetch_source(
         limits=settings.fetch_limits,
         allow_local=local,
         client=client,
+        policy=settings.network_policy,
     )
 
 
@@ -188,7 +189,8 @@ def ingest_batch(engine: Engine, settings: Settings, source_ids: list[int]) -> l
     t0 = time.perf_counter()
     workers = settings.fetch_workers
     pool_limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
-    with httpx.Client(limits=pool_limits) as client, ThreadPoolExecutor(workers) as pool:
+    client = guarded_client(settings.network_policy, limits=pool_limits)
+    with client, ThreadPoolExecutor(workers) as pool:
         results = list(
             pool.map(lambda sid: fetch_with_retries(engine, settings, sid, client), source_ids)
         )

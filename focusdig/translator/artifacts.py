@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-import focusdig
 from focusdig.classifier.artifacts import ArtifactError, verify_manifest, write_model_files
+from focusdig.paths import SHIPPED_MODELS
 from focusdig.translator.model import Seq2SeqTransformer, TranslatorConfig
 from focusdig.translator.tokenizer import SubwordTokenizer
 
@@ -28,7 +28,7 @@ WMT_CITATION = (
 
 
 def default_models_root() -> Path:
-    return Path(focusdig.__file__).resolve().parent.parent / "models" / "translator"
+    return SHIPPED_MODELS / "translator"
 
 
 def latest_model_dir(root: str | Path | None = None) -> Path:
