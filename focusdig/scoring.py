@@ -47,14 +47,25 @@ def scorable_filter(model_id: int, rescore_since: datetime | None = None):
     return ~scored_by_model & wanted & readable
 
 
-def source_span(alignment: list[dict] | None, start: int, end: int) -> tuple[int, int] | None:
-    """The source-text span the English span [start, end) is most strongly aligned to."""
+def _aligned(
+    alignment: list[dict] | None, start: int, end: int, side: str, other: str
+) -> tuple[int, int] | None:
     best = None
     for link in alignment or ():
-        overlaps = link["tgt_start"] < end and start < link["tgt_end"]
+        overlaps = link[f"{side}_start"] < end and start < link[f"{side}_end"]
         if overlaps and (best is None or link["weight"] > best["weight"]):
             best = link
-    return (best["src_start"], best["src_end"]) if best else None
+    return (best[f"{other}_start"], best[f"{other}_end"]) if best else None
+
+
+def source_span(alignment: list[dict] | None, start: int, end: int) -> tuple[int, int] | None:
+    """The source-text span the English span [start, end) is most strongly aligned to."""
+    return _aligned(alignment, start, end, "tgt", "src")
+
+
+def english_span(alignment: list[dict] | None, start: int, end: int) -> tuple[int, int] | None:
+    """The English span the source-text span [start, end) is most strongly aligned to."""
+    return _aligned(alignment, start, end, "src", "tgt")
 
 
 def _token_rows(score_id: int, pred: Prediction, translation: Translation | None):

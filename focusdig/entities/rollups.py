@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import delete, func, select
@@ -52,11 +52,6 @@ class DayStats:
     negative: int
     neutral: int
     positive: int
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["date"] = d.pop("day").isoformat()
-        return d
 
 
 def recompute(session: Session, pairs: Iterable[tuple[int, date]]) -> int:

@@ -38,9 +38,9 @@ from focusdig.schema import (
     Translation,
     utcnow,
 )
-from focusdig.scoring import ENGLISH, item_text, source_span
+from focusdig.scoring import ENGLISH, english_span, item_text, source_span
 
-_extractors: dict[tuple, Extractor] = {}
+_extractors: dict[tuple[str, int, int, int], Extractor] = {}
 _extractors_lock = threading.Lock()
 
 
@@ -53,8 +53,11 @@ def watchlist_key(session: Session) -> tuple[int, int, int]:
 
 
 def extractor_for(session: Session) -> tuple[int, Extractor]:
-    """(watchlist revision, extractor for the current watchlist), built once per version."""
-    key = watchlist_key(session)
+    """(watchlist revision, extractor for the current watchlist), built once per version of
+    each database's watchlist."""
+    revision, count, max_id = watchlist_key(session)
+    url = session.get_bind().url.render_as_string(hide_password=True)
+    key = (url, revision, count, max_id)
     with _extractors_lock:
         if key not in _extractors:
             entities = session.scalars(select(Entity).options(selectinload(Entity.aliases)))
@@ -64,7 +67,7 @@ def extractor_for(session: Session) -> tuple[int, Extractor]:
             ]
             _extractors.clear()
             _extractors[key] = Extractor(entries)
-        return key[0], _extractors[key]
+        return revision, _extractors[key]
 
 
 def scan_filter(revision: int, backfill_since: datetime | None):
@@ -82,16 +85,6 @@ def scan_filter(revision: int, backfill_since: datetime | None):
         stale = exists().where(EntityScan.item_id == Item.id, EntityScan.revision < revision)
         wanted = wanted | (stale & (when >= backfill_since))
     return readable & wanted
-
-
-def aligned_span(alignment: list[dict] | None, start: int, end: int) -> tuple[int, int] | None:
-    """The English span the source span [start, end) is most strongly aligned to."""
-    best = None
-    for link in alignment or ():
-        overlaps = link["src_start"] < end and start < link["src_end"]
-        if overlaps and (best is None or link["weight"] > best["weight"]):
-            best = link
-    return (best["tgt_start"], best["tgt_end"]) if best else None
 
 
 @dataclass
@@ -112,7 +105,7 @@ class ItemEntities:
             if not in_source:
                 spans[m.entity_id].add((m.start, m.end))
                 continue
-            span = aligned_span(self.translation.alignment, m.start, m.end)
+            span = english_span(self.translation.alignment, m.start, m.end)
             spans[m.entity_id].update([span] if span else [])
         return {e: sorted(s) for e, s in spans.items()}
 
