@@ -58,7 +58,11 @@ class TemporaryAPI:
             "--port", str(self.port), "--log-level", "error", "--lifespan", "on",
         ]  # fmt: skip
         self.process = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            command,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
 
     def wait_ready(self, timeout: float | None = None) -> str:
@@ -93,6 +97,16 @@ class TemporaryAPI:
                 self.process.wait()
         if self.process.stderr:
             self.process.stderr.close()
+
+
+def _die_with_parent() -> None:
+    """In the server child (Linux): get SIGTERM when the focusdig process dies, even by
+    kill -9, so no temporary API outlives the run that started it."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _free_port() -> int:
