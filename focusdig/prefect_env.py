@@ -28,7 +28,6 @@ OFFLINE_DEFAULTS = {
     # a cold ephemeral server on a small machine can take longer than the default 20 s
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
 }
-STARTUP_TIMEOUT_S = 90.0
 
 
 def configure_prefect() -> None:
@@ -59,11 +58,20 @@ class TemporaryAPI:
             "--port", str(self.port), "--log-level", "error", "--lifespan", "on",
         ]  # fmt: skip
         self.process = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            command,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
 
-    def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S) -> str:
-        """Block until the API answers its health check; returns its URL."""
+    def wait_ready(self, timeout: float | None = None) -> str:
+        """Block until the API answers its health check (within Prefect's
+        ``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS``, 90 s here); returns its URL."""
+        if timeout is None:
+            name = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+            timeout = float(os.environ.get(name) or OFFLINE_DEFAULTS[name])
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.process.poll() is not None:
@@ -71,7 +79,7 @@ class TemporaryAPI:
                 last = error.splitlines()[-1] if error else f"exit code {self.process.returncode}"
                 raise TemporaryAPIError(f"the temporary Prefect API stopped: {last}")
             try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                with direct.open(f"{self.url}/health", timeout=2) as response:
                     if response.status == 200:
                         return self.url
             except (urllib.error.URLError, OSError):
@@ -89,6 +97,16 @@ class TemporaryAPI:
                 self.process.wait()
         if self.process.stderr:
             self.process.stderr.close()
+
+
+def _die_with_parent() -> None:
+    """In the server child (Linux): get SIGTERM when the focusdig process dies, even by
+    kill -9, so no temporary API outlives the run that started it."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _free_port() -> int:

@@ -46,7 +46,7 @@ def focusdig_home(tmp_path, monkeypatch):
 def _postgres_database():
     admin_url = normalize_url(POSTGRES_URL)
     name = f"focusdig_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)

@@ -45,6 +45,7 @@ def start_postgres() -> None:
 def cli_env() -> dict[str, str]:
     env = {**os.environ}
     env.pop("PREFECT_LOGGING_LEVEL", None)  # as a user runs it
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "200"  # a busy machine
     return env
 
 
@@ -57,6 +58,7 @@ def counts(engine) -> dict[str, int]:
 
 
 @pytest.mark.skipif(not all(PG_CONTROL), reason="FOCUSDIG_TEST_PG_* not set (see .ci/run)")
+@pytest.mark.timeout(600)
 def test_postgres_stopped_mid_run_one_error_line_then_the_next_run_completes(
     database_url, tiny_champion, feed_server
 ):
@@ -84,9 +86,9 @@ def test_postgres_stopped_mid_run_one_error_line_then_the_next_run_completes(
             [FOCUSDIG, "run", *feeds], env=cli_env(), capture_output=True, text=True, timeout=240
         )
     finally:
-        if not stopped:
-            pytest.fail("the outage handler never ran")
-        start_postgres()
+        if stopped:
+            start_postgres()
+    assert stopped, f"the run never fetched the feed that stops the database: {failed.stderr}"
     assert failed.returncode == 3, failed.stderr[-2000:]
     lines = [line for line in failed.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in failed.stderr, failed.stderr[-2000:]
@@ -112,7 +114,6 @@ def test_postgres_stopped_mid_run_one_error_line_then_the_next_run_completes(
 CONCURRENT_RUN = textwrap.dedent(
     """
     import sys
-    from focusdig import pipeline
     from focusdig.database import get_engine
     from focusdig.ingest.runner import ingest_sources
     from focusdig.settings import Settings
@@ -120,19 +121,17 @@ CONCURRENT_RUN = textwrap.dedent(
     settings = Settings.from_env()
     engine = get_engine(settings)
     ids = [int(i) for i in sys.argv[1:]]
-    for _ in range(2):
+    for _ in range(3):
         reports = ingest_sources(engine, settings, ids)
         assert all(r.ok for r in reports), [r.error for r in reports]
-        pipeline.process(engine, batch_size=2)
     """
 )
 
 
 @pytest.mark.parametrize("runs", [2, 4])
-def test_concurrent_runs_in_separate_processes_store_nothing_twice(
-    database_url, tiny_champion, feed_server, runs
-):
-    """Separate processes, separate connections: no duplicate, no "database is locked"."""
+def test_concurrent_runs_in_separate_processes_store_nothing_twice(database_url, feed_server, runs):
+    """Separate processes, separate connections, each ingesting every source three times: no
+    duplicate, no "database is locked". (Concurrent scoring is covered in test_flows.py.)"""
     if database_url.startswith("sqlite") and runs == 4:
         pytest.skip("four concurrent runs are the PostgreSQL case")
     names = ("rss2.xml", "atom.xml", "rss1_rdf.xml", "hostile.xml", "comments_rss.xml")
@@ -160,6 +159,5 @@ def test_concurrent_runs_in_separate_processes_store_nothing_twice(
     result = counts(engine)
     with session_scope(engine) as session:
         distinct = session.scalar(select(func.count(func.distinct(Item.content_hash))))
-    assert result["items"] == distinct == 12
-    assert result["scores"] == result["items"]
-    assert result["fetch_log"] == 2 * runs * len(names)
+    assert result["items"] == distinct == 11  # 12 entries, one repeated across two feeds
+    assert result["fetch_log"] == 3 * runs * len(names)

@@ -430,3 +430,17 @@ def test_links_longer_than_the_database_column_are_dropped():
     ).encode()
     [entry] = parse_feed(body).entries
     assert entry.url is None and len(entry.guid) <= 2000
+
+
+def test_a_feed_of_too_many_tags_is_refused_before_parsing():
+    """Found by fuzzing: 7.6 MB of nested tags and copied items kept feedparser busy minutes."""
+    import time
+
+    from focusdig.ingest.parse import MAX_TAGS
+
+    item = "<item><title>x</title>" + "<b>" * 50 + "</item>"
+    body = f'<rss version="2.0"><channel>{item * (MAX_TAGS // 50)}</channel></rss>'.encode()
+    start = time.monotonic()
+    with pytest.raises(NotAFeedError, match=r"^not parsed: [\d,]+ tags, more than the 300,000"):
+        parse_feed(body)
+    assert time.monotonic() - start < 1
