@@ -38,7 +38,7 @@ from focusdig.database import get_engine, session_scope
 from focusdig.schema import Alert, AlertDelivery, Item, ModelVersion, Score, ScoreToken, Source
 from focusdig.settings import Settings
 
-NOW = datetime.now(UTC).replace(minute=30, second=0, microsecond=0)
+NOW = datetime.now(UTC).replace(microsecond=0)  # histories end before the real now
 SECRET = "s3cret-for-tests"
 
 
@@ -146,16 +146,20 @@ def test_thresholds_refuse_nonsense():
 # ----------------------------------------------------------------------------- in a database
 
 
-def add_history(engine, name: str, events: list[tuple[datetime, float]], title="Item") -> None:
+def add_history(
+    engine, name: str, events: list[tuple[datetime, float]], title="Item", enabled=True
+) -> None:
     """A source with one scored item per event (published at its time, two top words)."""
     with session_scope(engine) as session:
         model_id = session.scalar(select(ModelVersion.id).where(ModelVersion.version == "sim"))
         if model_id is None:
-            model = ModelVersion(kind="classifier", version="sim", artifact_path="-")
+            model = ModelVersion(
+                kind="classifier", version="sim", artifact_path="-", status="retired"
+            )
             session.add(model)
             session.flush()
             model_id = model.id
-        source = Source(name=name, url=f"https://{name}.example/feed")
+        source = Source(name=name, url=f"https://{name}.example/feed", enabled=enabled)
         session.add(source)
         session.flush()
         item_ids = session.scalars(
@@ -472,3 +476,63 @@ def test_the_unique_key_not_a_check_keeps_it_once(database_url):
 def record_in_new_session(engine, candidates) -> list[int]:
     with session_scope(engine) as session:
         return record_alerts(session, candidates, ())
+
+
+def test_the_pipeline_checks_and_delivers_alerts(
+    prefect_harness, database_url, tiny_champion, feed_server, receiver
+):
+    from conftest import FEEDS
+
+    from flows.pipeline import pipeline_flow
+    from focusdig.summary import summary_markdown
+
+    add_history(tiny_champion, "shaky <b>", shifted_history(11), enabled=False)
+    feed_server.add("/rss2.xml", (FEEDS / "rss2.xml").read_bytes())
+    summary = pipeline_flow([feed_server.url("/rss2.xml")], fetch_retries=0)
+    assert summary.items_new > 0
+    [alert] = summary.alerts["new"]
+    assert alert["subject"] == "shaky <b>" and alert["kind"] == "sentiment_shift"
+    assert summary.alerts["delivered"] == 1 and summary.alerts["pending"] == 0
+    assert len(receiver.posts) == 1
+    markdown = summary_markdown(summary)
+    assert "## New alerts" in markdown and "shaky \\<b\\>" in markdown
+    assert pipeline_flow(fetch_retries=0).alerts["new"] == []
+    assert len(receiver.posts) == 1
+
+
+def test_cli_check_list_and_test(database_url, receiver, monkeypatch):
+    from test_cli import run
+
+    run("init", "--no-samples")
+    add_history(get_engine(Settings.from_env()), "shaky", shifted_history(12), enabled=False)
+    run("alerts", "check", "--z", "0", code=2)  # a threshold that makes no sense
+    assert json.loads(run("alerts", "check", "--no-deliver", "--json").stdout)["new"][0][
+        "subject"
+    ] == ("shaky")
+    assert receiver.posts == []
+    [listed] = json.loads(run("alerts", "list", "--days", "1", "--json").stdout)
+    assert set(listed) >= {
+        "id",
+        "subject",
+        "entity",
+        "kind",
+        "direction",
+        "window_start",
+        "window_end",
+        "baseline_mean",
+        "current_mean",
+        "count",
+        "z",
+        "items",
+        "delivered_at",
+    }
+    assert listed["delivered_at"] is None and listed["pending_deliveries"] == 1
+    checked = json.loads(run("alerts", "check", "--json").stdout)  # delivers the pending one
+    assert checked["new"] == [] and checked["delivered"] == 1 and len(receiver.posts) == 1
+    assert "shaky" in run("alerts", "list").stdout
+    run("alerts", "test")
+    assert json.loads(receiver.posts[-1][1])["test"] is True
+    receiver.status = 503
+    assert "HTTP 503" in run("alerts", "test", code=1).output
+    monkeypatch.delenv("FOCUSDIG_ALERT_WEBHOOK")
+    assert "FOCUSDIG_ALERT_WEBHOOK" in run("alerts", "test", code=2).output
