@@ -536,3 +536,29 @@ def test_cli_check_list_and_test(database_url, receiver, monkeypatch):
     assert "HTTP 503" in run("alerts", "test", code=1).output
     monkeypatch.delenv("FOCUSDIG_ALERT_WEBHOOK")
     assert "FOCUSDIG_ALERT_WEBHOOK" in run("alerts", "test", code=2).output
+
+
+def test_api_and_overview_show_alerts_as_text(database_url, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from focusdig.api import create_app
+
+    monkeypatch.delenv("FOCUSDIG_ALERT_WEBHOOK", raising=False)
+    settings = Settings.from_env()
+    engine = get_engine(settings)
+    hostile = "<script>alert(1)</script>"
+    add_history(engine, hostile, shifted_history(13), title="<img src=x onerror=alert(2)>")
+    [alert] = run_alerts(engine, settings).new
+    client = TestClient(create_app(settings, engine))
+    [listed] = client.get("/api/alerts").json()
+    assert listed["id"] == alert["id"] and listed["subject"] == hostile
+    assert listed["delivered_at"] is None and listed["pending_deliveries"] == 0
+    assert listed["items"][0]["title"].startswith("<img") and listed["items"][0]["top_words"]
+    assert client.get("/api/alerts", params={"days": 0}).status_code == 422
+    page = client.get("/")
+    assert (
+        page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+    )
+    assert "negative sentiment shift" in page.text and "not sent (no webhook)" in page.text
+    assert hostile not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "<img src=x" not in page.text and "&lt;img src=x onerror=alert(2)&gt;" in page.text
