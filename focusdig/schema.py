@@ -353,6 +353,9 @@ class Alert(Base):
     source_id: Mapped[int | None] = mapped_column(
         ForeignKey("sources.id", ondelete="SET NULL"), index=True
     )
+    entity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("entities.id", ondelete="SET NULL"), index=True
+    )
     kind: Mapped[str] = mapped_column(String(32))  # sentiment_shift | volume_spike
     direction: Mapped[str] = mapped_column(String(16))  # negative | positive | up
     window_day: Mapped[date] = mapped_column(Date)

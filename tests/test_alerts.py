@@ -8,6 +8,7 @@ import json
 import random
 import socket
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -33,8 +34,14 @@ from focusdig.alerts.detect import (
     window_series,
 )
 from focusdig.alerts.run import run_alerts
-from focusdig.alerts.store import find_candidates, list_alerts, record_alerts, source_histories
-from focusdig.database import get_engine, session_scope
+from focusdig.alerts.store import (
+    find_candidates,
+    insert_alert,
+    list_alerts,
+    record_alerts,
+    source_histories,
+)
+from focusdig.database import get_engine, serialize_writers, session_scope
 from focusdig.schema import Alert, AlertDelivery, Item, ModelVersion, Score, ScoreToken, Source
 from focusdig.settings import Settings
 
@@ -451,31 +458,25 @@ def test_text_is_plain_and_cannot_ping_a_channel():
 
 
 def test_the_unique_key_not_a_check_keeps_it_once(database_url):
-    """Two runs that both found the alert and both passed the overlap check: the second
-    insert is a no-op, whichever commits first."""
+    """Past every check, a second insert of the same subject, kind, direction and window day
+    (even from another window of that day) is a no-op."""
     settings = Settings.from_env()
     engine = get_engine(settings)
     add_history(engine, "shaky", shifted_history(10))
     thresholds = settings.alert_thresholds
     since = NOW - thresholds.window - thresholds.baseline_days * timedelta(days=1)
     with session_scope(engine) as session:
-        candidates = find_candidates(source_histories(session, since, NOW), NOW, thresholds)
-    assert len(candidates) == 1
-    results: dict[str, list[int]] = {}
-    with session_scope(engine) as first:
-        results["first"] = record_alerts(first, candidates, ())
-        second = threading.Thread(
-            target=lambda: results.setdefault("second", record_in_new_session(engine, candidates))
-        )
-        second.start()
-        second.join(timeout=1)  # it waits for the first transaction's write lock
-    second.join()
-    assert len(results["first"]) == 1 and results["second"] == []
-
-
-def record_in_new_session(engine, candidates) -> list[int]:
+        [candidate] = find_candidates(source_histories(session, since, NOW), NOW, thresholds)
     with session_scope(engine) as session:
-        return record_alerts(session, candidates, ())
+        assert len(record_alerts(session, [candidate], ())) == 1
+    later = replace(
+        candidate, series=replace(candidate.series, window_end=NOW + timedelta(minutes=1))
+    )
+    with session_scope(engine) as session:
+        assert insert_alert(session, candidate) is None
+        assert insert_alert(session, later) is None
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Alert)) == 1
 
 
 def test_the_pipeline_checks_and_delivers_alerts(
@@ -562,3 +563,78 @@ def test_api_and_overview_show_alerts_as_text(database_url, monkeypatch):
     assert "negative sentiment shift" in page.text and "not sent (no webhook)" in page.text
     assert hostile not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
     assert "<img src=x" not in page.text and "&lt;img src=x onerror=alert(2)&gt;" in page.text
+
+
+def add_entity_history(engine, name: str, source: str, events, drivers=("guidance", "cut")):
+    """An entity mentioned once by each item of ``source`` (made from ``events``), each with a
+    score toward the entity equal to the event's score, and the daily rollups built."""
+    from focusdig.entities import rollups
+    from focusdig.entities.rollups import item_day
+    from focusdig.schema import Entity, EntityMention, EntityScore
+
+    add_history(engine, source, [(at, 0.0) for at, _ in events], title=f"{name} news")
+    with session_scope(engine) as session:
+        entity = Entity(name=name, ticker=name[:4].upper())
+        session.add(entity)
+        session.flush()
+        items = session.execute(
+            select(Item.id, Item.published_at, Item.fetched_at)
+            .join(Source, Source.id == Item.source_id)
+            .where(Source.name == source)
+            .order_by(Item.id)
+        ).all()
+        model_id = session.scalar(select(ModelVersion.id).where(ModelVersion.version == "sim"))
+        for (item_id, *_), (_, score) in zip(items, events, strict=True):
+            session.add(
+                EntityMention(
+                    item_id=item_id, entity_id=entity.id, start=0, end=3, matched=name, how="name"
+                )
+            )
+            session.add(
+                EntityScore(
+                    item_id=item_id,
+                    entity_id=entity.id,
+                    model_version_id=model_id,
+                    method="target",
+                    label="neutral",
+                    score=max(-1.0, min(1.0, score)),
+                    prob_negative=0.3,
+                    prob_neutral=0.4,
+                    prob_positive=0.3,
+                    top_tokens=[{"word": w, "weight": 0.5, "start": 0, "end": 1} for w in drivers],
+                )
+            )
+        session.flush()
+    with session_scope(engine) as session:
+        serialize_writers(session, rollups.LOCK)
+        rollups.recompute(session, {(entity.id, item_day(p, f)) for _, p, f in items})
+
+
+def test_entities_alert_like_sources_from_their_mentions(database_url):
+    from focusdig.schema import EntityDay
+
+    settings = Settings.from_env()
+    engine = get_engine(settings)
+    rng = random.Random(14)
+    # the source's own item scores stay calm (0.0): only the scores toward the entity shift
+    add_entity_history(engine, "Acme Corp", "acme-wire", shifted_history(14))
+    add_entity_history(engine, "Calm Inc", "calm-wire", calm_events(rng, 60, 10))
+    young = [e for e in calm_events(rng, 4, 10) if e[0] < NOW - timedelta(hours=24)]
+    add_entity_history(engine, "Young Ltd", "young-wire", young + recent(rng, 30, -0.9))
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count()).select_from(EntityDay)) > 60
+    report = run_alerts(engine, settings, now=NOW)
+    assert report.checked == 6  # three sources, three entities
+    [alert] = report.new
+    assert (alert["subject_kind"], alert["entity"], alert["source"]) == (
+        "entity",
+        "Acme Corp",
+        None,
+    )
+    assert (alert["kind"], alert["direction"]) == ("sentiment_shift", "negative")
+    assert alert["items"][0]["source"] == "acme-wire" and alert["items"][0]["score"] < -0.3
+    assert [w["word"] for w in alert["items"][0]["top_words"]] == ["guidance", "cut"]
+    with session_scope(engine) as session:
+        stored = session.scalar(select(Alert))
+        assert stored.entity_id is not None and stored.source_id is None
+    assert run_alerts(engine, settings, now=NOW).new == []

@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("subject_kind", sa.String(16), nullable=False),
         sa.Column("subject", sa.String(200), nullable=False),
         sa.Column("source_id", sa.Integer(), sa.ForeignKey("sources.id", ondelete="SET NULL")),
+        sa.Column("entity_id", sa.Integer(), sa.ForeignKey("entities.id", ondelete="SET NULL")),
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("direction", sa.String(16), nullable=False),
         sa.Column("window_day", sa.Date(), nullable=False),
@@ -41,6 +42,7 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_alerts_source_id", "alerts", ["source_id"])
+    op.create_index("ix_alerts_entity_id", "alerts", ["entity_id"])
     op.create_index("ix_alerts_window_end", "alerts", ["window_end"])
     op.create_table(
         "alert_deliveries",

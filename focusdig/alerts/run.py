@@ -11,6 +11,7 @@ from focusdig.alerts.deliver import DeliveryReport, deliver_pending
 from focusdig.alerts.detect import DAY, Thresholds
 from focusdig.alerts.store import (
     alerts_by_id,
+    entity_histories,
     find_candidates,
     record_alerts,
     source_histories,
@@ -52,7 +53,7 @@ def check_alerts(
     now = as_utc(now or utcnow())
     since = now - thresholds.window - thresholds.baseline_days * DAY
     with session_scope(engine) as session:
-        histories = source_histories(session, since, now)
+        histories = source_histories(session, since, now) + entity_histories(session, since, now)
     candidates = find_candidates(histories, now, thresholds)
     with session_scope(engine) as session:
         created = record_alerts(session, candidates, settings.alert_webhooks)

@@ -1,7 +1,13 @@
 """Alerts in the database: the subjects' recent items, new alerts with their outbox rows, lists.
 
-A subject is a source (its items, each with its newest score) or a watched entity. An item's
-time is its published time, else its fetch time (:data:`focusdig.schema.item_time`).
+A subject is a source (its items, each with its newest score) or a watched entity (the items
+that mention it, each with its newest score toward that entity). An item's time is its
+published time, else its fetch time (:data:`focusdig.schema.item_time`).
+
+Entities are read item by item, like sources, not from their daily rollups: the window is the
+last 24 hours rather than a calendar day, and the shift test needs the spread of single
+scores, which a rollup row does not keep. The rollups tell how far back an entity's history
+goes.
 """
 
 from __future__ import annotations
@@ -12,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from sqlalchemy import exists, select, tuple_
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import and_, exists, func, select, tuple_
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from focusdig.alerts.detect import (
     SENTIMENT_SHIFT,
@@ -24,9 +30,23 @@ from focusdig.alerts.detect import (
     overlaps_earlier,
     window_series,
 )
-from focusdig.database import insert_unless_present
+from focusdig.database import insert_unless_present, serialize_writers
 from focusdig.queries import as_utc, newest_score
-from focusdig.schema import Alert, AlertDelivery, Item, Score, ScoreToken, Source, item_time
+from focusdig.schema import (
+    Alert,
+    AlertDelivery,
+    Entity,
+    EntityDay,
+    EntityMention,
+    EntityScore,
+    Item,
+    Score,
+    ScoreToken,
+    Source,
+    item_time,
+)
+
+LOCK = "alerts"  # writers of alerts take it: the overlap check then sees every stored alert
 
 DRIVERS = 5  # items kept with an alert
 TOP_WORDS = 5  # words kept per item
@@ -85,6 +105,56 @@ def source_histories(session: Session, since: datetime, until: datetime) -> list
     return list(histories.values())
 
 
+def _newest_entity_score():
+    """True for the newest entity score of its (item, entity)."""
+    newer = aliased(EntityScore)
+    return ~exists().where(
+        newer.item_id == EntityScore.item_id,
+        newer.entity_id == EntityScore.entity_id,
+        newer.id > EntityScore.id,
+    )
+
+
+def entity_histories(session: Session, since: datetime, until: datetime) -> list[History]:
+    """Every watched entity mentioned by items in ``[since, until)``: their times and newest
+    scores toward the entity (None while unscored)."""
+    mentioned = (
+        select(EntityMention.entity_id, EntityMention.item_id)
+        .join(Item, Item.id == EntityMention.item_id)
+        .where(item_time >= since, item_time < until)
+        .distinct()
+        .subquery()
+    )
+    rows = session.execute(
+        select(Entity.id, Entity.name, item_time, EntityScore.score, Item.id)
+        .join(mentioned, mentioned.c.entity_id == Entity.id)
+        .join(Item, Item.id == mentioned.c.item_id)
+        .outerjoin(
+            EntityScore,
+            and_(
+                EntityScore.item_id == Item.id,
+                EntityScore.entity_id == Entity.id,
+                _newest_entity_score(),
+            ),
+        )
+        .order_by(Entity.id, item_time)
+    )
+    histories: dict[int, History] = {}
+    for entity_id, name, at, score, item_id in rows:
+        history = histories.setdefault(entity_id, History(Subject("entity", entity_id, name)))
+        history.events.append((as_utc(at), score, item_id))
+    if histories:
+        first_days = session.execute(
+            select(EntityDay.entity_id, func.min(EntityDay.day))
+            .where(EntityDay.entity_id.in_(list(histories)))
+            .group_by(EntityDay.entity_id)
+        )
+        for entity_id, first_day in first_days:
+            if first_day < since.date():  # mentioned on a day before the checked span
+                histories[entity_id].first_seen = since
+    return list(histories.values())
+
+
 def _drivers(series: Series, finding: Finding, history: History) -> tuple[int, ...]:
     """The window's items that drove a finding: the most extreme scores in its direction for a
     shift, the newest items for a spike."""
@@ -134,29 +204,61 @@ def _top_words(session: Session, item_ids: list[int]) -> dict[int, list[dict]]:
     return words
 
 
-def driver_items(session: Session, item_ids: list[int]) -> dict[int, dict]:
-    """Title, link, time, newest score and top words of each item."""
+def _entity_scores(
+    session: Session, entity_id: int, item_ids: list[int]
+) -> dict[int, tuple[float, list[dict]]]:
+    """Each item's newest score toward the entity, with that score's top words."""
+    rows = session.execute(
+        select(EntityScore.item_id, EntityScore.score, EntityScore.top_tokens).where(
+            EntityScore.entity_id == entity_id,
+            EntityScore.item_id.in_(item_ids),
+            _newest_entity_score(),
+        )
+    )
+    return {
+        item_id: (
+            score,
+            [{"word": t["word"], "weight": round(t["weight"], 4)} for t in tokens[:TOP_WORDS]],
+        )
+        for item_id, score, tokens in rows
+    }
+
+
+def driver_items(session: Session, subject: Subject, item_ids: list[int]) -> list[dict]:
+    """Title, link, time, score and top words of each item, in the given order: the item's
+    newest score for a source, its newest score toward the entity for an entity."""
     if not item_ids:
-        return {}
+        return []
     rows = session.execute(
         select(Item.id, Source.name, Item.title, Item.text, Item.url, item_time, Score.score)
         .join(Source, Source.id == Item.source_id)
         .outerjoin(Score, (Score.item_id == Item.id) & newest_score())
         .where(Item.id.in_(item_ids))
     )
-    words = _top_words(session, item_ids)
-    return {
-        item_id: {
-            "id": item_id,
-            "source": source,
-            "title": title or text[:200],
-            "url": url,
-            "time": as_utc(at).isoformat(),
-            "score": None if score is None else round(score, 4),
-            "top_words": words.get(item_id, []),
-        }
-        for item_id, source, title, text, url, at, score in rows
-    }
+    found = {row[0]: row for row in rows}
+    if subject.kind == "entity":
+        toward = _entity_scores(session, subject.id, item_ids)
+    else:
+        words = _top_words(session, item_ids)
+        toward = {i: (found[i][6], words.get(i, [])) for i in found}
+    drivers = []
+    for item_id in item_ids:
+        if item_id not in found:
+            continue  # removed since it was read
+        _, source, title, text, url, at, _ = found[item_id]
+        score, top_words = toward.get(item_id, (None, []))
+        drivers.append(
+            {
+                "id": item_id,
+                "source": source,
+                "title": title or text[:200],
+                "url": url,
+                "time": as_utc(at).isoformat(),
+                "score": None if score is None else round(score, 4),
+                "top_words": top_words,
+            }
+        )
+    return drivers
 
 
 def target_key(url: str) -> tuple[str, str]:
@@ -190,48 +292,56 @@ def _recent_alert_ends(
     return ends
 
 
+def insert_alert(session: Session, candidate: Candidate) -> int | None:
+    """Store one alert unless its unique key (subject, kind, direction, window day) is taken:
+    the new id, or None. Atomic on both engines (``INSERT … ON CONFLICT DO NOTHING``)."""
+    c, f = candidate, candidate.finding
+    return insert_unless_present(
+        session,
+        Alert,
+        {
+            "subject_kind": c.subject.kind,
+            "subject": c.subject.name,
+            "source_id": c.subject.id if c.subject.kind == "source" else None,
+            "entity_id": c.subject.id if c.subject.kind == "entity" else None,
+            "kind": f.kind,
+            "direction": f.direction,
+            "window_day": c.series.window_end.date(),
+            "window_start": c.series.window_start,
+            "window_end": c.series.window_end,
+            "baseline_start": c.series.baseline_start,
+            "baseline_mean": f.baseline_mean,
+            "current_mean": f.current_mean,
+            "baseline_count": f.baseline_count,
+            "current_count": f.current_count,
+            "z": f.z,
+            "items": driver_items(session, c.subject, list(c.driver_ids)),
+        },
+    )
+
+
 def record_alerts(
     session: Session, candidates: list[Candidate], webhooks: tuple[str, ...]
 ) -> list[int]:
     """Store the candidates as alerts, each with one pending outbox row per webhook; returns the
-    new alerts' ids.
+    new alerts' ids. Call on a fresh session: it takes the alerts' writer lock first.
 
     A candidate whose window overlaps an earlier alert of the same subject, kind and direction
-    is that event seen again and is skipped; one that another run stored first (the same
-    subject, kind, direction and window day) is skipped by the unique key, atomically.
+    is that event seen again and is skipped. The lock makes that check see every alert stored
+    before; the unique key is what guarantees one alert per subject, kind, direction and window
+    day whatever happens.
     """
     if not candidates:
         return []
+    serialize_writers(session, LOCK)
     ends = _recent_alert_ends(session, candidates)
-    items = driver_items(session, sorted({i for c in candidates for i in c.driver_ids}))
     targets = [target_key(url) for url in dict.fromkeys(webhooks)]
     created = []
     for c in candidates:
         key = (c.subject.kind, c.subject.name, c.finding.kind, c.finding.direction)
         if overlaps_earlier(c.series.window_start, ends.get(key)):
             continue
-        f = c.finding
-        alert_id = insert_unless_present(
-            session,
-            Alert,
-            {
-                "subject_kind": c.subject.kind,
-                "subject": c.subject.name,
-                "source_id": c.subject.id if c.subject.kind == "source" else None,
-                "kind": f.kind,
-                "direction": f.direction,
-                "window_day": c.series.window_end.date(),
-                "window_start": c.series.window_start,
-                "window_end": c.series.window_end,
-                "baseline_start": c.series.baseline_start,
-                "baseline_mean": f.baseline_mean,
-                "current_mean": f.current_mean,
-                "baseline_count": f.baseline_count,
-                "current_count": f.current_count,
-                "z": f.z,
-                "items": [items[i] for i in c.driver_ids if i in items],
-            },
-        )
+        alert_id = insert_alert(session, c)
         if alert_id is None:
             continue
         ends[key] = c.series.window_end
