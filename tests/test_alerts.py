@@ -556,6 +556,9 @@ def test_api_and_overview_show_alerts_as_text(database_url, monkeypatch):
     assert listed["delivered_at"] is None and listed["pending_deliveries"] == 0
     assert listed["items"][0]["title"].startswith("<img") and listed["items"][0]["top_words"]
     assert client.get("/api/alerts", params={"days": 0}).status_code == 422
+    assert client.get("/api/alerts", params={"subject_kind": "entity"}).json() == []
+    assert len(client.get("/api/alerts", params={"subject": hostile}).json()) == 1
+    assert client.get("/api/alerts", params={"subject": "other"}).json() == []
     page = client.get("/")
     assert (
         page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]

@@ -387,9 +387,14 @@ def alerts_by_id(session: Session, ids: list[int]) -> list[dict]:
 
 
 def list_alerts(
-    session: Session, since: datetime | None = None, limit: int | None = 100
+    session: Session,
+    since: datetime | None = None,
+    limit: int | None = 100,
+    subject_kind: str | None = None,
+    subject: str | None = None,
 ) -> list[dict]:
-    """Alerts newest first (by window end), those whose window ended after ``since``."""
+    """Alerts newest first (by window end): those whose window ended after ``since``, of one
+    kind of subject (source, entity) and one subject by name when given."""
     query = (
         select(Alert)
         .options(selectinload(Alert.deliveries))
@@ -398,4 +403,8 @@ def list_alerts(
     )
     if since is not None:
         query = query.where(Alert.window_end > as_utc(since))
+    if subject_kind is not None:
+        query = query.where(Alert.subject_kind == subject_kind)
+    if subject is not None:
+        query = query.where(Alert.subject == subject)
     return [alert_dict(a) for a in session.scalars(query)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
@@ -20,6 +20,11 @@ def alerts(
     session: SessionDep,
     days: Annotated[int, Query(ge=1, le=3650, description="windows that ended in these days")] = 7,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    subject_kind: Annotated[Literal["source", "entity"] | None, Query()] = None,
+    subject: Annotated[
+        str | None, Query(max_length=200, description="a source's or entity's name")
+    ] = None,
 ) -> list[dict]:
-    """Alerts whose window ended in the last ``days`` days, newest first."""
-    return list_alerts(session, since=utcnow() - timedelta(days=days), limit=limit)
+    """Alerts whose window ended in the last ``days`` days, newest first; filters combine."""
+    since = utcnow() - timedelta(days=days)
+    return list_alerts(session, since, limit, subject_kind, subject)
