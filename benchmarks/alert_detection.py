@@ -9,8 +9,9 @@ never closer than 15 days apart:
   standard deviation (the spread of the entity's single scores), up or down;
 - volume spikes: for 24 hours, three times the usual items, sentiment unchanged.
 
-The detector runs as the pipeline would: a check every ``--step`` hours over the last 24 hours
-against the 14 days before, with the shipped functions (``focusdig.alerts.detect``) and the
+The detector runs as the pipeline would: a check every hour (windows end at whole hours, so the
+pipeline's runs every 15 minutes give one look an hour) over the last 24 hours against the 14
+days before, with the shipped functions (``focusdig.alerts.detect``) and the
 shipped rule that an alert whose window overlaps an earlier alert of the same subject, kind
 and direction is the same event. An alert is a true positive when its window overlaps an
 injected event of its entity, kind and direction; an event is detected when some alert

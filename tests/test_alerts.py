@@ -31,6 +31,7 @@ from focusdig.alerts.detect import (
     detect,
     sentiment_shift,
     volume_spike,
+    window_end,
     window_series,
 )
 from focusdig.alerts.run import run_alerts
@@ -45,7 +46,8 @@ from focusdig.database import get_engine, serialize_writers, session_scope
 from focusdig.schema import Alert, AlertDelivery, Item, ModelVersion, Score, ScoreToken, Source
 from focusdig.settings import Settings
 
-NOW = datetime.now(UTC).replace(microsecond=0)  # histories end before the real now
+# the last whole hour, where check windows end: histories end before the real now
+NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 SECRET = "s3cret-for-tests"
 
 
@@ -85,6 +87,7 @@ def test_window_series_cuts_window_and_whole_baseline_days():
     assert len(young.baseline) == 3
     # first_seen defaults to the earliest event
     assert len(window_series(events[:3], NOW, t).baseline) == 0
+    assert window_end(NOW + timedelta(minutes=59, seconds=59)) == NOW  # one look an hour
 
 
 def test_a_shift_is_found_and_calm_or_thin_data_is_not():

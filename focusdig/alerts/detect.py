@@ -122,6 +122,13 @@ class Finding:
     z: float
 
 
+def window_end(moment: datetime) -> datetime:
+    """Where a check's window ends: the last whole hour. Checks within one hour (the pipeline
+    runs every 15 minutes) judge the same window, so a subject gets one look an hour, as in the
+    benchmark."""
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
 def window_series(
     events: Iterable[tuple[datetime, float | None]],
     now: datetime,

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from focusdig.alerts.deliver import DeliveryReport, deliver_pending
-from focusdig.alerts.detect import DAY, Thresholds
+from focusdig.alerts.detect import DAY, Thresholds, window_end
 from focusdig.alerts.store import (
     alerts_by_id,
     entity_histories,
@@ -47,10 +47,10 @@ def check_alerts(
     thresholds: Thresholds | None = None,
     now: datetime | None = None,
 ) -> tuple[int, list[int]]:
-    """Detect over the window ending ``now`` and store new alerts with their outbox rows;
-    returns (subjects checked, new alert ids)."""
+    """Detect over the window ending at the last whole hour before ``now`` (default: now) and
+    store new alerts with their outbox rows; returns (subjects checked, new alert ids)."""
     thresholds = thresholds or settings.alert_thresholds
-    now = as_utc(now or utcnow())
+    now = window_end(as_utc(now or utcnow()))
     since = now - thresholds.window - thresholds.baseline_days * DAY
     with session_scope(engine) as session:
         histories = source_histories(session, since, now) + entity_histories(session, since, now)
