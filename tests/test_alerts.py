@@ -412,22 +412,24 @@ def test_signature_catches_tampering_and_replays(receiver):
     assert not verify_signature(SECRET, body, "v1=abc")
 
 
-def test_webhooks_to_private_addresses_are_refused(monkeypatch):
-    monkeypatch.delenv("FOCUSDIG_ALLOW_PRIVATE_NETWORKS", raising=False)
+def test_webhooks_to_private_addresses_are_refused():
+    from focusdig.netsafety import NetworkPolicy
+
+    policy = NetworkPolicy()  # the default: public addresses only
     for url in (
         "http://127.0.0.1:9/hook",
         "http://localhost/hook",
         "http://10.1.2.3/hook",
         "http://169.254.169.254/latest",
         "http://[::1]/hook",
+        "http://2130706433/hook",  # 127.0.0.1 spelled as a number
         "ftp://example.com/hook",
         "file:///etc/passwd",
     ):
         with pytest.raises(WebhookRefused):
-            check_webhook_url(url)
-    check_webhook_url("https://93.184.216.34/hook")  # a public address literal
-    monkeypatch.setenv("FOCUSDIG_ALLOW_PRIVATE_NETWORKS", "1")
-    check_webhook_url("http://127.0.0.1:9/hook")
+            check_webhook_url(url, policy)
+    check_webhook_url("https://93.184.216.34/hook", policy)  # a public address literal
+    check_webhook_url("http://127.0.0.1:9/hook", NetworkPolicy(allow_private=True))
 
 
 def test_refused_webhook_keeps_alerts_pending(database_url, receiver, monkeypatch):

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
-import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.orm import selectinload
@@ -29,13 +26,19 @@ from sqlalchemy.orm import selectinload
 from focusdig import __version__
 from focusdig.alerts.store import alert_dict, target_key
 from focusdig.database import session_scope
+from focusdig.netsafety import (
+    BlockedAddressError,
+    NetworkPolicy,
+    check_url,
+    deadline,
+    guarded_client,
+)
 from focusdig.schema import Alert, AlertDelivery, utcnow
 from focusdig.settings import Settings
 
 SCHEMA = "focusdig.alert/1"
 SIGNATURE_HEADER = "X-Focusdig-Signature"
 SIGNATURE_TOLERANCE = 300  # seconds a receiver should accept a signature's timestamp for
-ALLOW_PRIVATE_ENV = "FOCUSDIG_ALLOW_PRIVATE_NETWORKS"
 BACKOFF_FACTOR = 4
 
 
@@ -43,26 +46,17 @@ class WebhookRefused(ValueError):
     """A webhook URL that focusdig will not post to, with the reason."""
 
 
-def check_webhook_url(url: str) -> None:
+def check_webhook_url(url: str, policy: NetworkPolicy) -> None:
     """Refuse a webhook URL that is not http(s), or whose host is (or resolves to) a loopback,
-    private, link-local or otherwise non-public address, unless
-    ``FOCUSDIG_ALLOW_PRIVATE_NETWORKS=1``: the network rule feeds follow, in one place."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookRefused(f"not an http(s) URL: {target_key(url)[1]}")
-    if os.environ.get(ALLOW_PRIVATE_ENV, "").strip().lower() in ("1", "true", "yes"):
-        return
+    private, link-local or otherwise non-public address the policy does not allow: the rule
+    feeds follow (``focusdig.netsafety``; ``FOCUSDIG_ALLOW_PRIVATE_NETWORKS=1`` lifts it). The
+    client of :func:`webhook_client` checks again at the address it connects to."""
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise WebhookRefused(f"{parts.hostname}: cannot resolve ({exc})") from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if not address.is_global:
-            raise WebhookRefused(
-                f"{parts.hostname} is a non-public address ({address}); set "
-                f"{ALLOW_PRIVATE_ENV}=1 to allow it"
-            )
+        check_url(url, policy)
+    except (ValueError, BlockedAddressError) as exc:
+        raise WebhookRefused(f"{target_key(url)[1]}: {exc}") from None
+    except httpcore.ConnectError as exc:  # the name does not resolve: a failure to retry
+        raise WebhookRefused(f"{target_key(url)[1]}: {exc}") from None
 
 
 def _json_default(value):
@@ -163,8 +157,11 @@ def post(
         if settings.alert_secret:
             headers[SIGNATURE_HEADER] = sign(settings.alert_secret, int(time.time()), data)
         try:
-            response = client.post(url, content=data, headers=headers)
-        except httpx.HTTPError as exc:
+            with deadline(settings.alert_timeout):  # the whole post, however slow the receiver
+                response = client.post(url, content=data, headers=headers)
+        except BlockedAddressError as exc:
+            return PostResult(False, attempts, f"refused: {exc}")
+        except (httpx.HTTPError, httpcore.TimeoutException) as exc:
             error = f"{type(exc).__name__}: {exc}"
             continue
         if 200 <= response.status_code < 300:
@@ -176,10 +173,12 @@ def post(
 
 
 def webhook_client(settings: Settings) -> httpx.Client:
-    """The HTTP client for webhooks: the timeout, no redirects (a redirect could lead anywhere),
-    no proxies from the environment."""
-    return httpx.Client(
-        timeout=httpx.Timeout(settings.alert_timeout), follow_redirects=False, trust_env=False
+    """The HTTP client for webhooks: every connection checked against the network policy at
+    the address it connects to (``focusdig.netsafety``), the timeout, no redirects."""
+    return guarded_client(
+        settings.network_policy,
+        timeout=httpx.Timeout(settings.alert_timeout),
+        follow_redirects=False,
     )
 
 
@@ -260,7 +259,7 @@ def deliver_pending(
                 continue
             url = urls[target]
             try:
-                check_webhook_url(url)
+                check_webhook_url(url, settings.network_policy)
             except WebhookRefused as exc:
                 result = PostResult(False, 0, f"refused: {exc}")
             else:
@@ -327,7 +326,7 @@ def send_test(
         for url in dict.fromkeys(settings.alert_webhooks):
             label = target_key(url)[1]
             try:
-                check_webhook_url(url)
+                check_webhook_url(url, settings.network_policy)
             except WebhookRefused as exc:
                 results.append((label, f"refused: {exc}"))
                 continue
