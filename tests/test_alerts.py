@@ -8,6 +8,7 @@ import json
 import random
 import socket
 import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -223,6 +224,7 @@ class Receiver:
 
     def __init__(self, status: int = 200) -> None:
         self.status = status
+        self.delay = 0.0  # seconds before answering
         self.posts: list[tuple[dict[str, str], bytes]] = []
         owner = self
 
@@ -230,6 +232,7 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802 - http.server API
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 owner.posts.append((dict(self.headers), body))
+                time.sleep(owner.delay)
                 self.send_response(owner.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -395,6 +398,25 @@ def test_two_concurrent_runs_make_and_deliver_one_alert(database_url, receiver):
     with session_scope(engine) as session:
         assert session.scalar(select(func.count()).select_from(Alert)) == 1
         assert session.scalar(select(func.count()).select_from(AlertDelivery)) == 1
+
+
+def test_a_slow_receiver_times_out_and_is_retried_after_a_backoff(receiver, monkeypatch):
+    from focusdig.alerts.deliver import post, webhook_client
+
+    monkeypatch.setenv("FOCUSDIG_ALERT_TIMEOUT", "0.3")
+    monkeypatch.setenv("FOCUSDIG_ALERT_BACKOFF", "2")
+    settings = Settings.from_env()
+    receiver.delay = 1.5
+    pauses: list[float] = []
+    with webhook_client(settings) as client:
+        started = time.monotonic()
+        result = post(client, receiver.url, {"id": 1}, settings, "1-x", sleep=pauses.append)
+    assert not result.ok and result.attempts == 2 and "Timeout" in result.error
+    assert pauses == [2.0] and time.monotonic() - started < 1.5
+    receiver.delay, receiver.status = 0.0, 404  # a client error is not retried
+    with webhook_client(settings) as client:
+        result = post(client, receiver.url, {"id": 1}, settings, "1-x", sleep=pauses.append)
+    assert (result.ok, result.attempts, result.error) == (False, 1, "HTTP 404")
 
 
 def test_signature_catches_tampering_and_replays(receiver):

@@ -55,8 +55,8 @@ def check_webhook_url(url: str, policy: NetworkPolicy) -> None:
         check_url(url, policy)
     except (ValueError, BlockedAddressError) as exc:
         raise WebhookRefused(f"{target_key(url)[1]}: {exc}") from None
-    except httpcore.ConnectError as exc:  # the name does not resolve: a failure to retry
-        raise WebhookRefused(f"{target_key(url)[1]}: {exc}") from None
+    except httpcore.ConnectError:
+        pass  # a name that does not resolve now is a failed post (kept pending), not a refusal
 
 
 def _json_default(value):
