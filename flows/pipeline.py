@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.ingest import ingest_flow
 from flows.process import process_flow
+from focusdig.alerts.run import AlertReport, run_alerts
 from focusdig.database import get_engine, session_scope
 from focusdig.schema import utcnow
 from focusdig.settings import Settings
@@ -24,6 +25,12 @@ def register_feeds(feeds: list[str], settings: Settings) -> list[int]:
         return [add_source(session, location_from_argument(f))[0].id for f in feeds]
 
 
+@task(cache_policy=NO_CACHE)
+def check_alerts(settings: Settings) -> AlertReport:
+    """Look for sentiment shifts and volume spikes; deliver new and pending alerts."""
+    return run_alerts(get_engine(settings), settings)
+
+
 @flow(name="pipeline", log_prints=True)
 def pipeline_flow(
     feeds: list[str] | None = None,
@@ -31,7 +38,8 @@ def pipeline_flow(
     batch_size: int = 64,
     fetch_retries: int | None = None,
 ) -> RunSummary:
-    """Ingest the given feeds (default: every enabled source), then translate and score.
+    """Ingest the given feeds (default: every enabled source), translate and score, then check
+    for alerts and deliver them.
 
     `fetch_retries`: retries of a feed's fetch on network errors, timeouts, 429 and 5xx
     (None: `FOCUSDIG_FETCH_RETRIES`, default 2).
@@ -43,8 +51,10 @@ def pipeline_flow(
     reports = ingest_flow(source_ids, fetch_retries=fetch_retries)
     t1 = time.perf_counter()
     processed = process_flow(device=device, batch_size=batch_size)
-    seconds = {"ingest": t1 - t0, "process": time.perf_counter() - t1}
-    summary = summarize(get_engine(settings), started_at, reports, processed, seconds)
+    t2 = time.perf_counter()
+    alerts = check_alerts(settings)
+    seconds = {"ingest": t1 - t0, "process": t2 - t1, "alerts": time.perf_counter() - t2}
+    summary = summarize(get_engine(settings), started_at, reports, processed, seconds, alerts)
     create_markdown_artifact(
         summary_markdown(summary), key="focusdig-run-summary", description="focusdig run"
     )

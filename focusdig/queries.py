@@ -55,7 +55,7 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _newest_score() -> ColumnElement[bool]:
+def newest_score() -> ColumnElement[bool]:
     """True for the newest score row of its item (scores of older models stay stored)."""
     newer = aliased(Score)
     return ~exists().where(newer.item_id == Score.item_id, newer.id > Score.id)
@@ -124,7 +124,7 @@ def _item_rows(session: Session, conditions: list, limit: int | None, offset: in
         )
         .join(Source, Source.id == Item.source_id)
         .outerjoin(Translation, Translation.item_id == Item.id)
-        .outerjoin(Score, (Score.item_id == Item.id) & _newest_score())
+        .outerjoin(Score, (Score.item_id == Item.id) & newest_score())
         .outerjoin(ModelVersion, ModelVersion.id == Score.model_version_id)
         .where(*conditions)
         .order_by(item_time.desc(), Item.id.desc())
@@ -265,7 +265,7 @@ def daily_by_source(session: Session, start: datetime) -> dict[str, list[DayPoin
     rows = session.execute(
         select(Source.name, day, func.count(Item.id), func.avg(Score.score), *per_label)
         .join(Source, Source.id == Item.source_id)
-        .outerjoin(Score, (Score.item_id == Item.id) & _newest_score())
+        .outerjoin(Score, (Score.item_id == Item.id) & newest_score())
         .where(item_time >= as_utc(start))
         .group_by(Source.name, day)
         .order_by(Source.name, day)
@@ -314,7 +314,7 @@ def source_moves(
             func.avg(case((~in_window, Score.score))),
         )
         .join(Item, Item.source_id == Source.id)
-        .join(Score, (Score.item_id == Item.id) & _newest_score())
+        .join(Score, (Score.item_id == Item.id) & newest_score())
         .where(item_time >= window_start - baseline, item_time < now)
         .group_by(Source.name)
     ).all()

@@ -330,3 +330,74 @@ class EntityDay(Base):
     neutral: Mapped[int] = mapped_column(Integer)
     positive: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Alert(Base):
+    """A sentiment shift or volume spike of a source (or a watched entity) in one window.
+
+    The unique key makes "once" a database guarantee: one alert per subject, kind, direction
+    and UTC day of the window's end, however many runs (concurrent ones included) see it.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint(
+            "subject_kind", "subject", "kind", "direction", "window_day", name="uq_alerts_once"
+        ),
+        Index("ix_alerts_window_end", "window_end"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))  # source | entity
+    subject: Mapped[str] = mapped_column(String(200))  # the source's or entity's name
+    source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sources.id", ondelete="SET NULL"), index=True
+    )
+    entity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("entities.id", ondelete="SET NULL"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))  # sentiment_shift | volume_spike
+    direction: Mapped[str] = mapped_column(String(16))  # negative | positive | up
+    window_day: Mapped[date] = mapped_column(Date)
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    baseline_start: Mapped[datetime]
+    baseline_mean: Mapped[float] = mapped_column(Float)
+    current_mean: Mapped[float] = mapped_column(Float)
+    baseline_count: Mapped[int] = mapped_column(Integer)
+    current_count: Mapped[int] = mapped_column(Integer)
+    z: Mapped[float] = mapped_column(Float)
+    items: Mapped[list] = mapped_column(JSON)  # the items that drove it, with their top words
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    deliveries: Mapped[list[AlertDelivery]] = relationship(
+        order_by="AlertDelivery.id", passive_deletes=True
+    )
+
+
+class AlertDelivery(Base):
+    """The outbox: one row per alert and webhook, written with the alert in one transaction.
+
+    A row stays ``pending`` until its webhook acknowledges it (2xx), and is then never sent
+    again. ``target`` is the SHA-256 of the webhook URL (URLs such as Slack's carry a secret),
+    ``target_label`` its scheme and host for display. ``claimed_until`` is a short lease so
+    that two runs never post the same row at once.
+    """
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "target", name="uq_alert_deliveries_target"),
+        Index("ix_alert_deliveries_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    target: Mapped[str] = mapped_column(String(64))
+    target_label: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_attempt_at: Mapped[datetime | None]
+    claimed_until: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -6,8 +6,36 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from focusdig.alerts.detect import Thresholds
 from focusdig.ingest.fetch import FetchLimits
 from focusdig.netsafety import NetworkPolicy
+
+ALERT_THRESHOLDS_ENV = {
+    "window_hours": ("FOCUSDIG_ALERT_WINDOW_HOURS", float),
+    "baseline_days": ("FOCUSDIG_ALERT_BASELINE_DAYS", int),
+    "z": ("FOCUSDIG_ALERT_Z", float),
+    "min_change": ("FOCUSDIG_ALERT_MIN_CHANGE", float),
+    "min_window_items": ("FOCUSDIG_ALERT_MIN_WINDOW_ITEMS", int),
+    "min_baseline_items": ("FOCUSDIG_ALERT_MIN_BASELINE_ITEMS", int),
+    "min_baseline_days": ("FOCUSDIG_ALERT_MIN_BASELINE_DAYS", int),
+    "volume_z": ("FOCUSDIG_ALERT_VOLUME_Z", float),
+    "min_volume": ("FOCUSDIG_ALERT_MIN_VOLUME", int),
+}
+
+
+def alert_thresholds_from_env(env: dict[str, str]) -> Thresholds:
+    """The alert thresholds, each default replaced by its ``FOCUSDIG_ALERT_*`` variable."""
+    values = {}
+    for name, (variable, kind) in ALERT_THRESHOLDS_ENV.items():
+        if env.get(variable):
+            try:
+                values[name] = kind(env[variable])
+            except ValueError:
+                raise ValueError(f"{variable}: not a number: {env[variable]!r}") from None
+    try:
+        return Thresholds(**values)
+    except ValueError as exc:
+        raise ValueError(f"alert thresholds (FOCUSDIG_ALERT_*): {exc}") from None
 
 
 def _default_home() -> Path:
@@ -41,6 +69,11 @@ class Settings:
       API is read-only).
     - ``FOCUSDIG_ENTITY_BACKFILL_DAYS``: after the watchlist changes, items dated in the last N
       days are scanned again for entities (default 30; 0: only new items).
+    - ``FOCUSDIG_ALERT_WEBHOOK``: webhook URL(s) that alerts are posted to, comma separated;
+      ``FOCUSDIG_ALERT_SECRET`` signs them (HMAC-SHA256); ``FOCUSDIG_ALERT_TIMEOUT`` (10 s),
+      ``FOCUSDIG_ALERT_RETRIES`` (2) and ``FOCUSDIG_ALERT_BACKOFF`` (1 s, then 4x) per post.
+    - ``FOCUSDIG_ALERT_Z``, ``FOCUSDIG_ALERT_VOLUME_Z`` and the other ``FOCUSDIG_ALERT_*``
+      thresholds of :class:`focusdig.alerts.detect.Thresholds` (see ``ALERT_THRESHOLDS_ENV``).
     """
 
     home: Path
@@ -55,6 +88,12 @@ class Settings:
     api_token: str | None = field(default=None, repr=False)
     entity_backfill_days: int = 30
     network_policy: NetworkPolicy = field(default_factory=NetworkPolicy)
+    alert_webhooks: tuple[str, ...] = field(default=(), repr=False)
+    alert_secret: str | None = field(default=None, repr=False)
+    alert_timeout: float = 10.0
+    alert_retries: int = 2
+    alert_backoff: float = 1.0
+    alert_thresholds: Thresholds = field(default_factory=Thresholds)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -84,6 +123,16 @@ class Settings:
             api_token=env.get("FOCUSDIG_API_TOKEN") or None,
             entity_backfill_days=max(0, int(env.get("FOCUSDIG_ENTITY_BACKFILL_DAYS", "30"))),
             network_policy=NetworkPolicy.from_env(env),
+            alert_webhooks=tuple(
+                url.strip()
+                for url in env.get("FOCUSDIG_ALERT_WEBHOOK", "").split(",")
+                if url.strip()
+            ),
+            alert_secret=env.get("FOCUSDIG_ALERT_SECRET") or None,
+            alert_timeout=max(0.1, float(env.get("FOCUSDIG_ALERT_TIMEOUT", "10"))),
+            alert_retries=max(0, int(env.get("FOCUSDIG_ALERT_RETRIES", "2"))),
+            alert_backoff=max(0.0, float(env.get("FOCUSDIG_ALERT_BACKOFF", "1.0"))),
+            alert_thresholds=alert_thresholds_from_env(env),
         )
 
     @property

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, case, func, select
 
+from focusdig.alerts.run import AlertReport
 from focusdig.ingest.runner import SourceReport
 from focusdig.pipeline import ProcessReport
 from focusdig.schema import Entity, EntityScore, Item, ModelVersion, Score, Source
@@ -48,6 +49,7 @@ class RunSummary:
     entity_scores: int = 0
     entity_moves: list[EntityMove] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    alerts: dict | None = None  # AlertReport.to_dict() of the run's alert check
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -140,6 +142,7 @@ def summarize(
     reports: list[SourceReport],
     processed: ProcessReport,
     seconds: dict[str, float],
+    alerts: AlertReport | None = None,
 ) -> RunSummary:
     return RunSummary(
         items_new=sum(r.new for r in reports),
@@ -157,6 +160,7 @@ def summarize(
         entity_scores=processed.entity_scores,
         entity_moves=entity_moves(engine, started),
         notes=list(processed.notes),
+        alerts=alerts.to_dict() if alerts is not None else None,
     )
 
 
@@ -203,6 +207,21 @@ def summary_markdown(summary: RunSummary) -> str:
                 f"| {m.name} | {m.ticker or ''} | {m.new_items} | {before} | "
                 f"{m.mean_now:+.3f} | {m.change:+.3f} |"
             )
+    if summary.alerts and summary.alerts["new"]:
+        lines += ["", "## New alerts", "", "| subject | alert | z | count |", "|---|---|---|---|"]
+        for a in summary.alerts["new"]:
+            subject = _markdown_cell(f"{a['subject_kind']} {a['subject']}")
+            what = f"{a['direction']} {a['kind'].replace('_', ' ')}"
+            lines.append(f"| {subject} | {what} | {a['z']:+.1f} | {a['count']} |")
+    if summary.alerts and summary.alerts["pending"]:
+        lines += ["", f"> alerts waiting for their webhook: {summary.alerts['pending']}"]
     for note in summary.notes:
         lines += ["", f"> {note}"]
     return "\n".join(lines) + "\n"
+
+
+def _markdown_cell(text: str) -> str:
+    """Feed-chosen names as plain table text: no pipes, markup or line breaks."""
+    for char in "\\|`*_[]<>#":
+        text = text.replace(char, "\\" + char)
+    return " ".join(text.split())

@@ -40,8 +40,10 @@ def test_migrations_create_every_table(database_url):
         "scores",
         "score_tokens",
         "translations",
+        "alerts",
+        "alert_deliveries",
     } <= tables
-    assert current_revision(engine) == "0006_entities"
+    assert current_revision(engine) == "0008_alerts"
     engine.dispose()
 
 

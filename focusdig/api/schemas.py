@@ -120,3 +120,45 @@ class LabelOut(BaseModel):
     label: SentimentLabel
     annotator: str
     stored: bool = Field(description="false when the item already had this label")
+
+
+class AlertWord(BaseModel):
+    word: str
+    weight: float
+
+
+class AlertItem(BaseModel):
+    """An item that drove an alert, as it was when the alert was made."""
+
+    id: int
+    source: str
+    title: str
+    url: str | None
+    time: datetime = Field(description="published time, else fetch time")
+    score: float | None
+    top_words: list[AlertWord]
+
+
+class AlertOut(BaseModel):
+    """A sentiment shift or a volume spike of one subject in one window (also the body of the
+    webhook posts, with ``schema`` and ``text`` added)."""
+
+    id: int
+    subject_kind: Literal["source", "entity"]
+    subject: str = Field(description="the source's or entity's name")
+    source: str | None
+    entity: str | None
+    kind: Literal["sentiment_shift", "volume_spike"]
+    direction: Literal["negative", "positive", "up"]
+    window_start: datetime
+    window_end: datetime
+    baseline_start: datetime
+    baseline_mean: float = Field(description="mean score; for a spike, items expected")
+    current_mean: float = Field(description="mean score in the window; for a spike, items")
+    baseline_count: int = Field(description="scored items (a spike: items) in the baseline")
+    count: int = Field(description="scored items (a spike: items) in the window")
+    z: float
+    items: list[AlertItem]
+    created_at: datetime
+    delivered_at: datetime | None = Field(description="when every webhook had acknowledged it")
+    pending_deliveries: int

@@ -3,6 +3,7 @@
 import sys
 
 from focusdig.cli import (  # noqa: F401  (register commands)
+    alerts,
     dashboard,
     entities,
     labels,

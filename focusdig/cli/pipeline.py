@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from focusdig.cli.app import app
 from focusdig.cli.common import (
@@ -91,7 +92,6 @@ def items(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show stored items, newest first, with their label, score and top words."""
-    from rich.text import Text
 
     from focusdig.queries import list_items
 
@@ -171,7 +171,7 @@ def run_pipeline(
         except TemporaryAPIError as exc:
             raise fail(str(exc)) from None
     if as_json:
-        print(json.dumps(summary.to_dict(), ensure_ascii=False))
+        print(json.dumps(summary.to_dict(), ensure_ascii=False, default=datetime.isoformat))
     else:
         print_summary(summary)
     if summary.sources_ok == 0:
@@ -240,6 +240,15 @@ def print_summary(summary) -> None:
         + ", ".join(f"{k} {v:.2f}s" for k, v in summary.seconds.items())
         + f"; models: {summary.classifier}, {summary.translator or 'no translator'}"
     )
+    if summary.alerts is not None:
+        alerts = summary.alerts
+        line = f"alerts: {len(alerts['new'])} new"
+        if alerts["delivered"] or alerts["pending"]:
+            line += f", {alerts['delivered']} delivered, {alerts['pending']} pending"
+        console.print(line)
+        for a in alerts["new"]:
+            what = f"{a['direction']} {a['kind'].replace('_', ' ')}"
+            console.print(Text(f"  {a['subject_kind']} {a['subject']}: {what} (z {a['z']:+.1f})"))
     for note in summary.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
 

@@ -1,5 +1,5 @@
 """The API's routers, one module per area; :data:`ROUTERS` is what the app includes."""
 
-from focusdig.api.routers import items, labels, pages, system
+from focusdig.api.routers import alerts, items, labels, pages, system
 
-ROUTERS = [system.router, items.router, labels.router, pages.router]
+ROUTERS = [system.router, items.router, labels.router, alerts.router, pages.router]

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from sqlalchemy import select
 
+from focusdig.alerts.store import list_alerts
 from focusdig.api.auth import WRITES_DISABLED, parse_tokens
 from focusdig.api.charts import daily_chart
 from focusdig.api.deps import SessionDep, SettingsDep
@@ -34,6 +35,7 @@ router = APIRouter(include_in_schema=False)
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 CHARTED_SOURCES = 8
 PAGE_SIZE = 50
+ALERT_DAYS = 7  # the overview shows the alerts of this many days
 SKIPPED_METRICS = {"history", "training_arguments", "pretraining", "n", "version"}
 HEADLINE_METRICS = ("test", "retrain")  # shown in the table; the other figures folded away
 
@@ -89,6 +91,8 @@ def overview(request: Request, session: SessionDep, days: Annotated[int, Query(g
         "more_sources": len(busiest) - len(charts),
         "moves": source_moves(session, now, timedelta(days=1), timedelta(days=days)),
         "latest": list_items(session, limit=15).items,
+        "alerts": list_alerts(session, since=now - timedelta(days=ALERT_DAYS), limit=20),
+        "alert_days": ALERT_DAYS,
     }
     return templates.TemplateResponse(request, "overview.html", context)
 
