@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import gzip
+import math
 import os
 import random
 
@@ -313,3 +314,101 @@ def test_decoding_drops_nul_bytes():
     nul, p = tokenizer._bytes.index(b"\x00"), tokenizer._bytes.index(b"P")
     text, spans = tokenizer.decode_with_spans([p, nul, p])
     assert text == "PP" and spans == [(0, 1), (1, 1), (1, 2)]
+
+
+def _article(lang: str, n: int, seed: int) -> tuple[str, list[tuple[int, int]], str, list]:
+    """n of the language's memorised sentences in a seeded order, some split by blank lines:
+    the text, each sentence's span, the expected English and each English sentence's span."""
+    rng = random.Random(seed)
+    pairs = [(s, e) for pair_lang, s, e in PAIRS if pair_lang == lang]
+    joiner = "" if lang == "zh" else " "
+    text, english, src_spans, en_spans = "", "", [], []
+    for k in range(n):
+        src, en = rng.choice(pairs)
+        breaks = k and k % 4 == 0
+        text += ("\n\n" if breaks else joiner) if k else ""
+        english += ("\n\n" if breaks else " ") if k else ""
+        src_spans.append((len(text), len(text) + len(src)))
+        en_spans.append((len(english), len(english) + len(en)))
+        text += src
+        english += en
+    return text, src_spans, english, en_spans
+
+
+@pytest.mark.parametrize("lang", ["zh", "fr", "de"])
+def test_whole_articles_keep_every_sentence_with_offsets_into_the_whole_text(tr, lang):
+    text, src_spans, english, en_spans = _article(lang, 12, seed=len(lang))
+    [out] = tr.translate([text], src_lang=lang, batch_size=5)
+    assert out.text == english  # every sentence, in order, paragraph breaks kept
+    assert len(out.alignment) >= len(english.split())
+    for a in out.alignment:
+        [k] = [k for k, (s, e) in enumerate(en_spans) if s <= a["tgt_start"] < e]
+        assert en_spans[k][0] <= a["tgt_start"] < a["tgt_end"] <= en_spans[k][1]
+        assert src_spans[k][0] <= a["src_start"] < a["src_end"] <= src_spans[k][1]
+
+
+def test_overlong_sentences_are_cut_not_dropped(tiny_translator):
+    small = Translator.load(tiny_translator, device="cpu")
+    window = small.max_src_tokens
+    rng = random.Random(1)
+    words = "Gewinn Umsatz Aktie Zinsen Bank Markt steigt fällt stark".split()
+    texts = {
+        "de": " ".join(rng.choice(words) for _ in range(300)) + ", " + "Die Aktie fiel stark.",
+        "fr": "Les bénéfices, " * 60 + "ont augmenté.",
+        "zh": "公司利润大幅增长" * 40 + "。油价下跌。",
+        "fr-one-word": "x" * 400,
+    }
+    for key, text in texts.items():
+        lang = key[:2]
+        pieces = small._pieces(text, lang)
+        assert len(pieces) > 1
+        assert all(e0 <= s1 for (_, e0), (s1, _) in zip(pieces, pieces[1:], strict=False))
+        covered = "".join(text[s:e] for s, e in pieces)
+        assert "".join(covered.split()) == "".join(text.split())  # nothing left out
+        counts = [len(ids) for ids in small.tokenizer.encode_batch([text[s:e] for s, e in pieces])]
+        assert max(counts) <= window
+        if key != "fr-one-word":  # cut between words / characters, never inside a word
+            assert all(text[s:e] == text[s:e].strip() for s, e in pieces)
+            assert all(s == 0 or not text[s - 1].isalnum() or lang == "zh" for s, _ in pieces)
+        [out] = small.translate([text], src_lang=lang)
+        for a in out.alignment:
+            assert 0 <= a["src_start"] < a["src_end"] <= len(text)
+            assert 0 <= a["tgt_start"] < a["tgt_end"] <= len(out.text)
+        assert out.confidence is not None and 0.0 < out.confidence <= 1.0
+
+
+def test_confidence_in_unit_interval_deterministic_and_lower_for_garbage(tr):
+    memorised = "Le marché est en hausse."
+    garbage = "Zqx vbrt ümlk pfft 77 qqq wzz."
+    first = tr.translate(
+        [memorised, garbage, "", "Shares rose."], src_lang=["fr", "fr", "fr", "en"]
+    )
+    again = tr.translate([memorised, garbage], src_lang="fr")
+    assert [t.confidence for t in first[:2]] == [t.confidence for t in again]
+    high, low = first[0].confidence, first[1].confidence
+    assert 0.0 <= low < high <= 1.0
+    # an overfit model recites a memorised sentence for garbage too, but less surely: its mean
+    # negative log-probability per token is many times higher
+    assert high > 0.99 and math.log(low) < 5 * math.log(high)
+    assert first[2].confidence is None and first[3].confidence is None  # nothing translated
+    both = tr.translate([f"{memorised} {garbage}"], src_lang="fr")[0].confidence
+    assert low < both < high  # a length-weighted mean over the sentences
+
+
+def test_batched_decoding_with_compaction_equals_one_at_a_time(tr):
+    texts = [s for _, s, _ in PAIRS] + [
+        "Zqx vbrt ümlk pfft.",
+        "Le marché est en hausse. Der Gewinn steigt.",
+    ]
+    langs = [lang for lang, _, _ in PAIRS] + ["de", "fr"]
+    batched = tr.translate(texts, src_lang=langs, batch_size=32)
+    single = [
+        tr.translate([t], src_lang=lang, batch_size=1)[0]
+        for t, lang in zip(texts, langs, strict=True)
+    ]
+    for b, s in zip(batched, single, strict=True):
+        assert b.text == s.text
+        assert b.confidence == pytest.approx(s.confidence, abs=1e-5)
+        assert [(a["src_start"], a["tgt_start"]) for a in b.alignment] == [
+            (a["src_start"], a["tgt_start"]) for a in s.alignment
+        ]

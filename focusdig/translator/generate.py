@@ -21,6 +21,11 @@ class Hypothesis:
     score: float  # sum of token log-probs, </s> included
     attention: Tensor | None = None  # (len(ids), S) cross-attention over the source row
 
+    @property
+    def scored_tokens(self) -> int:
+        """How many token log-probs ``score`` sums: the generated ids and </s>."""
+        return len(self.ids) + 1
+
 
 def max_new_tokens(src_len: int, limit: int = 256) -> int:
     """Length cap for a source of `src_len` tokens: 2 * src + 10, at most `limit`."""
@@ -72,6 +77,15 @@ def _force_eos(logp: Tensor, at_cap: Tensor, eos_id: int) -> Tensor:
     return logp
 
 
+def _compact_cache(cache: list[dict] | None, keep: Tensor) -> None:
+    """Keep only the rows ``keep`` of every cached key/value tensor (self- and cross-attention)."""
+    for layer_cache in cache or ():
+        for part in layer_cache.values():
+            for name in ("k", "v"):
+                if name in part:
+                    part[name] = part[name][keep]
+
+
 @torch.no_grad()
 def greedy_search(
     model: Seq2SeqTransformer,
@@ -82,35 +96,43 @@ def greedy_search(
     need_weights: bool = False,
     no_repeat_ngram_size: int = 0,
 ) -> list[Hypothesis]:
-    """src (B, S) padded source ids; caps (B,) max generated tokens per row (</s> included)."""
+    """src (B, S) padded source ids; caps (B,) max generated tokens per row (</s> included).
+
+    Rows that emit </s> leave the batch at once (every tensor and the key/value cache are
+    compacted), so no step is spent on finished rows.
+    """
     cfg = model.config
     memory, mem_mask = model.encode(src)
     B = src.size(0)
     tokens = torch.full((B, 1), cfg.bos_id, dtype=torch.long, device=src.device)
-    done = torch.zeros(B, dtype=torch.bool, device=src.device)
-    lengths = torch.zeros(B, dtype=torch.long, device=src.device)
+    rows = torch.arange(B, device=src.device)  # original row of each live row
     scores = torch.zeros(B, device=src.device)
     cache = [{} for _ in model.decoder] if use_cache else None
-    attn = []
+    attn: list[Tensor] = []  # per step, (live rows, S)
+    out: list[Hypothesis | None] = [None] * B
     for t in range(int(caps.max())):
         logp, w = _step(model, tokens, memory, mem_mask, cache, need_weights)
         logp = block_repeated_ngrams(logp, tokens, no_repeat_ngram_size)
         logp = _force_eos(logp, t >= caps - 1, cfg.eos_id)
-        nxt = logp.argmax(dim=-1)  # (B,)
-        scores += torch.where(done, 0.0, logp.gather(1, nxt[:, None])[:, 0])
-        nxt = torch.where(done, cfg.pad_id, nxt)
-        lengths += (~done).long()
+        nxt = logp.argmax(dim=-1)  # (live,)
+        scores = scores + logp.gather(1, nxt[:, None])[:, 0]
         tokens = torch.cat([tokens, nxt[:, None]], dim=1)
-        attn.append(w)
-        done |= nxt == cfg.eos_id
-        if done.all():
+        if need_weights:
+            attn.append(w)
+        finished = nxt == cfg.eos_id
+        if not finished.any():
+            continue
+        for i in finished.nonzero()[:, 0].tolist():
+            a = torch.stack([x[i] for x in attn[:t]]) if need_weights and t > 0 else None
+            out[int(rows[i])] = Hypothesis(tokens[i, 1 : t + 1].tolist(), float(scores[i]), a)
+        if finished.all():
             break
-    out = []
-    for b in range(B):
-        n = int(lengths[b]) - 1  # drop </s>
-        a = torch.stack([x[b] for x in attn[:n]]) if need_weights and n > 0 else None
-        out.append(Hypothesis(tokens[b, 1 : n + 1].tolist(), float(scores[b]), a))
-    return out
+        keep = (~finished).nonzero()[:, 0]
+        tokens, rows, scores, caps = tokens[keep], rows[keep], scores[keep], caps[keep]
+        memory, mem_mask = memory[keep], mem_mask[keep]
+        attn = [x[keep] for x in attn]
+        _compact_cache(cache, keep)
+    return out  # every row ends: caps force </s> at the last step
 
 
 @torch.no_grad()

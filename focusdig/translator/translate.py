@@ -1,14 +1,23 @@
-"""`Translator`: zh/fr/de -> English with word alignments from cross-attention.
+"""`Translator`: zh/fr/de -> English for whole articles, with word alignments and a confidence.
 
-Texts are split into sentences (zh on 。！？, others on . ! ? followed by a space, and on line
-breaks), sentences longer than the model's window are cut into chunks, all pieces are decoded in
-length-sorted batches, and the English pieces are joined with spaces. Each target word is linked
-to the source word (for Chinese: the source subword) its tokens attend to most in the last
-decoder layer, with character offsets into the input text and the output text.
+A text is cut into lines, each line into sentences (a blank spaCy pipeline with the rule-based
+`sentencizer` for de/fr, no model download; for Chinese a rule on 。！？ and their ASCII forms),
+and a sentence longer than the model's source window into chunks at clause, then word, then
+(only for a single overlong word) character boundaries: nothing is dropped or truncated. The
+pieces of all texts are decoded in length-sorted batches and each text's English pieces are
+joined in order (source line breaks between pieces are kept). Each target word is linked to the
+source word (for Chinese: the source subword) its tokens attend to most in the last decoder
+layer, with character offsets into the whole input text and the whole output text.
+
+Confidence: the model's own probability of what it wrote, length-normalised: exp of the mean
+log-probability of the generated tokens (each piece's </s> included) over the whole text, so
+a long sentence weighs in proportion to its length. 1.0 means every token was certain.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,16 +28,22 @@ from torch import Tensor
 from focusdig.langid import detect_languages, normalize_code
 from focusdig.precision import autocast, autocast_dtype
 from focusdig.translator.artifacts import latest_model_dir, load_model_dir
-from focusdig.translator.generate import beam_search, greedy_search, max_new_tokens
+from focusdig.translator.generate import Hypothesis, beam_search, greedy_search, max_new_tokens
 from focusdig.translator.model import Seq2SeqTransformer
 from focusdig.translator.tokenizer import SubwordTokenizer
 
 TARGET = "en"
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_BOUNDARY = {
-    "zh": re.compile(r"[。！？!?]+[”’」』\"')）]*|\n+"),
-    "default": re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)|\n+"),
-}
+_CLOSERS = r"\"'”’»)\]）」』"
+_ZH_SENTENCE_END = re.compile(rf"[。！？!?]+[{_CLOSERS}]*")
+_LINE = re.compile(r"[^\n]+")
+# where a sentence too long for the model may be cut, coarsest first: after clause
+# punctuation, before a word (any Han character is a word), before any character
+_CUTS = (
+    re.compile(rf"[,;:，；：、]+[{_CLOSERS}]*\s*"),
+    re.compile(rf"(?<=\s)(?=\S)|(?=[{_HAN}])|(?<=[{_HAN}])"),
+    re.compile(r"(?=.)", re.DOTALL),
+)
 _TGT_WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
 _SRC_WORD = re.compile(rf"[^\W{_HAN}]+|[^\w\s]")
 _IS_HAN = re.compile(rf"[{_HAN}]")
@@ -39,22 +54,45 @@ class Translation:
     text: str  # English
     source_language: str
     alignment: list[dict] = field(default_factory=list)  # src/tgt char spans + weight
+    confidence: float | None = None  # in [0, 1]; None when nothing was translated
+
+
+@functools.cache
+def _sentencizer(lang: str):
+    """A blank spaCy pipeline for ``lang`` (multi-language if spaCy has none) + sentencizer."""
+    import spacy
+
+    try:
+        nlp = spacy.blank(lang)
+    except ImportError:
+        nlp = spacy.blank("xx")
+    nlp.add_pipe("sentencizer")
+    return nlp
+
+
+def _trimmed(text: str, start: int, end: int) -> tuple[int, int] | None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if end > start else None
 
 
 def split_sentences(text: str, lang: str) -> list[tuple[int, int]]:
-    """Character spans of the sentences of `text` (whitespace trimmed, empty ones dropped)."""
-    pattern = _BOUNDARY["zh" if lang == "zh" else "default"]
-    cuts = [m.end() for m in pattern.finditer(text)] + [len(text)]
-    spans, start = [], 0
-    for end in cuts:
-        s, e = start, end
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if e > s:
-            spans.append((s, e))
-        start = end
+    """Character spans of the sentences of ``text``: lines first, then sentences within each
+    line (whitespace trimmed, empty ones dropped)."""
+    spans = []
+    for line in _LINE.finditer(text):
+        s0 = line.start()
+        if lang == "zh":
+            cuts = [s0 + m.end() for m in _ZH_SENTENCE_END.finditer(line.group())]
+            bounds = zip([s0, *cuts], [*cuts, line.end()], strict=True)
+        else:
+            nlp = _sentencizer(lang)
+            nlp.max_length = max(nlp.max_length, len(line.group()) + 1)
+            doc = nlp(line.group())
+            bounds = ((s0 + s.start_char, s0 + s.end_char) for s in doc.sents)
+        spans += [span for s, e in bounds if (span := _trimmed(text, s, e))]
     return spans
 
 
@@ -131,7 +169,12 @@ class Translator:
         self.config = config
         self.path = path
         self.device = device
-        self.max_src_tokens = model.config.max_len - 2  # room for the tag and </s>
+        # the longest source piece: what the model has positions for (room for the tag and
+        # </s>) and, when the config says, no longer than its longest training source
+        trained = config.get("training", {}).get("max_len", model.config.max_len)
+        self.max_src_tokens = min(model.config.max_len - 2, trained)
+        if self.max_src_tokens < 4:  # one character is up to 4 byte-level tokens
+            raise ValueError(f"source window of {self.max_src_tokens} tokens is too small")
 
     @classmethod
     def load(
@@ -187,24 +230,56 @@ class Translator:
             langs[i] = lang
         return langs
 
+    def _fits(self, text: str) -> bool:
+        return len(self.tokenizer.encode_batch([text])[0]) <= self.max_src_tokens
+
+    def _fit(self, text: str, start: int, end: int, level: int = 0) -> list[tuple[int, int]]:
+        """``text[start:end]`` as consecutive spans of at most ``max_src_tokens`` tokens each,
+        cut at the coarsest kind of boundary (``_CUTS[level:]``) that makes every span fit;
+        each chunk is as long as it can be (binary search over the cut points)."""
+        segment = _trimmed(text, start, end)
+        if segment is None:
+            return []
+        start, end = segment
+        if self._fits(text[start:end]):
+            return [segment]
+        cuts = {start + m.end() for m in _CUTS[level].finditer(text, start, end)}
+        bounds = [start, *sorted(cuts - {start, end}), end]
+        if len(bounds) == 2:  # no boundary of this kind inside: a finer one
+            return self._fit(text, start, end, level + 1)
+        spans, i = [], 0
+        while i < len(bounds) - 1:
+            lo, hi = i + 1, len(bounds) - 1
+            if not self._fits(text[bounds[i] : bounds[lo]].strip()):
+                spans += self._fit(text, bounds[i], bounds[lo], level + 1)
+                i = lo
+                continue
+            while lo < hi:  # the furthest bound whose chunk still fits
+                mid = (lo + hi + 1) // 2
+                if self._fits(text[bounds[i] : bounds[mid]].strip()):
+                    lo = mid
+                else:
+                    hi = mid - 1
+            spans += [span for span in [_trimmed(text, bounds[i], bounds[lo])] if span]
+            i = lo
+        return spans
+
     def _pieces(self, text: str, lang: str) -> list[tuple[int, int]]:
-        """Sentence spans, long sentences cut into chunks of at most max_src_tokens tokens."""
+        """Sentence spans of ``text``; a sentence longer than the source window is cut into
+        chunks that fit (nothing is left out)."""
         spans = split_sentences(text, lang)
-        encoded = self.tokenizer.encode_with_offsets([text[s:e] for s, e in spans])
+        counts = [len(ids) for ids in self.tokenizer.encode_batch([text[s:e] for s, e in spans])]
         out = []
-        for (s, _e), (ids, offsets) in zip(spans, encoded, strict=True):
-            for i in range(0, max(len(ids), 1), self.max_src_tokens):
-                chunk = offsets[i : i + self.max_src_tokens]
-                if chunk:
-                    out.append((s + chunk[0][0], s + chunk[-1][1]))
+        for (s, e), n in zip(spans, counts, strict=True):
+            out += [(s, e)] if n <= self.max_src_tokens else self._fit(text, s, e)
         return out
 
     def _decode(
         self, ids: list[list[int]], langs: list[str], beam_size: int, no_repeat_ngram_size: int
-    ) -> list[tuple[str, list[tuple[int, int]], Tensor | None]]:
+    ) -> list[Hypothesis]:
         cfg = self.model.config
         rows = [
-            [self.tokenizer.lang_id(lang), *x[: self.max_src_tokens], cfg.eos_id]
+            [self.tokenizer.lang_id(lang), *x, cfg.eos_id]
             for x, lang in zip(ids, langs, strict=True)
         ]
         width = max(len(r) for r in rows)
@@ -215,7 +290,7 @@ class Translator:
         src, caps = src.to(self.device), caps.to(self.device)
         with autocast(src.device, self.autocast_dtype):
             if beam_size > 1:
-                hyps = beam_search(
+                return beam_search(
                     self.model,
                     src,
                     caps,
@@ -223,15 +298,13 @@ class Translator:
                     need_weights=True,
                     no_repeat_ngram_size=no_repeat_ngram_size,
                 )
-            else:
-                hyps = greedy_search(
-                    self.model,
-                    src,
-                    caps,
-                    need_weights=True,
-                    no_repeat_ngram_size=no_repeat_ngram_size,
-                )
-        return [(*self.tokenizer.decode_with_spans(h.ids), h.attention) for h in hyps]
+            return greedy_search(
+                self.model,
+                src,
+                caps,
+                need_weights=True,
+                no_repeat_ngram_size=no_repeat_ngram_size,
+            )
 
     def translate(
         self,
@@ -243,11 +316,13 @@ class Translator:
     ) -> list[Translation]:
         """Translate `texts` to English; src_lang (or a list entry) None -> detected.
 
-        Decoding is greedy (`beam_size` 1) or beam search; no subword n-gram of
-        `no_repeat_ngram_size` (0: off) is generated twice in one sentence.
+        Decoding is greedy (`beam_size` 1) or beam search, `batch_size` pieces (sentences or
+        chunks) at a time; no subword n-gram of `no_repeat_ngram_size` (0: off) is generated
+        twice in one piece.
 
         English texts, and texts detected (not declared) as another unsupported language, are
-        returned unchanged with an empty alignment; a declared unsupported language raises.
+        returned unchanged with an empty alignment and no confidence; a declared unsupported
+        language raises.
         """
         if isinstance(texts, str):
             raise TypeError("translate() takes a list of texts")
@@ -260,8 +335,9 @@ class Translator:
         piece_texts = [texts[i][s:e] for i, s, e in pieces]
         encoded = self.tokenizer.encode_with_offsets(piece_texts)
         order = sorted(range(len(pieces)), key=lambda j: len(encoded[j][0]))
-        decoded: list = [None] * len(pieces)
-        for b in range(0, len(order), max(batch_size, 1)):
+        hyps: list[Hypothesis] = [None] * len(pieces)  # type: ignore[list-item]
+        batch_size = max(batch_size, 1)
+        for b in range(0, len(order), batch_size):
             batch = order[b : b + batch_size]
             outs = self._decode(
                 [encoded[j][0] for j in batch],
@@ -269,24 +345,36 @@ class Translator:
                 beam_size,
                 no_repeat_ngram_size,
             )
-            for j, out in zip(batch, outs, strict=True):
-                decoded[j] = out
+            for j, hyp in zip(batch, outs, strict=True):
+                hyps[j] = hyp
         results = [
             Translation(text, lang) if lang not in self.languages else Translation("", lang)
             for text, lang in zip(texts, langs, strict=True)
         ]
-        for j, (i, s, _e) in enumerate(pieces):
-            tgt, spans, att = decoded[j]
-            if not tgt:
-                continue
-            res = results[i]
-            shift = len(res.text) + (1 if res.text else 0)
-            res.text = f"{res.text} {tgt}" if res.text else tgt
-            offsets = encoded[j][1][: self.max_src_tokens]
-            for a in align_words(piece_texts[j], offsets, tgt, spans, att):
-                a["src_start"] += s
-                a["src_end"] += s
-                a["tgt_start"] += shift
-                a["tgt_end"] += shift
-                res.alignment.append(a)
+        logprob, scored, previous_end = [0.0] * len(texts), [0] * len(texts), [0] * len(texts)
+        for j, (i, s, e) in enumerate(pieces):
+            hyp, res = hyps[j], results[i]
+            logprob[i] += hyp.score
+            scored[i] += hyp.scored_tokens
+            tgt, spans = self.tokenizer.decode_with_spans(hyp.ids)
+            if tgt:
+                sep = _separator(texts[i][previous_end[i] : s]) if res.text else ""
+                shift = len(res.text) + len(sep)
+                res.text += sep + tgt
+                for a in align_words(piece_texts[j], encoded[j][1], tgt, spans, hyp.attention):
+                    a["src_start"] += s
+                    a["src_end"] += s
+                    a["tgt_start"] += shift
+                    a["tgt_end"] += shift
+                    res.alignment.append(a)
+            previous_end[i] = e
+        for res, total, n in zip(results, logprob, scored, strict=True):
+            if n:
+                res.confidence = math.exp(total / n)
         return results
+
+
+def _separator(gap: str) -> str:
+    """What joins two English pieces: the source's line breaks between them (at most two),
+    else a space."""
+    return "\n" * min(gap.count("\n"), 2) or " "
