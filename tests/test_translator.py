@@ -352,11 +352,13 @@ def test_overlong_sentences_are_cut_not_dropped(tiny_translator):
     window = small.max_src_tokens
     rng = random.Random(1)
     words = "Gewinn Umsatz Aktie Zinsen Bank Markt steigt fällt stark".split()
-    texts = {
-        "de": " ".join(rng.choice(words) for _ in range(300)) + ", " + "Die Aktie fiel stark.",
-        "fr": "Les bénéfices, " * 60 + "ont augmenté.",
-        "zh": "公司利润大幅增长" * 40 + "。油价下跌。",
-        "fr-one-word": "x" * 400,
+    texts = {  # each overlong sentence after a short one: offsets into the whole text
+        "de": "Die Aktie fiel. "
+        + " ".join(rng.choice(words) for _ in range(300))
+        + ", Die Aktie fiel stark.",
+        "fr": "Le marché est en hausse. " + "Les bénéfices, " * 60 + "ont augmenté.",
+        "zh": "油价下跌。" + "公司利润大幅增长" * 40 + "。油价下跌。",
+        "fr-one-word": "Oui. " + "x" * 400,
     }
     for key, text in texts.items():
         lang = key[:2]

@@ -62,10 +62,12 @@ def block_repeated_ngrams(logp: Tensor, tokens: Tensor, n: int) -> Tensor:
     grams = tokens.unfold(1, n, 1)  # (N, G, n) every n-gram so far
     prefix = tokens[:, tokens.size(1) - n + 1 :]  # (N, n-1) what the next token would extend
     match = (grams[:, :, :-1] == prefix[:, None, :]).all(dim=-1)  # (N, G)
-    V = logp.size(1)
-    banned = torch.zeros((logp.size(0), V + 1), dtype=torch.bool, device=logp.device)
-    banned.scatter_(1, torch.where(match, grams[:, :, -1], V), True)  # column V: no ban
-    return logp.masked_fill(banned[:, :V], float("-inf"))
+    rows, grams_at = match.nonzero(as_tuple=True)
+    if rows.numel() == 0:  # the usual case: nothing to block, no copy
+        return logp
+    logp = logp.clone()
+    logp[rows, grams[rows, grams_at, -1]] = float("-inf")
+    return logp
 
 
 def _force_eos(logp: Tensor, at_cap: Tensor, eos_id: int) -> Tensor:

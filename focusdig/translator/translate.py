@@ -29,7 +29,7 @@ from focusdig.langid import detect_languages, normalize_code
 from focusdig.precision import autocast, autocast_dtype
 from focusdig.translator.artifacts import latest_model_dir, load_model_dir
 from focusdig.translator.generate import Hypothesis, beam_search, greedy_search, max_new_tokens
-from focusdig.translator.model import Seq2SeqTransformer
+from focusdig.translator.model import Seq2SeqTransformer, quantize_int8
 from focusdig.translator.tokenizer import SubwordTokenizer
 
 TARGET = "en"
@@ -162,9 +162,14 @@ class Translator:
         path: Path | None = None,
         device: str = "cpu",
         precision: str = "auto",
+        int8: bool = False,
     ):
-        self.model = model.to(device).eval()
-        self.autocast_dtype = autocast_dtype(torch.device(device), precision)
+        if int8 and device != "cpu":
+            raise ValueError("int8 (dynamic quantization) runs on the CPU only")
+        self.int8 = int8
+        self.model = quantize_int8(model) if int8 else model.to(device).eval()
+        # int8 layers take float32 input: no autocast
+        self.autocast_dtype = None if int8 else autocast_dtype(torch.device(device), precision)
         self.tokenizer = tokenizer
         self.config = config
         self.path = path
@@ -183,16 +188,20 @@ class Translator:
         device: str | None = None,
         num_threads: int | None = None,
         precision: str = "auto",
+        int8: bool = False,
     ) -> Translator:
         """Load a model directory (default: newest under <repo>/models/translator/).
 
-        `precision`: auto, fp32, bf16 or fp16 (see `focusdig.precision`)."""
+        `precision`: auto, fp32, bf16 or fp16 (see `focusdig.precision`); `int8`: run the
+        linear layers as dynamically quantized int8 on the CPU (`quantize_int8`)."""
         if num_threads:
             torch.set_num_threads(num_threads)
         path = Path(path) if path else latest_model_dir()
         model, tokenizer, config = load_model_dir(path)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        return cls(model, tokenizer, config, path=path, device=device, precision=precision)
+        return cls(
+            model, tokenizer, config, path=path, device=device, precision=precision, int8=int8
+        )
 
     @property
     def version(self) -> str:
@@ -243,7 +252,9 @@ class Translator:
         start, end = segment
         if self._fits(text[start:end]):
             return [segment]
-        cuts = {start + m.end() for m in _CUTS[level].finditer(text, start, end)}
+        if level == len(_CUTS):  # a single character: never longer than 4 tokens
+            raise RuntimeError(f"cannot fit {text[start:end]!r} in {self.max_src_tokens} tokens")
+        cuts = {m.end() for m in _CUTS[level].finditer(text, start, end)}
         bounds = [start, *sorted(cuts - {start, end}), end]
         if len(bounds) == 2:  # no boundary of this kind inside: a finer one
             return self._fit(text, start, end, level + 1)
