@@ -7,7 +7,9 @@ cross-attention weights (averaged over heads) for word alignment.
 
 from __future__ import annotations
 
+import copy
 import math
+import warnings
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -181,6 +183,7 @@ class Seq2SeqTransformer(nn.Module):
         self.enc_ln = nn.LayerNorm(cfg.d_model)
         self.decoder = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.n_dec_layers))
         self.dec_ln = nn.LayerNorm(cfg.d_model)
+        self.lm_head: nn.Module | None = None  # set by `quantize_int8`; else tied embeddings
         self.apply(self._init)
 
     def _init(self, m: nn.Module) -> None:
@@ -191,6 +194,10 @@ class Seq2SeqTransformer(nn.Module):
             nn.init.normal_(m.weight, std=self.config.d_model**-0.5)
             with torch.no_grad():
                 m.weight[self.config.pad_id].zero_()
+
+    def _logits(self, h: Tensor) -> Tensor:
+        """Output projection: the transposed embeddings (or their int8 copy, `quantize_int8`)."""
+        return self.lm_head(h) if self.lm_head is not None else h @ self.embed.weight.T
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -219,7 +226,7 @@ class Seq2SeqTransformer(nn.Module):
         for i, layer in enumerate(self.decoder):
             last = need_weights and i == len(self.decoder) - 1
             x, w = layer(x, memory, causal, mem_mask, need_weights=last)
-        return self.dec_ln(x) @ self.embed.weight.T, w
+        return self._logits(self.dec_ln(x)), w
 
     def decode_step(
         self,
@@ -237,7 +244,7 @@ class Seq2SeqTransformer(nn.Module):
         for i, layer in enumerate(self.decoder):
             last = need_weights and i == len(self.decoder) - 1
             x, w = layer(x, memory, None, mem_mask, cache=cache[i], need_weights=last)
-        logits = (self.dec_ln(x) @ self.embed.weight.T)[:, -1]
+        logits = self._logits(self.dec_ln(x))[:, -1]
         return logits, (w[:, -1] if w is not None else None)
 
     def forward(
@@ -255,3 +262,19 @@ class Seq2SeqTransformer(nn.Module):
                 label_smoothing=self.config.label_smoothing,
             )
         return logits, loss
+
+
+def quantize_int8(model: Seq2SeqTransformer) -> Seq2SeqTransformer:
+    """An inference copy whose linear layers, and the output projection (an untied copy of
+    the embeddings), run as dynamically quantized int8 matrix products on the CPU (weights
+    int8 per output channel, activations quantized on the fly): PyTorch's
+    ``quantize_dynamic``. Embeddings, layer norms and attention stay float32."""
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    model = copy.deepcopy(model).cpu().eval()
+    head = nn.Linear(model.config.d_model, model.config.vocab_size, bias=False)
+    head.weight = nn.Parameter(model.embed.weight.detach().clone())
+    model.lm_head = head
+    with warnings.catch_warnings():  # deprecated in favour of torchao, still supported
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(model, {nn.Linear: per_channel_dynamic_qconfig}, inplace=True)
