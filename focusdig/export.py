@@ -18,6 +18,7 @@ from focusdig.schema import (
     Source,
     Translation,
 )
+from focusdig.settings import DEFAULT_MIN_TRANSLATION_CONFIDENCE
 
 EXPORT_FORMATS = ("csv", "parquet", "jsonl")
 ITEM_COLUMNS = [
@@ -34,6 +35,8 @@ ITEM_COLUMNS = [
     "parent_item_id",
     "parent_url",
     "translated_text",
+    "translation_confidence",
+    "translation_flagged",
 ]
 SCORE_COLUMNS = [
     "label",
@@ -47,8 +50,15 @@ SCORE_COLUMNS = [
 ]
 
 
-def items_frame(engine: Engine, limit: int | None = None) -> pd.DataFrame:
-    """One row per item, newest first, with its latest score and top words (if scored)."""
+def items_frame(
+    engine: Engine,
+    limit: int | None = None,
+    min_confidence: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE,
+) -> pd.DataFrame:
+    """One row per item, newest first, with its latest score and top words (if scored).
+
+    ``translation_confidence`` is the translator's confidence (empty when not translated);
+    ``translation_flagged`` is true when it is below ``min_confidence``."""
     latest = select(func.max(Score.id).label("score_id")).group_by(Score.item_id).subquery()
     query = (
         select(
@@ -65,6 +75,7 @@ def items_frame(engine: Engine, limit: int | None = None) -> pd.DataFrame:
             Item.parent_item_id,
             Item.parent_url,
             Translation.text.label("translated_text"),
+            Translation.confidence.label("translation_confidence"),
             Score.id.label("score_id"),
             Score.label,
             Score.score,
@@ -94,8 +105,11 @@ def items_frame(engine: Engine, limit: int | None = None) -> pd.DataFrame:
                 tokens[score_id].append({"word": word, "weight": round(weight, 4)})
         entities = item_entities(conn, [r["item_id"] for r in rows])
     frame = pd.DataFrame(
-        rows, columns=[*ITEM_COLUMNS, "score_id", *SCORE_COLUMNS[:5], "model_version"]
+        rows, columns=[*ITEM_COLUMNS[:-1], "score_id", *SCORE_COLUMNS[:5], "model_version"]
     )
+    confidence = pd.to_numeric(frame["translation_confidence"]).astype("float64")
+    frame["translation_confidence"] = confidence
+    frame["translation_flagged"] = confidence < min_confidence  # NaN (none known): False
     frame["top_tokens"] = [
         json.dumps(tokens[sid], ensure_ascii=False) if pd.notna(sid) else None
         for sid in frame.pop("score_id")

@@ -1,7 +1,8 @@
 """Read queries behind ``focusdig items``, the HTTP API and the dashboard.
 
 An item is shown with its latest score (the newest score row of the item, as in the export),
-that score's top words, its translation and its current label. Lists are newest first by the
+that score's top words, its translation (with its confidence, and whether that is below the
+threshold: flagged) and its current label. Lists are newest first by the
 item's time (:data:`focusdig.schema.item_time`: published, else fetched).
 """
 
@@ -25,6 +26,8 @@ from focusdig.schema import (
     Translation,
     item_time,
 )
+from focusdig.settings import DEFAULT_MIN_TRANSLATION_CONFIDENCE
+from focusdig.translation import is_low_confidence
 
 COUNT_CAP = 1_000  # counting every match of a broad filter costs a scan of them all
 MAX_OFFSET = 10_000  # deeper pages: narrow the filter (e.g. ``until``) instead
@@ -114,6 +117,7 @@ def _item_rows(session: Session, conditions: list, limit: int | None, offset: in
             Item.fetched_at,
             Item.parent_item_id,
             Translation.text.label("translated_text"),
+            Translation.confidence.label("translation_confidence"),
             Score.id.label("score_id"),
             Score.label,
             Score.score,
@@ -170,7 +174,7 @@ def current_item_labels(session: Session, item_ids: list[int]) -> dict[int, str]
     return labels
 
 
-def _item_dicts(session: Session, rows) -> list[dict]:
+def _item_dicts(session: Session, rows, min_confidence: float) -> list[dict]:
     tokens = _tokens_by_score(session, [r["score_id"] for r in rows if r["score_id"]])
     labels = current_item_labels(session, [r["id"] for r in rows])
     items = []
@@ -189,6 +193,10 @@ def _item_dicts(session: Session, rows) -> list[dict]:
                 "fetched_at": as_utc(r["fetched_at"]),
                 "parent_item_id": r["parent_item_id"],
                 "translated_text": r["translated_text"],
+                "translation_confidence": r["translation_confidence"],
+                "translation_flagged": is_low_confidence(
+                    r["translation_confidence"], min_confidence
+                ),
                 "label": r["label"],
                 "score": r["score"],
                 "probs": {
@@ -222,21 +230,26 @@ def list_items(
     limit: int | None = 50,
     offset: int = 0,
     count_cap: int = COUNT_CAP,
+    min_confidence: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE,
 ) -> ItemPage:
-    """A page of items, newest first, with the number of matching items (capped)."""
+    """A page of items, newest first, with the number of matching items (capped).
+    Translations with a confidence below ``min_confidence`` are flagged."""
     where = where or ItemFilter()
     conditions = _conditions(session, where)
     if conditions is None:
         return ItemPage([], 0, True)
-    items = _item_dicts(session, _item_rows(session, conditions, limit, offset))
+    rows = _item_rows(session, conditions, limit, offset)
+    items = _item_dicts(session, rows, min_confidence)
     total, exact = count_items(session, where, count_cap)
     return ItemPage(items, total, exact)
 
 
-def get_item(session: Session, item_id: int) -> dict | None:
+def get_item(
+    session: Session, item_id: int, min_confidence: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE
+) -> dict | None:
     """One item as in :func:`list_items`, or None."""
     rows = _item_rows(session, [Item.id == item_id], 1)
-    return _item_dicts(session, rows)[0] if rows else None
+    return _item_dicts(session, rows, min_confidence)[0] if rows else None
 
 
 def utc_day(session: Session, moment: ColumnElement) -> ColumnElement[str]:

@@ -186,6 +186,9 @@ class Translation(Base):
     source_text: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
     alignment: Mapped[list | None] = mapped_column(JSON)
+    # the model's own probability of its output, length-normalised, in [0, 1]; NULL: unknown
+    # (stored before confidences existed) or nothing to translate
+    confidence: Mapped[float | None] = mapped_column(Float)
     translated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -38,10 +38,29 @@ def alert_thresholds_from_env(env: dict[str, str]) -> Thresholds:
         raise ValueError(f"alert thresholds (FOCUSDIG_ALERT_*): {exc}") from None
 
 
+DEFAULT_MIN_TRANSLATION_CONFIDENCE = 0.32
+"""Below this confidence a translation is more likely bad (sentence chrF < 30) than not, for the
+shipped translator on held-out pairs (``benchmarks/translation_confidence.py``)."""
+
+
 def _default_home() -> Path:
     """Per-user state directory: $XDG_DATA_HOME/focusdig or ~/.local/share/focusdig."""
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "focusdig"
+
+
+def _unit_interval(env: dict[str, str], name: str) -> float:
+    """A number in [0, 1] from the environment (default: the translator's threshold)."""
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return DEFAULT_MIN_TRANSLATION_CONFIDENCE
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be a number between 0 and 1, got {raw!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -74,6 +93,9 @@ class Settings:
       ``FOCUSDIG_ALERT_RETRIES`` (2) and ``FOCUSDIG_ALERT_BACKOFF`` (1 s, then 4x) per post.
     - ``FOCUSDIG_ALERT_Z``, ``FOCUSDIG_ALERT_VOLUME_Z`` and the other ``FOCUSDIG_ALERT_*``
       thresholds of :class:`focusdig.alerts.detect.Thresholds` (see ``ALERT_THRESHOLDS_ENV``).
+    - ``FOCUSDIG_MIN_TRANSLATION_CONFIDENCE``: translations whose confidence is below this (in
+      [0, 1]) are flagged: still stored and scored, shown as such, left out of rollups and
+      alerts (default ``DEFAULT_MIN_TRANSLATION_CONFIDENCE``).
     """
 
     home: Path
@@ -94,6 +116,7 @@ class Settings:
     alert_retries: int = 2
     alert_backoff: float = 1.0
     alert_thresholds: Thresholds = field(default_factory=Thresholds)
+    min_translation_confidence: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -133,6 +156,7 @@ class Settings:
             alert_retries=max(0, int(env.get("FOCUSDIG_ALERT_RETRIES", "2"))),
             alert_backoff=max(0.0, float(env.get("FOCUSDIG_ALERT_BACKOFF", "1.0"))),
             alert_thresholds=alert_thresholds_from_env(env),
+            min_translation_confidence=_unit_interval(env, "FOCUSDIG_MIN_TRANSLATION_CONFIDENCE"),
         )
 
     @property

@@ -3,21 +3,49 @@
 Each item's language is detected once (the source's declared language is a hint); each
 non-English item in a language the translator knows is translated once, never again: the
 ``translations.item_id`` unique key makes a second translation a no-op, even from a concurrent run.
+
+Every translation is stored with the translator's confidence (``Translation.confidence``, see
+``focusdig.translator.translate``). One below the threshold
+(``FOCUSDIG_MIN_TRANSLATION_CONFIDENCE``) is still stored and scored, but *flagged*:
+:func:`is_low_confidence` says so for a value, and :func:`trusted_item` is the SQL condition
+that leaves flagged items out (of rollups, alerts).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlalchemy import Engine, exists, func, select, update
+from sqlalchemy import ColumnElement, Engine, exists, func, select, update
 
 from focusdig.database import insert_unless_present, session_scope
 from focusdig.langid import detect_languages
 from focusdig.schema import Item, Source, Translation, utcnow
 from focusdig.scoring import item_text
+from focusdig.settings import DEFAULT_MIN_TRANSLATION_CONFIDENCE
 
 ENGLISH = ("en", "und")
-MAX_ALIGNMENT_LINKS = 400
+
+
+def is_low_confidence(
+    confidence: float | None, threshold: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE
+) -> bool:
+    """Whether a translation with this confidence is flagged. None (no confidence known:
+    stored before confidences existed, or not a translation) is not flagged."""
+    return confidence is not None and confidence < threshold
+
+
+def low_confidence_item(
+    threshold: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE,
+) -> ColumnElement[bool]:
+    """SQL condition on ``Item``: its translation is flagged (confidence below ``threshold``)."""
+    return exists().where(Translation.item_id == Item.id, Translation.confidence < threshold)
+
+
+def trusted_item(threshold: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE) -> ColumnElement[bool]:
+    """SQL condition on ``Item``: not a flagged translation (original-language items and
+    translations of unknown or sufficient confidence). Entity rollups and alerts use it to
+    leave low-confidence translations out by default."""
+    return ~low_confidence_item(threshold)
 
 
 def iter_language_batches(engine: Engine, batch_size: int = 500) -> Iterator[int]:
@@ -88,7 +116,8 @@ def iter_translation_batches(
                     "source_language": result.source_language,
                     "source_text": source_text,
                     "text": result.text,
-                    "alignment": result.alignment[:MAX_ALIGNMENT_LINKS],
+                    "alignment": result.alignment,
+                    "confidence": result.confidence,
                     "translated_at": utcnow(),
                 }
                 stored += insert_unless_present(session, Translation, row) is not None

@@ -42,6 +42,14 @@ class ItemOut(BaseModel):
     fetched_at: datetime
     parent_item_id: int | None
     translated_text: str | None
+    translation_confidence: float | None = Field(
+        description="the translator's confidence in translated_text, in [0, 1] (null: not "
+        "translated, or translated before confidences were recorded)"
+    )
+    translation_flagged: bool = Field(
+        description="the translation's confidence is below FOCUSDIG_MIN_TRANSLATION_CONFIDENCE: "
+        "the translation, and so the score, may be noise"
+    )
     label: SentimentLabel | None = Field(description="the latest score's label")
     score: float | None = Field(description="P(positive) - P(negative), in [-1, 1]")
     probs: Probs | None

@@ -95,9 +95,11 @@ def items(
 
     from focusdig.queries import list_items
 
-    _, engine = open_db()
+    settings, engine = open_db()
     with session_scope(engine) as session:
-        rows = list_items(session, limit=limit).items
+        rows = list_items(
+            session, limit=limit, min_confidence=settings.min_translation_confidence
+        ).items
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, default=datetime.isoformat))
         return
@@ -109,7 +111,7 @@ def items(
             row["source"],
             row["language"] or "",
             moment.strftime("%Y-%m-%d %H:%M"),
-            row["label"] or "–",
+            (row["label"] or "–") + (" (low-confidence translation)" * row["translation_flagged"]),
             "–" if row["score"] is None else f"{row['score']:+.2f}",
             Text(", ".join(t["word"] for t in row["top_tokens"][:3])),
             Text((row["title"] or row["text"])[:80]),
@@ -127,8 +129,8 @@ def export(
     """Export every item as one row (pandas)."""
     from focusdig.export import items_frame, write_frame
 
-    _, engine = open_db()
-    frame = items_frame(engine)
+    settings, engine = open_db()
+    frame = items_frame(engine, min_confidence=settings.min_translation_confidence)
     write_frame(frame, out, fmt.value)
     console.print(f"wrote {len(frame)} rows to {out}")
 

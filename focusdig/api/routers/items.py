@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from focusdig.api.deps import SessionDep
+from focusdig.api.deps import SessionDep, SettingsDep
 from focusdig.api.schemas import ItemOut, ItemPageOut, SentimentLabel
 from focusdig.queries import MAX_OFFSET, ItemFilter, get_item, list_items
 
@@ -17,6 +17,7 @@ router = APIRouter(prefix="/api", tags=["items"])
 @router.get("/items", response_model=ItemPageOut)
 def items(
     session: SessionDep,
+    settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[
         int, Query(ge=0, le=MAX_OFFSET, description="deeper pages: narrow with `until`")
@@ -32,7 +33,9 @@ def items(
 ) -> dict:
     """Items newest first (by published time, else fetch time); every filter given narrows."""
     where = ItemFilter(source, language, label, since, until, q)
-    page = list_items(session, where, limit, offset)
+    page = list_items(
+        session, where, limit, offset, min_confidence=settings.min_translation_confidence
+    )
     return {
         "items": page.items,
         "total": page.total,
@@ -43,8 +46,8 @@ def items(
 
 
 @router.get("/items/{item_id}", response_model=ItemOut, responses={404: {"description": "no item"}})
-def item(item_id: int, session: SessionDep) -> dict:
-    found = get_item(session, item_id)
+def item(item_id: int, session: SessionDep, settings: SettingsDep) -> dict:
+    found = get_item(session, item_id, settings.min_translation_confidence)
     if found is None:
         raise HTTPException(404, f"no item {item_id}")
     return found

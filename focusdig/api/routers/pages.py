@@ -78,7 +78,12 @@ def numeric_metrics(metrics: dict | None, prefix: str = "") -> list[tuple[str, f
 
 
 @router.get("/", response_class=HTMLResponse)
-def overview(request: Request, session: SessionDep, days: Annotated[int, Query(ge=2, le=365)] = 30):
+def overview(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    days: Annotated[int, Query(ge=2, le=365)] = 30,
+):
     now = datetime.now(UTC)
     last: date = now.date()
     first = last - timedelta(days=days - 1)
@@ -90,7 +95,9 @@ def overview(request: Request, session: SessionDep, days: Annotated[int, Query(g
         "charts": charts,
         "more_sources": len(busiest) - len(charts),
         "moves": source_moves(session, now, timedelta(days=1), timedelta(days=days)),
-        "latest": list_items(session, limit=15).items,
+        "latest": list_items(
+            session, limit=15, min_confidence=settings.min_translation_confidence
+        ).items,
         "alerts": list_alerts(session, since=now - timedelta(days=ALERT_DAYS), limit=20),
         "alert_days": ALERT_DAYS,
     }
@@ -101,6 +108,7 @@ def overview(request: Request, session: SessionDep, days: Annotated[int, Query(g
 def items_page(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     source: str | None = None,
     label: SentimentLabel | None = None,
     language: str | None = None,
@@ -108,7 +116,9 @@ def items_page(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ):
     where = ItemFilter(source or None, language or None, label, q=q or None)
-    page = list_items(session, where, PAGE_SIZE, offset)
+    page = list_items(
+        session, where, PAGE_SIZE, offset, min_confidence=settings.min_translation_confidence
+    )
     query = {k: v for k, v in (("source", source), ("label", label), ("q", q)) if v}
     if language:
         query["language"] = language
@@ -125,20 +135,21 @@ def items_page(
 
 
 @router.get("/items/{item_id}", response_class=HTMLResponse)
-def item_page(request: Request, session: SessionDep, item_id: int):
-    item = get_item(session, item_id)
+def item_page(request: Request, session: SessionDep, settings: SettingsDep, item_id: int):
+    threshold = settings.min_translation_confidence
+    item = get_item(session, item_id, threshold)
     if item is None:
         raise HTTPException(404, f"no item {item_id}")
     original = item_text(item["kind"], item["title"], item["text"])
     tokens = item["top_tokens"]
-    context = {"item": item}
+    context = {"item": item, "min_confidence": threshold}
     if item["translated_text"] is not None:
         context["english"] = highlight(item["translated_text"], english_spans(tokens))
         context["original"] = highlight(original, source_spans(tokens))
     else:
         context["english"] = highlight(original, english_spans(tokens))
     if item["parent_item_id"]:
-        context["parent"] = get_item(session, item["parent_item_id"])
+        context["parent"] = get_item(session, item["parent_item_id"], threshold)
     return templates.TemplateResponse(request, "item.html", context)
 
 
