@@ -279,3 +279,62 @@ def test_daily_chart_breaks_the_line_on_days_without_scores():
 @pytest.mark.parametrize("days", [1, 366])
 def test_overview_days_bounds(database_url, monkeypatch, days):
     assert client_for(monkeypatch).get("/", params={"days": days}).status_code == 422
+
+
+def test_low_confidence_translations_are_flagged_everywhere(
+    shared_scored_db, monkeypatch, tmp_path
+):
+    import pandas as pd
+
+    from focusdig.translation import low_confidence_item, trusted_item
+
+    monkeypatch.setenv("FOCUSDIG_MIN_TRANSLATION_CONFIDENCE", "0.5")
+    items = all_items(client_for(monkeypatch))
+    translated = [i for i in items if i["translated_text"] is not None]
+    assert translated and all(0.0 <= i["translation_confidence"] <= 1.0 for i in translated)
+    for item in items:
+        expected = item["translated_text"] is not None and item["translation_confidence"] < 0.5
+        assert item["translation_flagged"] is expected
+    flagged = {i["id"] for i in items if i["translation_flagged"]}
+    assert flagged  # the random tiny translator is never sure of itself
+    monkeypatch.setenv("FOCUSDIG_MIN_TRANSLATION_CONFIDENCE", "0")
+    assert not any(i["translation_flagged"] for i in all_items(client_for(monkeypatch)))
+
+    with session_scope(shared_scored_db) as session:
+        low = set(session.scalars(select(Item.id).where(low_confidence_item(0.5))))
+        trusted = set(session.scalars(select(Item.id).where(trusted_item(0.5))))
+    assert low == flagged and trusted == {i["id"] for i in items} - flagged
+
+    monkeypatch.setenv("FOCUSDIG_MIN_TRANSLATION_CONFIDENCE", "0.5")
+    client = client_for(monkeypatch)
+    one = next(i for i in items if i["id"] in flagged)
+    page = client.get(f"/items/{one['id']}").text
+    assert "Low-confidence translation" in page and "chip-flag" in page
+    assert "chip-flag" in client.get("/items").text
+    unflagged = next(i for i in items if i["translated_text"] is None)
+    assert "chip-flag" not in client.get(f"/items/{unflagged['id']}").text
+
+    out = tmp_path / "items.csv"
+    run("export", "--format", "csv", "--out", str(out))
+    frame = pd.read_csv(out).set_index("item_id")
+    for item in items:
+        row = frame.loc[item["id"]]
+        assert bool(row["translation_flagged"]) is item["translation_flagged"]
+        if item["translation_confidence"] is None:
+            assert pd.isna(row["translation_confidence"])
+        else:
+            assert row["translation_confidence"] == pytest.approx(item["translation_confidence"])
+
+
+def test_translation_confidence_threshold_setting():
+    from focusdig.settings import DEFAULT_MIN_TRANSLATION_CONFIDENCE
+    from focusdig.translation import is_low_confidence
+
+    assert Settings.from_env({}).min_translation_confidence == DEFAULT_MIN_TRANSLATION_CONFIDENCE
+    env = {"FOCUSDIG_MIN_TRANSLATION_CONFIDENCE": "0.6"}
+    assert Settings.from_env(env).min_translation_confidence == 0.6
+    for bad in ("1.5", "-0.1", "high", "nan"):
+        with pytest.raises(ValueError, match="FOCUSDIG_MIN_TRANSLATION_CONFIDENCE"):
+            Settings.from_env({"FOCUSDIG_MIN_TRANSLATION_CONFIDENCE": bad})
+    assert is_low_confidence(0.2, 0.32) and not is_low_confidence(0.32, 0.32)
+    assert not is_low_confidence(None, 0.32)  # unknown confidence: not flagged

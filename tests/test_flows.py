@@ -152,6 +152,7 @@ def test_pipeline_translates_foreign_items_once_and_scores_the_english(
         translations = session.scalars(select(Translation)).all()
         assert len(foreign) >= 20 and {t.item_id for t in translations} == foreign
         assert all(t.source_language in ("zh", "fr", "de") for t in translations)
+        assert all(0.0 < t.confidence <= 1.0 for t in translations if t.source_text.strip())
         by_item = {t.item_id: t for t in translations}
         scores = session.scalars(select(Score)).all()
         assert {s.item_id for s in scores} == {i.id for i in items}

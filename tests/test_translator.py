@@ -351,7 +351,7 @@ def test_overlong_sentences_are_cut_not_dropped(tiny_translator):
     small = Translator.load(tiny_translator, device="cpu")
     window = small.max_src_tokens
     rng = random.Random(1)
-    words = "Gewinn Umsatz Aktie Zinsen Bank Markt steigt fällt stark".split()
+    words = ["Gewinn", "Umsatz", "Aktie", "Zinsen", "Bank", "Markt", "steigt", "fällt", "stark"]
     texts = {  # each overlong sentence after a short one: offsets into the whole text
         "de": "Die Aktie fiel. "
         + " ".join(rng.choice(words) for _ in range(300))
@@ -414,3 +414,23 @@ def test_batched_decoding_with_compaction_equals_one_at_a_time(tr):
         assert [(a["src_start"], a["tgt_start"]) for a in b.alignment] == [
             (a["src_start"], a["tgt_start"]) for a in s.alignment
         ]
+
+
+def test_int8_quantized_model_loads_and_translates(tr, tiny_translator):
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+
+    q = Translator(tr.model, tr.tokenizer, tr.config, int8=True)
+    assert isinstance(q.model.lm_head, DynamicQuantizedLinear)
+    assert isinstance(q.model.decoder[0].ff.fc, DynamicQuantizedLinear)
+    assert isinstance(tr.model.decoder[0].ff.fc, torch.nn.Linear)  # the original is untouched
+    texts, langs = [s for _, s, _ in PAIRS], [lang for lang, _, _ in PAIRS]
+    out, ref = q.translate(texts, src_lang=langs), tr.translate(texts, src_lang=langs)
+    assert [t.text for t in out] == [e for _, _, e in PAIRS]
+    for a, b in zip(out, ref, strict=True):
+        assert a.confidence == pytest.approx(b.confidence, abs=0.02)
+    loaded = Translator.load(tiny_translator, device="cpu", int8=True)
+    assert loaded.int8 and loaded.autocast_dtype is None
+    [t] = loaded.translate(["Die Aktie fiel stark. Der Gewinn steigt."], src_lang="de")
+    assert 0.0 < t.confidence <= 1.0
+    with pytest.raises(ValueError, match="CPU"):
+        Translator(tr.model, tr.tokenizer, tr.config, device="cuda", int8=True)
