@@ -1,11 +1,11 @@
 """Translator quality: sacrebleu BLEU and chrF per language on the held-out test split.
 
     FOCUSDIG_DATA_DIR=../shared/data python benchmarks/translator_quality.py [--beam 4] \
-        [--no-repeat-ngram 0]
+        [--no-repeat-ngram 0] [--precision fp32] [--int8]
 
 Uses the same deterministic split as training (2 % of source sentences by hash, English side
 >= 4 words, at most 1,000 pairs per language). Writes benchmarks/results/translator_quality.json
-(translator_quality_beam4.json for --beam 4).
+(translator_quality_beam4.json for --beam 4, _int8 for --int8, _fp32 for --precision fp32).
 """
 
 from __future__ import annotations
@@ -23,6 +23,11 @@ from focusdig.translator.evaluate import evaluate_pairs
 GOALS = {"zh": 30.0, "fr": 45.0, "de": 45.0}
 
 
+def precision_name(tr: Translator) -> str:
+    """What the decoder computes in (code before int8 existed has no ``int8``)."""
+    return "int8 (dynamic)" if getattr(tr, "int8", False) else dtype_name(tr.autocast_dtype)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=None, help="model directory (default: newest shipped)")
@@ -33,8 +38,14 @@ def main() -> None:
     ap.add_argument(
         "--no-repeat-ngram", type=int, default=3, help="blocked repeated n-grams (0: off)"
     )
+    ap.add_argument("--precision", default="auto", help="auto, fp32, bf16 (focusdig.precision)")
+    ap.add_argument(
+        "--int8", action="store_true", help="int8 linear layers (auto on the CPU: --precision auto)"
+    )
     a = ap.parse_args()
-    tr = Translator.load(a.model, device="cpu", num_threads=a.threads)
+    tr = Translator.load(
+        a.model, device="cpu", num_threads=a.threads, precision=a.precision, int8=a.int8 or None
+    )
     training = tr.config.get("training", {})
     test = split_pairs(
         load_pairs(a.data_dir),
@@ -51,7 +62,9 @@ def main() -> None:
         "model_dir": str(tr.path),
         "decoding": "greedy" if a.beam == 1 else f"beam {a.beam}",
         "no_repeat_ngram_size": a.no_repeat_ngram,
-        "precision": dtype_name(tr.autocast_dtype),
+        "precision": "int8 (dynamic)"
+        if getattr(tr, "int8", False)
+        else dtype_name(tr.autocast_dtype),
         "threads": a.threads,
         "seconds": round(seconds, 1),
         "goals_bleu": GOALS,
@@ -65,8 +78,11 @@ def main() -> None:
             f"{k:14s} {m['bleu']:6.2f} {m['chrf']:6.2f} {m['n']:5d}  "
             + (f">= {goal:.0f} {'met' if m['bleu'] >= goal else 'NOT met'}" if goal else "")
         )
-    suffix = ("" if a.beam == 1 else f"_beam{a.beam}") + (
-        "" if a.no_repeat_ngram == 3 else f"_norepeat{a.no_repeat_ngram}"
+    suffix = (
+        ("" if a.beam == 1 else f"_beam{a.beam}")
+        + ("" if a.no_repeat_ngram == 3 else f"_norepeat{a.no_repeat_ngram}")
+        + ("_int8" if a.int8 else "")
+        + ("" if a.precision == "auto" else f"_{a.precision}")
     )
     out = Path(__file__).parent / "results" / f"translator_quality{suffix}.json"
     out.parent.mkdir(exist_ok=True)

@@ -59,7 +59,8 @@ def _overfit(steps: int = 300) -> Translator:
         loss.backward()
         opt.step()
     model.eval()
-    return Translator(model, tok, {"version": "test-0", "languages": tok.languages})
+    config = {"version": "test-0", "languages": tok.languages}
+    return Translator(model, tok, config, int8=False)  # float32: the reference
 
 
 @pytest.fixture(scope="module")
@@ -428,8 +429,9 @@ def test_int8_quantized_model_loads_and_translates(tr, tiny_translator):
     assert [t.text for t in out] == [e for _, _, e in PAIRS]
     for a, b in zip(out, ref, strict=True):
         assert a.confidence == pytest.approx(b.confidence, abs=0.02)
-    loaded = Translator.load(tiny_translator, device="cpu", int8=True)
+    loaded = Translator.load(tiny_translator, device="cpu")  # auto: int8 on the CPU
     assert loaded.int8 and loaded.autocast_dtype is None
+    assert not Translator.load(tiny_translator, device="cpu", precision="fp32").int8
     [t] = loaded.translate(["Die Aktie fiel stark. Der Gewinn steigt."], src_lang="de")
     assert 0.0 < t.confidence <= 1.0
     with pytest.raises(ValueError, match="CPU"):

@@ -162,8 +162,10 @@ class Translator:
         path: Path | None = None,
         device: str = "cpu",
         precision: str = "auto",
-        int8: bool = False,
+        int8: bool | None = None,
     ):
+        if int8 is None:  # auto: the fastest at equal quality (benchmarks/README.md)
+            int8 = device == "cpu" and precision == "auto"
         if int8 and device != "cpu":
             raise ValueError("int8 (dynamic quantization) runs on the CPU only")
         self.int8 = int8
@@ -188,12 +190,13 @@ class Translator:
         device: str | None = None,
         num_threads: int | None = None,
         precision: str = "auto",
-        int8: bool = False,
+        int8: bool | None = None,
     ) -> Translator:
         """Load a model directory (default: newest under <repo>/models/translator/).
 
         `precision`: auto, fp32, bf16 or fp16 (see `focusdig.precision`); `int8`: run the
-        linear layers as dynamically quantized int8 on the CPU (`quantize_int8`)."""
+        linear layers as dynamically quantized int8 (`quantize_int8`), CPU only; None (auto):
+        int8 on the CPU when `precision` is auto, else as `precision` says."""
         if num_threads:
             torch.set_num_threads(num_threads)
         path = Path(path) if path else latest_model_dir()
