@@ -3,7 +3,8 @@
 ``auto`` picks float16 autocast on CUDA, bfloat16 autocast on CPUs with native bfloat16 matrix
 instructions (AVX512-BF16 or AMX, e.g. AMD Zen 4, Intel Sapphire Rapids: about 1.8x the float32
 speed of our models, class probabilities within 0.01), and float32 everywhere else (emulated
-bfloat16 is slower than float32).
+bfloat16 is slower than float32). The translator on a CPU goes one step further under ``auto``:
+its linear layers run as dynamically quantized int8 (``focusdig.translator.model.quantize_int8``).
 """
 
 from __future__ import annotations
