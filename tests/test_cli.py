@@ -92,3 +92,11 @@ def test_export_formats(database_url, tmp_path, fmt):
     ):
         assert column in frame.columns
     assert len(frame) >= 50 and frame["item_id"].is_unique
+
+
+def test_translate_prints_the_confidence(tiny_translator):
+    args = ["translate", "--model", str(tiny_translator), "--from", "de", "--beam", "1"]
+    text = "Die Aktie fiel stark. Der Gewinn steigt."
+    [out] = json.loads(run(*args, text, "--json").stdout)
+    assert out["source_language"] == "de" and 0.0 < out["confidence"] <= 1.0
+    assert f"(confidence {out['confidence']:.2f})" in run(*args, text).stdout

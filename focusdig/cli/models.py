@@ -186,7 +186,10 @@ def translate(
         return
     for text, result in zip(texts, results, strict=True):
         console.print(f"[dim]{result.source_language}[/dim] {text}")
-        console.print(f"[bold]en[/bold] {result.text}")
+        sure = (
+            "" if result.confidence is None else f" [dim](confidence {result.confidence:.2f})[/dim]"
+        )
+        console.print(f"[bold]en[/bold] {result.text}{sure}")
 
 
 @app.command("evaluate-translation")

@@ -38,9 +38,10 @@ _CLOSERS = r"\"'”’»)\]）」』"
 _ZH_SENTENCE_END = re.compile(rf"[。！？!?]+[{_CLOSERS}]*")
 _LINE = re.compile(r"[^\n]+")
 # where a sentence too long for the model may be cut, coarsest first: after clause
-# punctuation, before a word (any Han character is a word), before any character
+# punctuation (an ASCII one only before a space: not inside "1,000"), before a word (any Han
+# character is a word), before any character
 _CUTS = (
-    re.compile(rf"[,;:，；：、]+[{_CLOSERS}]*\s*"),
+    re.compile(rf"[,;:]+[{_CLOSERS}]*\s+|[，；：、]+[{_CLOSERS}]*\s*"),
     re.compile(rf"(?<=\s)(?=\S)|(?=[{_HAN}])|(?<=[{_HAN}])"),
     re.compile(r"(?=.)", re.DOTALL),
 )
