@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlalchemy import ColumnElement, Engine, exists, func, select, update
+from sqlalchemy import ColumnElement, Engine, case, exists, func, null, select, update
 
 from focusdig.database import insert_unless_present, session_scope
 from focusdig.langid import detect_languages
@@ -35,17 +35,25 @@ def is_low_confidence(
 
 
 def low_confidence_item(
-    threshold: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE,
+    threshold: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE, item_id: ColumnElement = Item.id
 ) -> ColumnElement[bool]:
-    """SQL condition on ``Item``: its translation is flagged (confidence below ``threshold``)."""
-    return exists().where(Translation.item_id == Item.id, Translation.confidence < threshold)
+    """SQL condition: the item ``item_id`` (default ``Item.id``; e.g. ``EntityScore.item_id``)
+    has a flagged translation (confidence below ``threshold``)."""
+    return exists().where(Translation.item_id == item_id, Translation.confidence < threshold)
 
 
-def trusted_item(threshold: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE) -> ColumnElement[bool]:
-    """SQL condition on ``Item``: not a flagged translation (original-language items and
-    translations of unknown or sufficient confidence). Entity rollups and alerts use it to
-    leave low-confidence translations out by default."""
-    return ~low_confidence_item(threshold)
+def trusted_item(
+    threshold: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE, item_id: ColumnElement = Item.id
+) -> ColumnElement[bool]:
+    """SQL condition: the item is not a flagged translation (original-language items and
+    translations of unknown or sufficient confidence). What rollups and alerts keep."""
+    return ~low_confidence_item(threshold, item_id)
+
+
+def trusted_score(score: ColumnElement, threshold: float) -> ColumnElement:
+    """``score``, or NULL for an item (``Item.id``) with a flagged translation: the item still
+    counts, its score does not (alerts: volume yes, sentiment no)."""
+    return case((low_confidence_item(threshold), null()), else_=score)
 
 
 def iter_language_batches(engine: Engine, batch_size: int = 500) -> Iterator[int]:

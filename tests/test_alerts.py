@@ -668,3 +668,51 @@ def test_entities_alert_like_sources_from_their_mentions(database_url):
         stored = session.scalar(select(Alert))
         assert stored.entity_id is not None and stored.source_id is None
     assert run_alerts(engine, settings, now=NOW).new == []
+
+
+def test_flagged_translations_count_for_volume_not_for_sentiment(database_url):
+    """The shift of the last 24 hours comes from translations the translator doubts: no
+    sentiment alert at the default threshold; with flagging off (threshold 0) it alerts."""
+    from focusdig.schema import Translation
+
+    settings = Settings.from_env()
+    engine = get_engine(settings)
+    add_history(engine, "translated", shifted_history(10))
+    with session_scope(engine) as session:
+        translator = ModelVersion(kind="translator", version="mt-sim", artifact_path="-")
+        session.add(translator)
+        session.flush()
+        recent_ids = session.scalars(
+            select(Item.id).where(Item.published_at >= NOW - timedelta(hours=24))
+        ).all()
+        assert len(recent_ids) >= 15
+        session.add_all(
+            Translation(
+                item_id=item_id,
+                model_version_id=translator.id,
+                source_language="de",
+                source_text="Die Aktie fiel.",
+                text="Currently.",
+                confidence=0.05,
+            )
+            for item_id in recent_ids
+        )
+    thresholds = settings.alert_thresholds
+    since = NOW - thresholds.window - thresholds.baseline_days * timedelta(days=1)
+    with session_scope(engine) as session:
+        [history] = source_histories(session, since, NOW, settings.min_translation_confidence)
+        window = [(at, s) for at, s, _ in history.events if at >= NOW - timedelta(hours=24)]
+        assert len(window) == len(recent_ids) and all(s is None for _, s in window)
+        assert not [
+            c
+            for c in find_candidates([history], NOW, thresholds)
+            if c.finding.kind == SENTIMENT_SHIFT
+        ]
+    assert not [
+        a
+        for a in run_alerts(engine, settings, now=NOW, deliver=False).new
+        if a["kind"] == SENTIMENT_SHIFT
+    ]
+    off = replace(settings, min_translation_confidence=0.0)
+    kinds = {a["kind"] for a in run_alerts(engine, off, now=NOW, deliver=False).new}
+    assert SENTIMENT_SHIFT in kinds

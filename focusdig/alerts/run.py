@@ -53,7 +53,10 @@ def check_alerts(
     now = window_end(as_utc(now or utcnow()))
     since = now - thresholds.window - thresholds.baseline_days * DAY
     with session_scope(engine) as session:
-        histories = source_histories(session, since, now) + entity_histories(session, since, now)
+        threshold = settings.min_translation_confidence
+        histories = source_histories(session, since, now, threshold) + entity_histories(
+            session, since, now, threshold
+        )
     candidates = find_candidates(histories, now, thresholds)
     with session_scope(engine) as session:
         created = record_alerts(session, candidates, settings.alert_webhooks)

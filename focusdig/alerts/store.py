@@ -1,7 +1,9 @@
 """Alerts in the database: the subjects' recent items, new alerts with their outbox rows, lists.
 
 A subject is a source (its items, each with its newest score) or a watched entity (the items
-that mention it, each with its newest score toward that entity). An item's time is its
+that mention it, each with its newest score toward that entity). An item whose translation is
+flagged (low confidence, ``focusdig.translation``) counts as an item but its score does not:
+it takes part in volume spikes, not in sentiment shifts. An item's time is its
 published time, else its fetch time (:data:`focusdig.schema.item_time`).
 
 Entities are read item by item, like sources, not from their daily rollups: the window is the
@@ -45,6 +47,8 @@ from focusdig.schema import (
     Source,
     item_time,
 )
+from focusdig.settings import DEFAULT_MIN_TRANSLATION_CONFIDENCE
+from focusdig.translation import trusted_score
 
 LOCK = "alerts"  # writers of alerts take it: the overlap check then sees every stored alert
 
@@ -80,10 +84,17 @@ class Candidate:
     driver_ids: tuple[int, ...]
 
 
-def source_histories(session: Session, since: datetime, until: datetime) -> list[History]:
-    """Every source with items in ``[since, until)``: their times and newest scores."""
+def source_histories(
+    session: Session,
+    since: datetime,
+    until: datetime,
+    min_confidence: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE,
+) -> list[History]:
+    """Every source with items in ``[since, until)``: their times and newest scores (none for
+    an item whose translation's confidence is below ``min_confidence``: flagged)."""
     rows = session.execute(
-        select(Source.id, Source.name, item_time, Score.score, Item.id)
+        select(Source.id, Source.name, item_time, trusted_score(Score.score, min_confidence))
+        .add_columns(Item.id)
         .join(Item, Item.source_id == Source.id)
         .outerjoin(Score, (Score.item_id == Item.id) & newest_score())
         .where(item_time >= since, item_time < until)
@@ -115,9 +126,15 @@ def _newest_entity_score():
     )
 
 
-def entity_histories(session: Session, since: datetime, until: datetime) -> list[History]:
+def entity_histories(
+    session: Session,
+    since: datetime,
+    until: datetime,
+    min_confidence: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE,
+) -> list[History]:
     """Every watched entity mentioned by items in ``[since, until)``: their times and newest
-    scores toward the entity (None while unscored)."""
+    scores toward the entity (None while unscored, or when the item's translation is flagged:
+    confidence below ``min_confidence``)."""
     mentioned = (
         select(EntityMention.entity_id, EntityMention.item_id)
         .join(Item, Item.id == EntityMention.item_id)
@@ -126,7 +143,8 @@ def entity_histories(session: Session, since: datetime, until: datetime) -> list
         .subquery()
     )
     rows = session.execute(
-        select(Entity.id, Entity.name, item_time, EntityScore.score, Item.id)
+        select(Entity.id, Entity.name, item_time, trusted_score(EntityScore.score, min_confidence))
+        .add_columns(Item.id)
         .join(mentioned, mentioned.c.entity_id == Entity.id)
         .join(Item, Item.id == mentioned.c.item_id)
         .outerjoin(
