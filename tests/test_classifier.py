@@ -476,3 +476,21 @@ def test_exported_electra_state_continues_pretraining(data_dir: Path, tmp_path: 
     before = json.loads((saved / "state.json").read_text())
     after = json.loads((tmp_path / "b" / "pretrain" / "state.json").read_text())
     assert after["step"] > before["step"] and after["tokens"] > before["tokens"]
+
+
+def test_packed_batch_matches_collate() -> None:
+    import numpy as np
+
+    from focusdig.classifier.trainer import PackedSequences, collate
+
+    rng = random.Random(3)
+    seqs = [[rng.randrange(5, 99) for _ in range(rng.randrange(1, 12))] for _ in range(40)]
+    lengths = np.array([0] + [len(s) for s in seqs])
+    packed = PackedSequences(
+        np.array([t for s in seqs for t in s], dtype=np.int32), np.cumsum(lengths)
+    )
+    rows = [7, 0, 39, 12, 12, 25]
+    ids, mask = packed.batch(rows, pad_id=0)
+    want_ids, want_mask = collate([seqs[i] for i in rows], pad_id=0)
+    assert torch.equal(ids, want_ids) and torch.equal(mask, want_mask)
+    assert ids.dtype == torch.long and mask.dtype == torch.long

@@ -71,15 +71,15 @@ class ElectraPretrainer(nn.Module):
         """input_ids, attention_mask (B, T) -> combined loss and its parts (for logging)."""
         cfg, enc = self.disc.config, self.disc.encoder
         real = attention_mask.bool() & (input_ids != cfg.cls_id) & (input_ids != cfg.sep_id)
-        noise = torch.rand(input_ids.shape, generator=gen).to(input_ids.device)
+        noise = torch.rand(input_ids.shape, generator=gen, device=input_ids.device)
         sel = (noise < self.ecfg.mask_prob) & real  # (B, T) positions to mask
         masked = input_ids.masked_fill(sel, cfg.mask_id)
         key_mask = attention_mask.bool()
         gen_logits = self.generator(enc.embed(masked), key_mask, sel, enc.tok_emb.weight)
         gen_loss = F.cross_entropy(gen_logits.float(), input_ids[sel])
         with torch.no_grad():  # sample replacements from the generator (no gradient through)
-            probs = torch.softmax(gen_logits.float(), dim=-1).cpu()
-            sampled = torch.multinomial(probs, 1, generator=gen).squeeze(-1).to(input_ids.device)
+            probs = torch.softmax(gen_logits.float(), dim=-1)
+            sampled = torch.multinomial(probs, 1, generator=gen).squeeze(-1)
         corrupted = input_ids.clone()
         corrupted[sel] = sampled
         replaced = (corrupted != input_ids).float()  # (B, T); a correct sample counts as original

@@ -142,6 +142,7 @@ class PackedSequences:
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp.npz")
+        path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(tmp, flat=self.flat, offsets=self.offsets)
         tmp.replace(path)
 
@@ -154,6 +155,17 @@ class PackedSequences:
     def lengths(self) -> list[int]:
         return np.diff(self.offsets).tolist()
 
+    def batch(self, rows: list[int], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows right-padded -> input_ids, attention_mask (B, T); one gather, no Python loop
+        (as `collate([self[i] for i in rows])`, fast enough to keep a GPU fed)."""
+        rows_ = np.asarray(rows, dtype=np.int64)
+        starts = self.offsets[rows_]
+        lens = self.offsets[rows_ + 1] - starts
+        pos = np.arange(int(lens.max()))
+        mask = pos[None, :] < lens[:, None]  # (B, T)
+        ids = np.where(mask, self.flat[np.where(mask, starts[:, None] + pos[None, :], 0)], pad_id)
+        return torch.from_numpy(ids.astype(np.int64)), torch.from_numpy(mask.astype(np.int64))
+
 
 def mask_tokens(
     ids: torch.Tensor,
@@ -164,14 +176,14 @@ def mask_tokens(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """BERT masking: of `prob` of real tokens, 80% [MASK], 10% random, 10% kept."""
     special = (ids == cfg.cls_id) | (ids == cfg.sep_id) | (attention_mask == 0)
-    pick = (torch.rand(ids.shape, generator=gen) < prob) & ~special
+    pick = (torch.rand(ids.shape, generator=gen, device=ids.device) < prob) & ~special
     targets = torch.where(pick, ids, torch.full_like(ids, -100))
-    r = torch.rand(ids.shape, generator=gen)
+    r = torch.rand(ids.shape, generator=gen, device=ids.device)
     inputs = ids.clone()
     inputs[pick & (r < 0.8)] = cfg.mask_id
     rand_pos = pick & (r >= 0.8) & (r < 0.9)
-    inputs[rand_pos] = torch.randint(5, cfg.vocab_size, (int(rand_pos.sum()),), generator=gen)
-    return inputs, targets
+    random_ids = torch.randint(5, cfg.vocab_size, ids.shape, generator=gen, device=ids.device)
+    return torch.where(rand_pos, random_ids, inputs), targets
 
 
 def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
@@ -216,7 +228,8 @@ def load_encoder_weights(path: Path, model: SentimentClassifier) -> None:
 
 def export_pretrained(checkpoint: Path, out: Path) -> Path:
     """A pretraining checkpoint's weights in float16 (no optimizer state), with its tokenizer
-    and state, small enough to keep in the repository: `pretrain_init` continues from it."""
+    and state, small enough to keep in the repository: `pretrain_init` continues from it (step
+    and token counts carry on; the learning-rate schedule and data order start anew)."""
     out.mkdir(parents=True, exist_ok=True)
     state = load_file(str(checkpoint / "model.safetensors"))
     save_file({k: v.half().contiguous() for k, v in state.items()}, str(out / "model.safetensors"))
@@ -307,8 +320,10 @@ def pretrain(
         if electra and any(k.startswith("generator.") for k in init):  # a whole ELECTRA state
             module.load_state_dict({k: v.float() for k, v in init.items()})
             exported = Path(args.pretrain_init) / "state.json"
-            if exported.exists():  # continue its data order, step and token counts
-                state = {**state, **json.loads(exported.read_text())}
+            if exported.exists():  # its step and token counts go on; this run's schedule is new
+                prior = json.loads(exported.read_text())
+                state.update({k: prior[k] for k in ("step", "tokens", "losses") if k in prior})
+                state["start_step"] = state["step"]
         else:
             load_encoder_weights(Path(args.pretrain_init), model)
         log(f"pretraining starts from the weights of {args.pretrain_init}")
@@ -327,21 +342,23 @@ def pretrain(
         )
         while state["batch"] < len(batches):
             b = batches[state["batch"]]
-            gen = torch.Generator().manual_seed(args.seed * 1_000_003 + state["step"])
-            ids, am = collate([seqs[i] for i in b], cfg.pad_id)
+            gen = torch.Generator(device).manual_seed(args.seed * 1_000_003 + state["step"])
+            ids, am = seqs.batch(b, cfg.pad_id)
+            ids, am = ids.to(device, non_blocking=True), am.to(device, non_blocking=True)
             elapsed = time.time() - t0
-            lr = args.pretrain_lr * min(1.0, (state["step"] + 1) / args.pretrain_warmup_steps)
+            warm = state["step"] - state.get("start_step", 0) + 1
+            lr = args.pretrain_lr * min(1.0, warm / args.pretrain_warmup_steps)
             if args.pretrain_schedule == "cosine":
                 lr *= 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, elapsed / budget)))
             for g in opt.param_groups:
                 g["lr"] = lr
             with _autocast(args, device):
                 if electra:
-                    loss, part = module.loss(ids.to(device), am.to(device), gen)
+                    loss, part = module.loss(ids, am, gen)
                     parts.append(part)
                 else:
                     inputs, targets = mask_tokens(ids, am, cfg, args.mask_prob, gen)
-                    loss = model.mlm_loss(inputs.to(device), am.to(device), targets.to(device))
+                    loss = model.mlm_loss(inputs, am, targets)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
@@ -492,8 +509,9 @@ def pretrain_only(args: TrainingArguments) -> Path:
             Path(args.work_dir) / "tokenizer.json"
         )
     enc = get_tokenizer(args, train_texts)
-    model = SentimentClassifier(make_config(args, enc))
-    log(f"model: {model.num_params() / 1e6:.2f}M params (excluding MLM head)")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = SentimentClassifier(make_config(args, enc)).to(device)
+    log(f"model: {model.num_params() / 1e6:.2f}M params (excluding MLM head), on {device}")
     return pretrain(args, model, enc, train_texts)
 
 

@@ -214,9 +214,10 @@ def validation_loss(model: Seq2SeqTransformer, examples: list, max_tokens: int) 
         max_tokens,
         random.Random(0),
     )
+    device = next(model.parameters()).device
     for b in batches:
         src, tgt_in, tgt_out = collate([examples[i] for i in b], model.config)
-        _, loss = model(src, tgt_in, tgt_out)
+        _, loss = model(src.to(device), tgt_in.to(device), tgt_out.to(device))
         k = int((tgt_out != model.config.pad_id).sum())
         total, n = total + float(loss) * k, n + k
     model.train()
@@ -224,7 +225,8 @@ def validation_loss(model: Seq2SeqTransformer, examples: list, max_tokens: int) 
 
 
 def _val_bleu(model: Seq2SeqTransformer, tok: SubwordTokenizer, pairs: list[D.Pair]) -> float:
-    tr = Translator(model, tok, {"version": "training", "languages": tok.languages})
+    device = next(model.parameters()).device.type
+    tr = Translator(model, tok, {"version": "training", "languages": tok.languages}, device=device)
     scores = evaluate_pairs(tr, pairs)
     model.train()
     langs = [lang for lang in tok.languages if lang in scores]
@@ -277,8 +279,9 @@ def train_translator(args: TrainingArguments) -> Path:
             **args.model,
         }
     )
-    model = Seq2SeqTransformer(cfg)
-    log(f"model {model.num_params() / 1e6:.2f}M params: {cfg}")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = Seq2SeqTransformer(cfg).to(device)
+    log(f"model {model.num_params() / 1e6:.2f}M params on {device}: {cfg}")
     opt = _optimizer(model, args)
     state = {
         "step": 0,
@@ -294,11 +297,10 @@ def train_translator(args: TrainingArguments) -> Path:
         log(f"resumed at step {state['step']} ({state['elapsed'] / 60:.1f} min done)")
         torch.manual_seed(args.seed + state["step"])
     budget = args.minutes * 60
-    cuda = torch.cuda.is_available()
     autocast = torch.autocast(  # emulated bf16 (no AVX512-BF16/AMX) is slower than float32
-        "cuda" if cuda else "cpu",
+        device.type,
         dtype=torch.bfloat16,
-        enabled=args.bf16 and (cuda or cpu_has_native_bf16()),
+        enabled=args.bf16 and (device.type == "cuda" or cpu_has_native_bf16()),
     )
     model.train()
     t_start, t_ckpt = time.time() - state["elapsed"], time.time()
@@ -316,7 +318,9 @@ def train_translator(args: TrainingArguments) -> Path:
             lr = lr_at(args, state["step"] + 1, elapsed / budget)
             for g in opt.param_groups:
                 g["lr"] = lr
-            src, tgt_in, tgt_out = collate([train[i] for i in batches[bi]], cfg)
+            src, tgt_in, tgt_out = (
+                t.to(device) for t in collate([train[i] for i in batches[bi]], cfg)
+            )
             with autocast:
                 _, loss = model(src, tgt_in, tgt_out)
             opt.zero_grad(set_to_none=True)
@@ -376,7 +380,9 @@ def train_translator(args: TrainingArguments) -> Path:
     model.load_state_dict(candidates[chosen])
     model.eval()
     log(f"shipping {chosen}; scoring the test split")
-    tr = Translator(model, tok, {"version": state["version"], "languages": tok.languages})
+    tr = Translator(
+        model, tok, {"version": state["version"], "languages": tok.languages}, device=device.type
+    )
     test = evaluate_pairs(tr, splits["test"])
     for k, m in test.items():
         log(f"test {k}: BLEU {m['bleu']:.2f} chrF {m['chrf']:.2f} n={m['n']}")
