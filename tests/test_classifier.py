@@ -494,3 +494,39 @@ def test_packed_batch_matches_collate() -> None:
     want_ids, want_mask = collate([seqs[i] for i in rows], pad_id=0)
     assert torch.equal(ids, want_ids) and torch.equal(mask, want_mask)
     assert ids.dtype == torch.long and mask.dtype == torch.long
+
+
+def test_soups_average_seeds_and_greedy_never_loses(tmp_path: Path, enc: TextEncoder) -> None:
+    from safetensors.torch import load_file
+
+    from focusdig.classifier.sweep import save_soup, soups
+
+    dirs = [
+        save_model_dir(
+            tmp_path / f"s{seed}",
+            tiny_model(enc, max_len=16, seed=seed),
+            enc,
+            version=f"s{seed}",
+            metrics={},
+            training_data=["synthetic"],
+        )
+        for seed in range(3)
+    ]
+    val = [
+        D.Example(t, lab, "phrasebank")
+        for lab, group in (("positive", POS), ("negative", NEG), ("neutral", NEU))
+        for t in group
+    ]
+    mixes = soups(dirs, val, torch.device("cpu"))
+    assert mixes["uniform"]["members"] == ["s0", "s1", "s2"]
+    greedy = mixes["greedy"]
+    singles = [soups([d], val, torch.device("cpu"))["greedy"]["val_macro_f1"] for d in dirs]
+    assert greedy["members"] and greedy["val_macro_f1"] >= max(singles)
+    soup = save_soup(dirs, ["s0", "s2"], tmp_path, "soup", {"soup_of": ["s0", "s2"]})
+    name = "encoder.blocks.0.attn.qkv.weight"
+    want = (
+        load_file(str(dirs[0] / "model.safetensors"))[name]
+        + load_file(str(dirs[2] / "model.safetensors"))[name]
+    ) / 2
+    assert torch.allclose(load_file(str(soup / "model.safetensors"))[name], want)
+    assert P.Classifier.load(soup).predict(["sales rose"])[0].label in D.LABELS

@@ -13,6 +13,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import torch
 from safetensors.torch import load_file, save_file
 
 from focusdig.classifier.model import ClassifierConfig, SentimentClassifier
@@ -141,12 +142,16 @@ def save_model_dir(
     metrics: dict,
     training_data: list[str],
     pretraining_data: str | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> Path:
-    """Write a complete model directory (classifier weights only; the MLM head is dropped)."""
+    """Write a complete model directory (classifier weights only; the MLM head is dropped).
+
+    `dtype` is the weights' type on disk: float16 halves the file, and loading casts back to
+    the model's float32."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     state = {
-        k: v.detach().cpu().contiguous()
+        k: v.detach().cpu().to(dtype).contiguous()
         for k, v in model.state_dict().items()
         if not k.startswith(("mlm_transform.", "mlm_bias"))
     }

@@ -134,6 +134,11 @@ class AttentionPooling(nn.Module):
         return z, alpha
 
 
+def attention_entropy(alpha: torch.Tensor) -> torch.Tensor:
+    """Mean entropy (nats) of attention rows alpha (B, T); masked positions hold 0."""
+    return -(alpha * alpha.clamp_min(1e-12).log()).sum(-1).mean()
+
+
 class SentimentClassifier(nn.Module):
     """Encoder + attention-pooling classifier head + (tied) masked-LM head for pretraining."""
 

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from focusdig.classifier import data as D
 from focusdig.classifier.artifacts import save_model_dir
 from focusdig.classifier.electra import ElectraConfig, ElectraPretrainer
-from focusdig.classifier.model import ClassifierConfig, SentimentClassifier
+from focusdig.classifier.model import ClassifierConfig, SentimentClassifier, attention_entropy
 from focusdig.classifier.targets import add_targeted_splits, enable_targets, encode_examples
 from focusdig.classifier.tokenizer import TextEncoder, train_tokenizer
 from focusdig.precision import cpu_has_native_bf16
@@ -66,6 +66,9 @@ class TrainingArguments:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
     label_smoothing: float = 0.1
+    # weight of the pooling attention's mean entropy in the loss: > 0 concentrates the attention
+    # on fewer words (sharper explanations; benchmarks/faithfulness.py measures the effect)
+    attention_entropy: float = 0.0
     patience: int = 3  # epochs without val macro-F1 improvement before stopping
     bf16: bool = True  # bfloat16 autocast on CUDA and on CPUs with native bf16 (else fp32)
     # targeted (entity-level) sentiment: add sentfin_targets (split by headline) with [TGT]
@@ -319,13 +322,15 @@ def pretrain(
         init = load_file(str(Path(args.pretrain_init) / "model.safetensors"))
         if electra and any(k.startswith("generator.") for k in init):  # a whole ELECTRA state
             module.load_state_dict({k: v.float() for k, v in init.items()})
-            exported = Path(args.pretrain_init) / "state.json"
-            if exported.exists():  # its step and token counts go on; this run's schedule is new
-                prior = json.loads(exported.read_text())
-                state.update({k: prior[k] for k in ("step", "tokens", "losses") if k in prior})
-                state["start_step"] = state["step"]
         else:
             load_encoder_weights(Path(args.pretrain_init), model)
+        exported = Path(args.pretrain_init) / "state.json"
+        prior = json.loads(exported.read_text()) if exported.exists() else {}
+        if prior.get("objective", "mlm") == args.objective and "step" in prior:
+            # an exported run of this objective: its step and token counts go on (the ledger);
+            # this run's learning-rate schedule and data order are new
+            state.update({k: prior[k] for k in ("step", "tokens", "losses") if k in prior})
+            state["start_step"] = state["step"]
         log(f"pretraining starts from the weights of {args.pretrain_init}")
     budget = args.pretrain_minutes * 60
     if state["elapsed"] >= budget:
@@ -466,7 +471,9 @@ def finetune(
             ids, am = collate([seqs[i] for i in b], cfg.pad_id)
             labels = torch.tensor([y[i] for i in b], device=device)
             with _autocast(args, device):
-                _, _, loss = model(ids.to(device), am.to(device), labels, args.label_smoothing)
+                _, alpha, loss = model(ids.to(device), am.to(device), labels, args.label_smoothing)
+                if args.attention_entropy:
+                    loss = loss + args.attention_entropy * attention_entropy(alpha)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
