@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy import Engine
 
 from focusdig.database import get_engine, session_scope
@@ -60,7 +61,8 @@ def step_progress() -> Iterator[Callable[[str, int, int], None]]:
 
 
 def fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    """Print ``message`` as an error (verbatim: brackets in it are not markup); exit code 2."""
+    err.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(2)
 
 
