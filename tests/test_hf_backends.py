@@ -14,11 +14,13 @@ pytest.importorskip("sentencepiece")
 
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
 from hf_models import FINBERT_LABELS, FRENCH, tiny_bert, tiny_marian  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 from test_cli import run  # noqa: E402
 from test_retrain import TINY_TRAINING, data_dir, label_file, user_labels  # noqa: E402, F401
 
+from focusdig.api import create_app  # noqa: E402
 from focusdig.artifacts import ArtifactError, describe  # noqa: E402
 from focusdig.classifier import Classifier  # noqa: E402
 from focusdig.classifier.hf import attention_rollout, token_weights  # noqa: E402
@@ -228,6 +230,15 @@ def test_register_promote_run_the_pipeline_and_roll_back(
     assert by_name[("classifier", "finbert-tiny")]["backend"] == "hf-sequence-classification"
     assert by_name[("translator", "opus-fr")]["backend"] == "marian"
     assert "marian" in run("models", "list").stdout
+    client = TestClient(create_app(Settings.from_env()))
+    assert client.get("/api/health").json()["champions"] == {
+        "classifier": "finbert-tiny",
+        "translator": "opus-fr, opus-mul",
+    }
+    api = {(m["kind"], m["version"]): m for m in client.get("/api/models").json()}
+    assert api[("translator", "opus-mul")]["languages"] == ["de", "zh"]
+    assert api[("translator", "opus-fr")]["backend"] == "marian"
+    assert "marian (de, zh)" in client.get("/models").text
 
     run("ingest")
     run("score", "--batch-size", "32")
