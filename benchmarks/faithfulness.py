@@ -1,10 +1,18 @@
 """Faithfulness of the attention explanation (comprehensiveness, DeYoung et al. 2020).
 
     FOCUSDIG_DATA_DIR=../shared/data python benchmarks/faithfulness.py [--model DIR]
+        [--explanation rollout|cls] [--limit N]
 
 For each test text with at least `--min-words` words: delete the top-k attended words (k=5)
 and, separately, k random words; the drop in the probability of the originally predicted class
 is the comprehensiveness. Reports both means and their ratio (goal >= 3x).
+
+`--model` takes any supported classifier directory (focusdig's, a fine-tuned `hf-encoder`, or a
+Hugging Face sequence-classification model such as FinBERT, which needs the `hf` extra);
+`--explanation` picks the Hugging Face classifier's attention explanation (attention rollout or
+last-layer [CLS] attention): run both to choose the more faithful one for that model. Results
+go to results/faithfulness.json for the shipped model, else results/faithfulness_<version>
+[_<explanation>].json.
 """
 
 from __future__ import annotations
@@ -43,11 +51,13 @@ def main() -> None:
     p.add_argument("--min-words", type=int, default=10)
     p.add_argument("--random-draws", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--explanation", help="rollout or cls (Hugging Face classifiers only)")
+    p.add_argument("--limit", type=int, help="at most this many texts (a quick look)")
     a = p.parse_args()
-    clf = Classifier.load(a.model)
+    clf = Classifier.load(a.model, explanation=a.explanation)
     sets = D.eval_sets(a.data_dir, "test")
     texts = [ex.text for name in ("phrasebank_50agree", "twitter") for ex in sets[name]]
-    texts = [t for t in texts if len(word_spans(clf, t)) >= a.min_words]
+    texts = [t for t in texts if len(word_spans(clf, t)) >= a.min_words][: a.limit]
     preds = clf.predict(texts, top_k=a.k)
     rng = random.Random(a.seed)
     top_texts, rand_texts = [], []
@@ -69,8 +79,10 @@ def main() -> None:
             ]
         )
     )
+    explanation = getattr(clf.model, "explanation", "attention pooling")
     result = {
         "model": clf.version,
+        "explanation": explanation,
         "n_texts": len(texts),
         "k": a.k,
         "min_words": a.min_words,
@@ -84,7 +96,10 @@ def main() -> None:
         f"drop in predicted-class prob: top-{a.k} attended {comp_top:.4f}, "
         f"random {comp_rand:.4f}, ratio {result['ratio']}x (goal >= 3x)"
     )
-    out = Path(__file__).resolve().parent / "results" / "faithfulness.json"
+    name = "faithfulness"
+    if a.model:
+        name += f"_{clf.version}" + (f"_{a.explanation}" if a.explanation else "")
+    out = Path(__file__).resolve().parent / "results" / f"{name}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")

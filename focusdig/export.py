@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import aliased
 
 from focusdig.schema import (
     Entity,
@@ -46,6 +47,7 @@ SCORE_COLUMNS = [
     "prob_positive",
     "top_tokens",
     "model_version",
+    "translation_model",
     "entities",
 ]
 
@@ -60,6 +62,7 @@ def items_frame(
     ``translation_confidence`` is the translator's confidence (empty when not translated);
     ``translation_flagged`` is true when it is below ``min_confidence``."""
     latest = select(func.max(Score.id).label("score_id")).group_by(Score.item_id).subquery()
+    translator = aliased(ModelVersion)
     query = (
         select(
             Item.id.label("item_id"),
@@ -83,11 +86,13 @@ def items_frame(
             Score.prob_neutral,
             Score.prob_positive,
             ModelVersion.version.label("model_version"),
+            translator.version.label("translation_model"),
         )
         .join(Source, Source.id == Item.source_id)
         .outerjoin(Translation, Translation.item_id == Item.id)
         .outerjoin(Score, (Score.item_id == Item.id) & Score.id.in_(select(latest.c.score_id)))
         .outerjoin(ModelVersion, ModelVersion.id == Score.model_version_id)
+        .outerjoin(translator, translator.id == Translation.model_version_id)
         .order_by(Item.published_at.desc().nulls_last(), Item.id.desc())
         .limit(limit)
     )
@@ -105,7 +110,14 @@ def items_frame(
                 tokens[score_id].append({"word": word, "weight": round(weight, 4)})
         entities = item_entities(conn, [r["item_id"] for r in rows])
     frame = pd.DataFrame(
-        rows, columns=[*ITEM_COLUMNS[:-1], "score_id", *SCORE_COLUMNS[:5], "model_version"]
+        rows,
+        columns=[
+            *ITEM_COLUMNS[:-1],
+            "score_id",
+            *SCORE_COLUMNS[:5],
+            "model_version",
+            "translation_model",
+        ],
     )
     confidence = pd.to_numeric(frame["translation_confidence"]).astype("float64")
     frame["translation_confidence"] = confidence

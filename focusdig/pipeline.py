@@ -8,7 +8,6 @@ Models are loaded once per process (``load_champion`` caches them).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -18,9 +17,15 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from focusdig.classifier.artifacts import ArtifactError
+from focusdig.artifacts import ArtifactError
 from focusdig.database import session_scope
-from focusdig.registry import artifact_dir, champion
+from focusdig.registry import (
+    artifact_dir,
+    champion,
+    champions,
+    registered_manifest,
+    serves,
+)
 from focusdig.schema import utcnow
 
 _models: dict[tuple[str, str, str | None, str], object] = {}
@@ -29,30 +34,80 @@ _models_lock = threading.Lock()
 Progress = Callable[[str, int, int], None]  # (step, done in this batch, total)
 
 
-def champion_row(engine: Engine, kind: str) -> tuple[int, str, Path]:
-    """(registry id, version, artifact directory) of the champion of ``kind``; loads nothing."""
+@dataclass(frozen=True)
+class _Registered:
+    """What loading a registry row needs, read inside its session."""
+
+    id: int
+    kind: str
+    version: str
+    path: Path
+    manifest: dict | None
+    languages: tuple[str, ...]
+
+    @classmethod
+    def of(cls, row) -> _Registered:
+        languages = tuple(sorted(serves(row))) if row.kind == "translator" else ()
+        return cls(
+            row.id, row.kind, row.version, artifact_dir(row), registered_manifest(row), languages
+        )
+
+
+def _load(model: _Registered, device: str | None, precision: str) -> object:
+    """The loaded model of a registry row (any backend; files checked), once per process."""
+    key = (model.kind, model.version, device, precision)
+    with _models_lock:
+        if key not in _models:
+            if model.kind == "classifier":
+                from focusdig.classifier import Classifier
+
+                _models[key] = Classifier.load(
+                    model.path,
+                    device=device,
+                    precision=precision,
+                    manifest=model.manifest,
+                    version=model.version,
+                )
+            else:
+                from focusdig.translator import Translator
+
+                _models[key] = Translator.load(
+                    model.path,
+                    device=device,
+                    precision=precision,
+                    manifest=model.manifest,
+                    languages=list(model.languages) or None,
+                    version=model.version,
+                )
+        return _models[key]
+
+
+def champion_row(engine: Engine, kind: str) -> _Registered:
+    """The champion of ``kind`` as a registry entry (for translators: the most recently
+    promoted); loads nothing."""
     with session_scope(engine) as session:
-        row = champion(session, kind)
-        return row.id, row.version, artifact_dir(row)
+        return _Registered.of(champion(session, kind))
 
 
 def load_champion(
     engine: Engine, kind: str, device: str | None = None, precision: str = "auto"
 ) -> tuple[int, object]:
-    """(registry id, loaded model) of the champion of ``kind``, loaded once per process."""
-    model_id, version, path = champion_row(engine, kind)
-    key = (kind, version, device, precision)
-    with _models_lock:
-        if key not in _models:
-            if kind == "classifier":
-                from focusdig.classifier import Classifier
+    """(registry id, loaded model) of the champion of ``kind``, loaded once per process (for
+    translators: the most recently promoted; ``translator_champions`` gives every language's)."""
+    model = champion_row(engine, kind)
+    return model.id, _load(model, device, precision)
 
-                _models[key] = Classifier.load(path, device=device, precision=precision)
-            else:
-                from focusdig.translator import Translator
 
-                _models[key] = Translator.load(path, device=device, precision=precision)
-        return model_id, _models[key]
+def translator_champions(engine: Engine) -> list[tuple[_Registered, tuple[str, ...]]]:
+    """Every translator champion with the source languages it is champion of; loads nothing.
+    ArtifactError when there is no translator at all."""
+    with session_scope(engine) as session:
+        by_language = champions(session, "translator")
+        models = {row.id: _Registered.of(row) for row in by_language.values()}
+    served: dict[int, list[str]] = {}
+    for language, row in by_language.items():
+        served.setdefault(row.id, []).append(language)
+    return [(models[i], tuple(sorted(languages))) for i, languages in served.items()]
 
 
 @dataclass
@@ -89,26 +144,29 @@ def translate_step(
     progress: Progress | None = None,
     precision: str = "auto",
 ) -> tuple[int, str | None]:
-    """Translate what is untranslated; (count, translator version), (0, None) with no model.
+    """Translate what is untranslated, each source language with its champion (any backend);
+    returns (count, the champions' versions), (0, None) when there is no translator at all.
 
-    The model is loaded only when something needs translating."""
+    A translator is loaded only when its languages have something to translate; one that
+    cannot be loaded (files changed since registration, a missing extra) raises."""
     from focusdig.translation import count_untranslated, iter_translation_batches
 
     try:
-        _, version, path = champion_row(engine, "translator")
-        languages = json.loads((path / "config.json").read_text("utf-8"))["languages"]
-        total = count_untranslated(engine, tuple(languages))
-        if total == 0:
-            return 0, version
-        model_id, translator = load_champion(engine, "translator", device, precision)
-    except (ArtifactError, ImportError, FileNotFoundError, KeyError, ValueError):
+        served = translator_champions(engine)
+    except (ArtifactError, FileNotFoundError):  # none shipped, or the champion's files are gone
         return 0, None
+    versions = ", ".join(model.version for model, _ in served)
+    total = count_untranslated(engine, tuple(lang for _, langs in served for lang in langs))
     done = 0
-    for n in iter_translation_batches(engine, translator, model_id, batch_size):
-        done += n
-        if progress:
-            progress("translate", n, total)
-    return done, translator.version
+    for model, languages in served:
+        if total == 0 or count_untranslated(engine, languages) == 0:
+            continue
+        translator = _load(model, device, precision)
+        for n in iter_translation_batches(engine, translator, model.id, batch_size, languages):
+            done += n
+            if progress:
+                progress("translate", n, total)
+    return done, versions
 
 
 def score_step(
@@ -123,14 +181,14 @@ def score_step(
     scored); returns (count, classifier version)."""
     from focusdig.scoring import count_unscored, iter_score_batches
 
-    model_id, version, _ = champion_row(engine, "classifier")
+    model = champion_row(engine, "classifier")
     since = utcnow() - timedelta(days=rescore_days) if rescore_days else None
-    total = count_unscored(engine, model_id, since)
+    total = count_unscored(engine, model.id, since)
     if total == 0:
-        return 0, version  # nothing to score: the model is not even loaded
-    model_id, classifier = load_champion(engine, "classifier", device, precision)
+        return 0, model.version  # nothing to score: the model is not even loaded
+    classifier = _load(model, device, precision)
     done = 0
-    for n in iter_score_batches(engine, classifier, model_id, batch_size, since):
+    for n in iter_score_batches(engine, classifier, model.id, batch_size, since):
         done += n
         if progress:
             progress("score", n, total)

@@ -6,6 +6,10 @@ of the base data (its test split, never trained on) and (b) a held-back slice of
 (chosen by a hash of the text, so it is stable as labels accumulate). The challenger is promoted
 only if it is not worse on (a) beyond a tolerance and better on (b). A batch of new labels that
 mostly contradicts the champion's confident predictions is refused before any training.
+
+The champion may be any classifier backend (focusdig's compact model, a Hugging Face encoder with
+focusdig's pooling head, a Hugging Face classification model such as FinBERT); the challenger is
+fine-tuned and saved in the same backend.
 """
 
 from __future__ import annotations
@@ -24,7 +28,13 @@ from focusdig.classifier import Classifier, load_model_dir, save_model_dir
 from focusdig.classifier import data as base_data
 from focusdig.database import session_scope
 from focusdig.labels import current_labels
-from focusdig.registry import artifact_dir, champion, promote, register_model
+from focusdig.registry import (
+    artifact_dir,
+    champion,
+    promote,
+    register_model,
+    registered_manifest,
+)
 from focusdig.schema import Label, ModelVersion
 from focusdig.settings import Settings
 
@@ -127,6 +137,7 @@ def retrain(
     with session_scope(engine) as session:
         current = champion(session)
         champion_version, champion_dir = current.version, artifact_dir(current)
+        manifest = registered_manifest(current)
         since = current.created_at
         labels = current_labels(session)
         for row in labels:
@@ -140,7 +151,7 @@ def retrain(
         )
         return result
 
-    clf = Classifier.load(champion_dir)
+    clf = Classifier.load(champion_dir, manifest=manifest, version=champion_version)
     result.noise = noise_check(clf, [(r.text, r.label) for r in new], args)
     if result.noise["refuse"]:
         result.reason = (
@@ -170,7 +181,7 @@ def retrain(
         result.reason = "no held-back user labels to compare on; add more labels"
         return result
 
-    model, encoder, _ = load_model_dir(champion_dir)
+    model, encoder, _ = load_model_dir(champion_dir, manifest)
     training = TrainingArguments.from_dict(
         {**args.training, "data_dir": str(data_dir), "use_phrasebank": use_phrasebank}
     )
@@ -212,6 +223,7 @@ def retrain(
             parent_version=champion_version,
             data_fingerprint=_fingerprint(labels, files),
             metrics=result.metrics,
+            version=version,
         )
         if gold_drop > args.gold_tolerance:
             result.reason = (

@@ -128,6 +128,11 @@ class ModelVersion(Base):
     data_fingerprint: Mapped[str | None] = mapped_column(String(64))
     code_version: Mapped[str | None] = mapped_column(String(100))
     promoted_at: Mapped[datetime | None]
+    # which code reads it (focusdig.artifacts.BACKENDS), the source languages a translator
+    # serves (None: all it knows), and the sha256 manifest its files are checked against
+    backend: Mapped[str] = mapped_column(String(32), default="focusdig", server_default="focusdig")
+    languages: Mapped[list | None] = mapped_column(JSON)
+    files: Mapped[dict | None] = mapped_column(JSON)
 
 
 class Score(Base):

@@ -93,7 +93,7 @@ def _insert_score(session: Session, item_id: int, model_id: int, p: Prediction) 
         "label": p.label,
         "score": p.score,
         "prob_negative": p.probs["negative"],
-        "prob_neutral": p.probs["neutral"],
+        "prob_neutral": p.probs.get("neutral", 0.0),  # a bullish/bearish model has none
         "prob_positive": p.probs["positive"],
         "scored_at": utcnow(),
     }

@@ -91,10 +91,16 @@ def count_untranslated(engine: Engine, languages: tuple[str, ...]) -> int:
 
 
 def iter_translation_batches(
-    engine: Engine, translator, model_id: int, batch_size: int = 64, beam_size: int = 1
+    engine: Engine,
+    translator,
+    model_id: int,
+    batch_size: int = 64,
+    languages: tuple[str, ...] | None = None,
+    beam_size: int = 1,
 ) -> Iterator[int]:
-    """Translate every untranslated item in the translator's languages, a transaction a batch."""
-    languages = tuple(lang for lang in translator.languages if lang not in ENGLISH)
+    """Translate every untranslated item in ``languages`` (default: all the translator's), a
+    transaction a batch."""
+    languages = tuple(lang for lang in (languages or translator.languages) if lang not in ENGLISH)
     after = 0
     while True:
         with session_scope(engine) as session:

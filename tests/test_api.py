@@ -77,6 +77,8 @@ def test_health_items_sources_models(shared_scored_db, monkeypatch):
         ("translator", "mt-test-1", "champion"),
     ]
     assert all("artifact_path" not in m for m in models)
+    assert {m["backend"] for m in models} == {"focusdig"}
+    assert models[0]["languages"] is None and models[1]["languages"] == ["de", "fr", "zh"]
 
 
 def test_item_filters_combine_and_paginate(shared_scored_db, monkeypatch):

@@ -246,7 +246,7 @@ def test_retrain_that_improves_is_promoted_and_rollback_restores(db, tmp_path):
     assert result.promoted, result.reason
     chall = result.metrics["challenger"]["user_holdout"]["macro_f1"]
     assert chall > result.metrics["champion"]["user_holdout"]["macro_f1"]
-    listed = json.loads(run("models", "list", "--json").stdout)
+    listed = json.loads(run("models", "list", "--kind", "classifier", "--json").stdout)
     assert [(m["version"], m["status"]) for m in listed] == [
         ("clf-base-1", "retired"),
         (result.challenger, "champion"),

@@ -79,6 +79,8 @@ class SourceOut(BaseModel):
 class ModelOut(BaseModel):
     kind: str
     version: str
+    backend: str  # focusdig, hf-encoder, hf-sequence-classification or marian
+    languages: list[str] | None  # a translator's source languages (None: all it knows)
     status: str
     metrics: dict | None
     parent: str | None

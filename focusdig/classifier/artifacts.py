@@ -1,4 +1,4 @@
-"""Model directories: safetensors weights + JSON/Markdown side files + sha256 manifest.
+"""Classifier model directories: safetensors weights + JSON/Markdown side files + sha256 manifest.
 
 Layout of `<models>/classifier/<version>/`:
     model.safetensors  config.json  tokenizer.json  metrics.json  MODEL_CARD.md  manifest.json
@@ -9,77 +9,38 @@ Nothing is pickled.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from focusdig.artifacts import (
+    FORMAT_VERSION,
+    HF_ENCODER,
+    HF_SEQUENCE_CLASSIFICATION,
+    MODEL_FILES,
+    ArtifactError,
+    describe,
+    verify_model_dir,
+    write_manifest,
+    write_model_files,
+)
 from focusdig.classifier.model import ClassifierConfig, SentimentClassifier
 from focusdig.classifier.tokenizer import TextEncoder
-
-FORMAT_VERSION = 1
-FILES = ("model.safetensors", "config.json", "tokenizer.json", "metrics.json", "MODEL_CARD.md")
-
-
-class ArtifactError(RuntimeError):
-    """A model directory is missing, incomplete, or does not match its manifest."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def write_manifest(path: Path) -> None:
-    files = {
-        name: {"sha256": sha256_file(path / name), "bytes": (path / name).stat().st_size}
-        for name in FILES
-    }
-    manifest = {"format_version": FORMAT_VERSION, "files": files}
-    (path / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-
-
-def verify_manifest(path: Path) -> dict:
-    """Check every file against manifest.json; raise ArtifactError on any mismatch."""
-    if not path.is_dir():
-        raise ArtifactError(f"model directory not found: {path}")
-    mpath = path / "manifest.json"
-    if not mpath.is_file():
-        raise ArtifactError(f"{path}: manifest.json is missing")
-    try:
-        manifest = json.loads(mpath.read_text())
-        files = manifest["files"]
-    except (ValueError, KeyError) as e:
-        raise ArtifactError(f"{mpath}: unreadable manifest ({e})") from e
-    for name in FILES:
-        if name not in files:
-            raise ArtifactError(f"{mpath}: no entry for {name}")
-        fpath = path / name
-        if not fpath.is_file():
-            raise ArtifactError(f"{path}: {name} is missing")
-        size = fpath.stat().st_size
-        if size != files[name]["bytes"]:
-            raise ArtifactError(
-                f"{fpath}: size {size} != {files[name]['bytes']} in manifest "
-                "(truncated or replaced)"
-            )
-        if sha256_file(fpath) != files[name]["sha256"]:
-            raise ArtifactError(f"{fpath}: sha256 does not match manifest (file was modified)")
-    return manifest
 
 
 def _model_card(config: dict, metrics: dict) -> str:
     c = config["model"]
+    encoder = (
+        f"Hugging Face encoder `{config['encoder_source']}` ({config['encoder']['model_type']}, "
+        if config.get("backend") == HF_ENCODER
+        else "Compact pre-LN Transformer encoder ("
+    )
     lines = [
         f"# focusdig sentiment classifier `{config['version']}`",
         "",
-        "Compact pre-LN Transformer encoder "
-        f"({c['n_layers']} layers, d_model {c['d_model']}, {c['n_heads']} heads, "
+        f"{encoder}{c['n_layers']} layers, d_model {c['d_model']}, {c['n_heads']} heads, "
         f"{config['num_params'] / 1e6:.1f}M parameters) with an attention-pooling head. "
         "Labels: " + ", ".join(c["labels"]) + ". "
         "The pooling weights are the per-word explanation (`top_tokens`).",
@@ -123,16 +84,6 @@ def _model_card(config: dict, metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def write_model_files(path: Path, config: dict, tokenizer, metrics: dict, card: str) -> Path:
-    """Write config, tokenizer, metrics and model card beside the weights, then sign them all."""
-    (path / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    tokenizer.save(path / "tokenizer.json")
-    (path / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    (path / "MODEL_CARD.md").write_text(card)
-    write_manifest(path)
-    return path
-
-
 def save_model_dir(
     path: str | Path,
     model: SentimentClassifier,
@@ -147,8 +98,13 @@ def save_model_dir(
     """Write a complete model directory (classifier weights only; the MLM head is dropped).
 
     `dtype` is the weights' type on disk: float16 halves the file, and loading casts back to
-    the model's float32."""
+    the model's float32. A Hugging Face backend (``model.save_dir``) writes its own layout,
+    signed the same way."""
     path = Path(path)
+    if not isinstance(model, SentimentClassifier):
+        return model.save_dir(
+            path, enc, version=version, metrics=metrics, training_data=training_data
+        )
     path.mkdir(parents=True, exist_ok=True)
     state = {
         k: v.detach().cpu().to(dtype).contiguous()
@@ -170,17 +126,44 @@ def save_model_dir(
 def update_metrics(path: str | Path, metrics: dict) -> None:
     """Replace metrics.json (and the model card's figures) and re-sign the manifest."""
     path = Path(path)
-    verify_manifest(path)
+    verify_model_dir(path)
     config = json.loads((path / "config.json").read_text())
     (path / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (path / "MODEL_CARD.md").write_text(_model_card(config, metrics))
-    write_manifest(path)
+    write_manifest(path, list(MODEL_FILES))
 
 
-def load_model_dir(path: str | Path) -> tuple[SentimentClassifier, TextEncoder, dict]:
-    """Verify and load a model directory -> (model in eval mode, encoder, config dict)."""
+def load_model_dir(
+    path: str | Path, manifest: dict | None = None, explanation: str | None = None
+) -> tuple[torch.nn.Module, TextEncoder, dict]:
+    """Verify and load any supported classifier directory -> (model in eval mode, encoder,
+    config dict). ``manifest``: the file digests to check (default: the directory's
+    manifest.json; a Hugging Face directory registered with ``focusdig models add`` gets the
+    ones the registry recorded). ``explanation`` applies to Hugging Face classification models
+    (see ``focusdig.classifier.hf.EXPLANATIONS``)."""
     path = Path(path)
-    verify_manifest(path)
+    info = describe(path)
+    if info.kind != "classifier":
+        hint = (
+            "; fine-tune it with `focusdig train classifier --encoder DIR`"
+            if info.kind == "encoder"
+            else ""
+        )
+        raise ArtifactError(f"{path}: a {info.kind} directory, not a classifier{hint}")
+    if info.backend == HF_SEQUENCE_CLASSIFICATION:
+        from focusdig.classifier.hf import load_hf_classifier
+
+        return load_hf_classifier(path, manifest, explanation)
+    verify_model_dir(path, manifest)
+    if info.backend == HF_ENCODER:
+        from focusdig.classifier.hf_encoder import load_encoder_classifier
+
+        return load_encoder_classifier(path)
+    return _load_compact(path)
+
+
+def _load_compact(path: Path) -> tuple[SentimentClassifier, TextEncoder, dict]:
+    """focusdig's compact classifier from a verified directory."""
     try:
         config = json.loads((path / "config.json").read_text())
         cfg = ClassifierConfig.from_dict(config["model"])

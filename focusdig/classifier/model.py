@@ -139,6 +139,30 @@ def attention_entropy(alpha: torch.Tensor) -> torch.Tensor:
     return -(alpha * alpha.clamp_min(1e-12).log()).sum(-1).mean()
 
 
+def real_token_mask(
+    input_ids: torch.Tensor, attention_mask: torch.Tensor, cfg: ClassifierConfig
+) -> torch.Tensor:
+    """Real tokens only ([CLS]/[SEP]/target markers/pad excluded); falls back to the
+    attention mask."""
+    mask = attention_mask.bool() & (input_ids != cfg.cls_id) & (input_ids != cfg.sep_id)
+    for marker in (cfg.tgt_open_id, cfg.tgt_close_id):
+        if marker is not None:
+            mask &= input_ids != marker
+    empty = ~mask.any(dim=1, keepdim=True)  # (B, 1) rows with no real token
+    return torch.where(empty, attention_mask.bool(), mask)
+
+
+def classifier_head(cfg: ClassifierConfig) -> nn.Sequential:
+    """The MLP on the pooled sentence vector -> one logit per label."""
+    return nn.Sequential(
+        nn.Dropout(cfg.dropout),
+        nn.Linear(cfg.d_model, cfg.d_model),
+        nn.GELU(),
+        nn.Dropout(cfg.dropout),
+        nn.Linear(cfg.d_model, len(cfg.labels)),
+    )
+
+
 class SentimentClassifier(nn.Module):
     """Encoder + attention-pooling classifier head + (tied) masked-LM head for pretraining."""
 
@@ -147,13 +171,7 @@ class SentimentClassifier(nn.Module):
         self.config = cfg
         self.encoder = Encoder(cfg)
         self.pool = AttentionPooling(cfg)
-        self.head = nn.Sequential(
-            nn.Dropout(cfg.dropout),
-            nn.Linear(cfg.d_model, cfg.d_model),
-            nn.GELU(),
-            nn.Dropout(cfg.dropout),
-            nn.Linear(cfg.d_model, len(cfg.labels)),
-        )
+        self.head = classifier_head(cfg)
         self.mlm_transform = nn.Sequential(
             nn.Linear(cfg.d_model, cfg.d_model), nn.GELU(), nn.LayerNorm(cfg.d_model)
         )
@@ -179,15 +197,8 @@ class SentimentClassifier(nn.Module):
         return n
 
     def pool_mask(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Real tokens only ([CLS]/[SEP]/target markers/pad excluded); falls back to the
-        attention mask."""
-        cfg = self.config
-        mask = attention_mask.bool() & (input_ids != cfg.cls_id) & (input_ids != cfg.sep_id)
-        for marker in (cfg.tgt_open_id, cfg.tgt_close_id):
-            if marker is not None:
-                mask &= input_ids != marker
-        empty = ~mask.any(dim=1, keepdim=True)  # (B, 1) rows with no real token
-        return torch.where(empty, attention_mask.bool(), mask)
+        """Real tokens only (see ``real_token_mask``)."""
+        return real_token_mask(input_ids, attention_mask, self.config)
 
     def forward(
         self,

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from focusdig.classifier.artifacts import ArtifactError, load_model_dir
-from focusdig.classifier.model import SentimentClassifier
+from focusdig.artifacts import newest_model_dir
+from focusdig.classifier.artifacts import load_model_dir
 from focusdig.classifier.targets import Span, mark_tokens, supports_targets, window
 from focusdig.classifier.tokenizer import Encoded, TextEncoder
 from focusdig.precision import autocast, autocast_dtype, dtype_name
@@ -51,17 +51,9 @@ def models_root() -> Path:
     return SHIPPED_MODELS / "classifier"
 
 
-def _version_key(path: Path) -> list:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
-
-
 def default_model_dir() -> Path:
-    """The champion model: for now the newest shipped dir under `models_root()`."""
-    root = models_root()
-    dirs = [p for p in root.glob("*") if (p / "manifest.json").is_file()] if root.is_dir() else []
-    if not dirs:
-        raise ArtifactError(f"no model directory under {root}; train one or pass a path")
-    return max(dirs, key=_version_key)
+    """The newest shipped model directory under `models_root()`."""
+    return newest_model_dir(models_root(), "classifier model")
 
 
 _NLP = None
@@ -182,7 +174,7 @@ class Classifier:
 
     def __init__(
         self,
-        model: SentimentClassifier,
+        model: torch.nn.Module,
         encoder: TextEncoder,
         config: dict,
         path: Path | None = None,
@@ -206,17 +198,27 @@ class Classifier:
         device: str | torch.device | None = None,
         num_threads: int | None = None,
         precision: str = "auto",
+        *,
+        manifest: dict | None = None,
+        version: str | None = None,
+        explanation: str | None = None,
     ) -> Classifier:
-        """Load and verify a model directory (None: `default_model_dir()`).
+        """Load and verify any supported classifier directory (None: `default_model_dir()`):
+        focusdig's own, a Hugging Face encoder fine-tuned by focusdig, or a Hugging Face
+        sequence-classification model (see `focusdig.classifier.hf`).
 
         `device`: "cpu", "cuda", ... (default: CUDA when available). `num_threads` sets torch's
         (process-wide) intra-op CPU threads. `precision`: auto, fp32, bf16 or fp16 (see
-        `focusdig.precision`).
+        `focusdig.precision`). `manifest`: file digests to check (default: the directory's
+        manifest.json); `version`: the registered name; `explanation`: rollout or cls for
+        Hugging Face classification models.
         """
         if num_threads:
             torch.set_num_threads(num_threads)
         path = Path(path) if path is not None else default_model_dir()
-        model, enc, config = load_model_dir(path)
+        model, enc, config = load_model_dir(path, manifest, explanation)
+        if version:
+            config = {**config, "version": version}
         return cls(model, enc, config, path=path, device=device, precision=precision)
 
     def __repr__(self) -> str:

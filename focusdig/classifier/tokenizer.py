@@ -7,7 +7,7 @@ character offsets into the original text.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,19 +45,25 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 16_000) -> Tokenizer
 
 
 class TextEncoder:
-    """Thin wrapper that encodes texts to ids with offsets and word ids."""
+    """Thin wrapper that encodes texts to ids with offsets and word ids.
 
-    def __init__(self, tokenizer: Tokenizer):
+    ``specials``: the pad, unk, cls, sep and mask token strings (BERT's by default; a Hugging
+    Face model's own, e.g. RoBERTa's ``<pad> <unk> <s> </s> <mask>``)."""
+
+    def __init__(self, tokenizer: Tokenizer, specials: Sequence[str | None] = SPECIAL_TOKENS):
         self.tokenizer = tokenizer
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
+        self.specials = list(specials)
         self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (
-            tokenizer.token_to_id(t) for t in SPECIAL_TOKENS
+            None if t is None else tokenizer.token_to_id(t) for t in self.specials
         )
 
     @classmethod
-    def from_file(cls, path: str | Path) -> TextEncoder:
-        return cls(Tokenizer.from_file(str(path)))
+    def from_file(
+        cls, path: str | Path, specials: Sequence[str | None] = SPECIAL_TOKENS
+    ) -> TextEncoder:
+        return cls(Tokenizer.from_file(str(path)), specials)
 
     @classmethod
     def from_str(cls, data: str) -> TextEncoder:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy import Engine
 
 from focusdig.database import get_engine, session_scope
@@ -60,30 +61,39 @@ def step_progress() -> Iterator[Callable[[str, int, int], None]]:
 
 
 def fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    """Print ``message`` as an error (verbatim: brackets in it are not markup); exit code 2."""
+    err.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(2)
 
 
-def champion_dir(kind: str) -> Path:
-    """Where the current champion of ``kind`` lives (the shipped default at first)."""
-    from focusdig.classifier.artifacts import ArtifactError
-    from focusdig.registry import artifact_dir, champion
+def _registered(kind: str, model: Path | None) -> tuple[Path, dict | None, str | None]:
+    """(directory, recorded manifest, registered name) of ``model`` or of the champion."""
+    from focusdig.registry import artifact_dir, champion, manifest_for, registered_manifest
 
     _, engine = open_db()
-    try:
-        with session_scope(engine) as session:
-            return artifact_dir(champion(session, kind))
-    except (ArtifactError, FileNotFoundError) as exc:
-        raise fail(str(exc)) from None
+    with session_scope(engine) as session:
+        if model is not None:
+            manifest = manifest_for(session, model)
+            if manifest is None and not (model / "manifest.json").is_file():
+                err.print(
+                    f"[yellow]note:[/yellow] {model} is not registered: its files are not checked "
+                    "against a recorded sha256 (`focusdig models add` records them)"
+                )
+            return model, manifest, None
+        row = champion(session, kind)
+        return artifact_dir(row), registered_manifest(row), row.version
 
 
 def load_classifier(model: Path | None):
-    """The classifier at ``model``, or the champion."""
-    from focusdig.classifier import ArtifactError, Classifier
+    """The classifier at ``model`` (any supported directory), or the champion."""
+    from focusdig.artifacts import ArtifactError
+    from focusdig.classifier import Classifier
 
     try:
-        path = model or champion_dir("classifier")
-        return Classifier.load(path, precision=Settings.from_env().precision)
+        path, manifest, version = _registered("classifier", model)
+        return Classifier.load(
+            path, precision=Settings.from_env().precision, manifest=manifest, version=version
+        )
     except (ArtifactError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
 
@@ -101,13 +111,30 @@ class Language(StrEnum):
     de = "de"
 
 
-def load_translator(model: Path | None):
-    """The translator at ``model``, or the champion."""
-    from focusdig.classifier.artifacts import ArtifactError
+def load_translator(model: Path | None, language: str | None = None):
+    """The translator at ``model`` (any supported directory), or the champion for
+    ``language`` (the most recently promoted one when None)."""
+    from focusdig.artifacts import ArtifactError
+    from focusdig.registry import RegistryError, artifact_dir, champion, registered_manifest
     from focusdig.translator import Translator
 
+    precision = Settings.from_env().precision
     try:
-        path = model or champion_dir("translator")
-        return Translator.load(path, precision=Settings.from_env().precision)
-    except (ArtifactError, FileNotFoundError) as exc:
+        if model is not None:
+            path, manifest, _ = _registered("translator", model)
+            languages = None
+            if manifest is None or language:  # an unregistered Marian dir may not say
+                languages = [language] if language else None
+            return Translator.load(
+                path, precision=precision, manifest=manifest, languages=languages
+            )
+        _, engine = open_db()
+        with session_scope(engine) as session:
+            row = champion(session, "translator", language)
+            path, manifest, version = artifact_dir(row), registered_manifest(row), row.version
+            languages = row.languages
+        return Translator.load(
+            path, precision=precision, manifest=manifest, languages=languages, version=version
+        )
+    except (ArtifactError, RegistryError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -24,14 +25,18 @@ from focusdig.settings import Settings
 
 train_app = typer.Typer(help="Train models on the data directory.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
-models_app = typer.Typer(help="The model registry: list, promote, roll back.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="The model registry: add, list, promote, roll back.", no_args_is_help=True
+)
 app.add_typer(models_app, name="models")
 
 
 @app.command()
 def classify(
     texts: Annotated[list[str], typer.Argument(help="Texts to classify.")],
-    model: Annotated[Path | None, typer.Option(help="Model directory (default: champion).")] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Model directory, any backend (default: champion).")
+    ] = None,
     top: Annotated[int, typer.Option(help="Top attended words to show.")] = 5,
     entity: Annotated[
         str | None,
@@ -141,8 +146,13 @@ def train_classifier_command(
         float | None, typer.Option(help="Masked-LM pretraining budget (0 = none).")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    encoder: Annotated[
+        Path | None,
+        typer.Option(help="Fine-tune this Hugging Face encoder directory with our pooling head."),
+    ] = None,
 ) -> None:
     """Train the sentiment classifier on FOCUSDIG_DATA_DIR; writes a model directory."""
+    from focusdig.artifacts import ArtifactError
     from focusdig.classifier.trainer import TrainingArguments, train_classifier
 
     settings = Settings.from_env()
@@ -164,7 +174,15 @@ def train_classifier_command(
         raise fail(str(exc)) from None
     if not Path(args.data_dir).is_dir():
         raise fail(f"no training data at {args.data_dir}; set FOCUSDIG_DATA_DIR")
-    path = train_classifier(args)
+    if encoder is not None:
+        from focusdig.classifier.hf_encoder import train_encoder_classifier
+
+        try:
+            path = train_encoder_classifier(args, encoder)
+        except (ArtifactError, ValueError) as exc:
+            raise fail(str(exc)) from None
+    else:
+        path = train_classifier(args)
     console.print(f"model written to {path}")
 
 
@@ -175,12 +193,32 @@ def translate(
         Language | None, typer.Option("--from", help="Source language (default: detected).")
     ] = None,
     beam: Annotated[int, typer.Option(help="Beam size (1 = greedy).")] = 4,
-    model: Annotated[Path | None, typer.Option(help="Model directory (default: champion).")] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Model directory, any backend (default: each language's champion)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Translate zh/fr/de text into English with focusdig's own model."""
-    translator = load_translator(model)
-    results = translator.translate(texts, src_lang=source.value if source else None, beam_size=beam)
+    """Translate zh/fr/de text into English (focusdig's model or a registered Marian one)."""
+    if model is not None:
+        translator = load_translator(model, source.value if source else None)
+        results = translator.translate(
+            texts, src_lang=source.value if source else None, beam_size=beam
+        )
+    else:
+        from focusdig.langid import detect_languages
+
+        langs = [source.value] * len(texts) if source else [x for x, _ in detect_languages(texts)]
+        results = [None] * len(texts)
+        for lang in sorted(set(langs)):
+            chosen = [i for i, x in enumerate(langs) if x == lang]
+            translator = load_translator(None, lang if lang in Language.__members__ else None)
+            declared = lang if lang in translator.languages else None  # else: left as it is
+            done = translator.translate(
+                [texts[i] for i in chosen], src_lang=declared, beam_size=beam
+            )
+            for i, result in zip(chosen, done, strict=True):
+                results[i] = result
     if as_json:
         print(json.dumps([asdict(r) for r in results], ensure_ascii=False))
         return
@@ -220,53 +258,104 @@ def evaluate_translation(
     )
 
 
+class ModelKind(StrEnum):
+    classifier = "classifier"
+    translator = "translator"
+
+
+@models_app.command("add")
+def models_add(
+    path: Annotated[Path, typer.Argument(help="Model directory (focusdig or Hugging Face).")],
+    name: Annotated[str | None, typer.Option(help="Version name (default: its own).")] = None,
+    languages: Annotated[
+        str | None, typer.Option(help="Translator source languages, e.g. zh,fr,de.")
+    ] = None,
+    make_champion: Annotated[
+        bool, typer.Option("--promote", help="Make it the champion (of its languages).")
+    ] = False,
+) -> None:
+    """Register a model directory: its kind and backend are detected, its files' sha256 kept."""
+    from focusdig.artifacts import ArtifactError
+    from focusdig.registry import RegistryError, add_model
+
+    _, engine = open_db()
+    langs = [x.strip() for x in languages.split(",") if x.strip()] if languages else None
+    try:
+        with session_scope(engine) as session:
+            row = add_model(session, path, name=name, languages=langs, make_champion=make_champion)
+            kind, version, backend, status = row.kind, row.version, row.backend, row.status
+            served = ",".join(row.languages or [])
+    except (ArtifactError, RegistryError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
+    console.print(
+        f"registered {kind} {version} ({backend}{', ' + served if served else ''}): {status}"
+    )
+
+
 @models_app.command("list")
 def models_list(
+    kind: Annotated[ModelKind | None, typer.Option(help="Only this kind.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Every registered classifier version with its status and metrics."""
+    """Every registered version with its kind, backend, languages, status and metrics."""
     from focusdig.registry import describe_model, list_models
 
     _, engine = open_db()
     with session_scope(engine) as session:
-        rows = [describe_model(m) for m in list_models(session)]
+        rows = [describe_model(m) for m in list_models(session, kind.value if kind else None)]
     if as_json:
         print(json.dumps(rows))
         return
-    table = Table("version", "status", "parent", "created", "path")
+    table = Table("kind", "version", "backend", "languages", "status", "parent", "created", "path")
     for r in rows:
         table.add_row(
-            r["version"], r["status"], r["parent"] or "", r["created_at"][:19], r["artifact_path"]
+            r["kind"],
+            r["version"],
+            r["backend"],
+            ",".join(r["languages"] or []),
+            r["status"],
+            r["parent"] or "",
+            r["created_at"][:19],
+            r["artifact_path"],
         )
     console.print(table)
 
 
 @models_app.command("promote")
-def models_promote(version: Annotated[str, typer.Argument(help="Version to make champion.")]):
-    """Make a registered version the champion (the current one is retired)."""
+def models_promote(
+    version: Annotated[str, typer.Argument(help="Version to make champion.")],
+    kind: Annotated[ModelKind | None, typer.Option(help="When the name is ambiguous.")] = None,
+):
+    """Make a registered version the champion (of its languages, for a translator)."""
     from focusdig.registry import RegistryError, promote
 
     _, engine = open_db()
     try:
         with session_scope(engine) as session:
-            promote(session, version)
+            row = promote(session, version, kind.value if kind else None)
+            served = f" ({', '.join(row.languages)})" if row.languages else ""
+            console.print(f"{row.kind} champion: {version}{served}")
     except (RegistryError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
-    console.print(f"champion: {version}")
 
 
 @models_app.command("rollback")
-def models_rollback() -> None:
-    """Bring back the previous champion."""
+def models_rollback(
+    kind: Annotated[ModelKind, typer.Option(help="Which champion.")] = ModelKind.classifier,
+    language: Annotated[
+        Language | None, typer.Option(help="Translator: the champion of this language.")
+    ] = None,
+) -> None:
+    """Bring back the previous champion of a kind (a translator: of the languages it served)."""
     from focusdig.registry import RegistryError, rollback
 
     _, engine = open_db()
     try:
         with session_scope(engine) as session:
-            version = rollback(session).version
+            version = rollback(session, kind.value, language.value if language else None).version
     except (RegistryError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
-    console.print(f"champion: {version}")
+    console.print(f"{kind.value} champion: {version}")
 
 
 if __name__ == "__main__":

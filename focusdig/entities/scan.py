@@ -180,7 +180,7 @@ def _store(
             "label": p.label,
             "score": p.score,
             "prob_negative": p.probs["negative"],
-            "prob_neutral": p.probs["neutral"],
+            "prob_neutral": p.probs.get("neutral", 0.0),  # a bullish/bearish model has none
             "prob_positive": p.probs["positive"],
             "top_tokens": _token_json(p, entry.translation),
             "scored_at": utcnow(),

@@ -2,7 +2,7 @@
 
 Layout of `<repo>/models/translator/<version>/`:
     model.safetensors  config.json  tokenizer.json  metrics.json  MODEL_CARD.md  manifest.json
-The manifest (shared format with the classifier, `focusdig.classifier.artifacts`) is verified
+The manifest (`focusdig.artifacts`, shared by every backend) is verified
 before anything is read; a modified, truncated or missing file raises `ArtifactError`.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from focusdig.classifier.artifacts import ArtifactError, verify_manifest, write_model_files
+from focusdig.artifacts import ArtifactError, newest_model_dir, verify_model_dir, write_model_files
 from focusdig.paths import SHIPPED_MODELS
 from focusdig.translator.model import Seq2SeqTransformer, TranslatorConfig
 from focusdig.translator.tokenizer import SubwordTokenizer
@@ -32,15 +32,8 @@ def default_models_root() -> Path:
 
 
 def latest_model_dir(root: str | Path | None = None) -> Path:
-    """Newest directory under `root` that has a manifest (versions sort by their timestamp)."""
-    root = Path(root) if root else default_models_root()
-    dirs = [d for d in root.glob("*") if (d / "manifest.json").is_file()] if root.is_dir() else []
-    if not dirs:
-        raise ArtifactError(
-            f"no translator model with a manifest.json under {root}; "
-            "train one with `python -m focusdig.translator.trainer`"
-        )
-    return max(dirs, key=lambda d: d.name)
+    """Newest directory under `root` (default: the shipped ones) that has a manifest."""
+    return newest_model_dir(Path(root) if root else default_models_root(), "translator model")
 
 
 def _model_card(config: dict, metrics: dict) -> str:
@@ -127,10 +120,12 @@ def save_model_dir(
     return write_model_files(path, config, tokenizer, metrics, _model_card(config, metrics))
 
 
-def load_model_dir(path: str | Path) -> tuple[Seq2SeqTransformer, SubwordTokenizer, dict]:
+def load_model_dir(
+    path: str | Path, manifest: dict | None = None
+) -> tuple[Seq2SeqTransformer, SubwordTokenizer, dict]:
     """Verify and load -> (float32 model in eval mode, tokenizer, config dict)."""
     path = Path(path)
-    verify_manifest(path)
+    verify_model_dir(path, manifest)
     try:
         config = json.loads((path / "config.json").read_text())
         if config.get("kind") != "translator":

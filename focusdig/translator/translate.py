@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from focusdig.artifacts import MARIAN, describe
 from focusdig.langid import detect_languages, normalize_code
 from focusdig.precision import autocast, autocast_dtype
 from focusdig.translator.artifacts import latest_model_dir, load_model_dir
@@ -116,16 +117,18 @@ def align_words(
     tgt_text: str,
     tgt_spans: list[tuple[int, int]],
     attention: Tensor | None,
+    prefix: int = 1,
 ) -> list[dict]:
     """Link each target word to its most-attended source unit.
 
-    attention: (len(tgt_spans), 1 + len(src_offsets) + ...) rows over the encoder input
-    `<2xx> tokens </s> [pad]`; the tag, `</s>` and padding columns are ignored.
+    attention: (len(tgt_spans), prefix + len(src_offsets) + ...) rows over the encoder input,
+    e.g. `<2xx> tokens </s> [pad]` (prefix 1: the language tag); the prefix, `</s>` and padding
+    columns are ignored.
     """
     n_src = len(src_offsets)
     if attention is None or n_src == 0 or attention.size(0) == 0:
         return []
-    att = attention[:, 1 : 1 + n_src].float()  # (T, n_src)
+    att = attention[:, prefix : prefix + n_src].float()  # (T, n_src)
     src_words = [m.span() for m in _SRC_WORD.finditer(src_text)]
     out = []
     for m in _TGT_WORD.finditer(tgt_text):
@@ -154,6 +157,8 @@ def align_words(
 
 class Translator:
     """A loaded translation model. Use `Translator.load()`."""
+
+    source_prefix = 1  # encoder input positions before the source tokens (the language tag)
 
     def __init__(
         self,
@@ -192,16 +197,34 @@ class Translator:
         num_threads: int | None = None,
         precision: str = "auto",
         int8: bool | None = None,
+        *,
+        manifest: dict | None = None,
+        languages: list[str] | None = None,
+        version: str | None = None,
     ) -> Translator:
-        """Load a model directory (default: newest under <repo>/models/translator/).
+        """Load a model directory (default: newest under <repo>/models/translator/): focusdig's
+        own or a Hugging Face Marian one (`focusdig.translator.marian`).
 
         `precision`: auto, fp32, bf16 or fp16 (see `focusdig.precision`); `int8`: run the
         linear layers as dynamically quantized int8 (`quantize_int8`), CPU only; None (auto):
-        int8 on the CPU when `precision` is auto, else as `precision` says."""
+        int8 on the CPU when `precision` is auto, else as `precision` says (a Marian model
+        runs in floating point: its int8 quality is not measured). `manifest`: file digests to
+        check (default: the directory's manifest.json); `languages` (Marian: its source
+        languages when its files do not say) and `version` come from the registry."""
         if num_threads:
             torch.set_num_threads(num_threads)
         path = Path(path) if path else latest_model_dir()
-        model, tokenizer, config = load_model_dir(path)
+        if describe(path).backend == MARIAN:
+            from focusdig.translator.marian import MarianTranslator
+
+            if int8:
+                raise ValueError("int8 is for focusdig's own translator, not a Marian model")
+            return MarianTranslator.load_marian(
+                path, device, precision, manifest=manifest, languages=languages, version=version
+            )
+        model, tokenizer, config = load_model_dir(path, manifest)
+        if version:
+            config = {**config, "version": version}
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         return cls(
             model, tokenizer, config, path=path, device=device, precision=precision, int8=int8
@@ -376,7 +399,9 @@ class Translator:
                 sep = _separator(texts[i][previous_end[i] : s]) if res.text else ""
                 shift = len(res.text) + len(sep)
                 res.text += sep + tgt
-                for a in align_words(piece_texts[j], encoded[j][1], tgt, spans, hyp.attention):
+                for a in align_words(
+                    piece_texts[j], encoded[j][1], tgt, spans, hyp.attention, self.source_prefix
+                ):
                     a["src_start"] += s
                     a["src_end"] += s
                     a["tgt_start"] += shift

@@ -22,7 +22,8 @@ MODEL_KINDS = ("classifier", "translator")
 
 @router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
 def health(request: Request, settings: SettingsDep):
-    """Whether the database answers, and which model versions are champions."""
+    """Whether the database answers, and which model versions are champions (translators: one
+    per source language, so several may be, listed oldest first and comma separated)."""
     body = {
         "status": "ok",
         "version": __version__,
@@ -38,7 +39,10 @@ def health(request: Request, settings: SettingsDep):
                 .where(ModelVersion.status == "champion")
                 .order_by(ModelVersion.id)
             )
-            body["champions"].update({kind: version for kind, version in rows})
+            champions: dict[str, list[str]] = {}
+            for kind, version in rows:
+                champions.setdefault(kind, []).append(version)
+            body["champions"].update({k: ", ".join(v) for k, v in champions.items()})
     except SQLAlchemyError as exc:
         body.update(status="error", database=f"unreachable: {type(exc).__name__}")
         return JSONResponse(body, status_code=503)
