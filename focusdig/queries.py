@@ -38,6 +38,10 @@ from focusdig.settings import DEFAULT_MIN_TRANSLATION_CONFIDENCE
 from focusdig.translation import is_low_confidence
 
 COUNT_CAP = 1_000  # counting every match of a broad filter costs a scan of them all
+# an entity with more mention rows than this is found by walking the items newest first;
+# one with fewer by reading its own items and sorting them (measured crossover on SQLite:
+# 10,000 to 35,000 in a million items; see benchmarks/README.md)
+DENSE_ENTITY = 20_000
 MAX_OFFSET = 10_000  # deeper pages: narrow the filter (e.g. ``until``) instead
 LIKE_ESCAPE = "\\"
 
@@ -83,6 +87,18 @@ def newest_entity_score() -> ColumnElement[bool]:
     )
 
 
+def _mentions(session: Session, entity_id: int) -> ColumnElement[bool]:
+    """SQL condition: the item mentions the entity, in the form that suits how many do."""
+    rows = select(literal(1)).where(EntityMention.entity_id == entity_id).limit(DENSE_ENTITY + 1)
+    if session.scalar(select(func.count()).select_from(rows.subquery())) > DENSE_ENTITY:
+        # common: walking the items newest first soon finds a page of them
+        return exists().where(
+            EntityMention.item_id == Item.id, EntityMention.entity_id == entity_id
+        )
+    mentioning = select(EntityMention.item_id).where(EntityMention.entity_id == entity_id)
+    return Item.id.in_(mentioning)  # rare: read its items through the entity's index
+
+
 def _like_pattern(text: str) -> str:
     escaped = text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -101,9 +117,7 @@ def _conditions(session: Session, where: ItemFilter) -> list[ColumnElement[bool]
         entity = find_entity(session, where.entity)
         if entity is None:
             return None
-        conditions.append(
-            exists().where(EntityMention.item_id == Item.id, EntityMention.entity_id == entity.id)
-        )
+        conditions.append(_mentions(session, entity.id))
     if where.language is not None:
         conditions.append(Item.language == where.language)
     if where.since is not None:
@@ -130,6 +144,16 @@ def _conditions(session: Session, where: ItemFilter) -> list[ColumnElement[bool]
 
 
 def _item_rows(session: Session, conditions: list, limit: int | None, offset: int = 0):
+    # the page's ids first, then their rows: the joins below run for the page only, not for
+    # every candidate that is sorted (a rare entity's items) or skipped (an offset)
+    page = (
+        select(Item.id)
+        .where(*conditions)
+        .order_by(item_time.desc(), Item.id.desc())
+        .limit(limit)
+        .offset(offset)
+        .subquery()
+    )
     query = (
         select(
             Item.id,
@@ -152,14 +176,12 @@ def _item_rows(session: Session, conditions: list, limit: int | None, offset: in
             Score.prob_positive,
             ModelVersion.version.label("model_version"),
         )
+        .join(page, page.c.id == Item.id)
         .join(Source, Source.id == Item.source_id)
         .outerjoin(Translation, Translation.item_id == Item.id)
         .outerjoin(Score, (Score.item_id == Item.id) & newest_score())
         .outerjoin(ModelVersion, ModelVersion.id == Score.model_version_id)
-        .where(*conditions)
         .order_by(item_time.desc(), Item.id.desc())
-        .limit(limit)
-        .offset(offset)
     )
     return session.execute(query).mappings().all()
 

@@ -418,6 +418,9 @@ def test_items_carry_their_entities_and_filter_by_entity(shared_scored_db, monke
         assert [i["id"] for i in all_items(client, entity=name.upper())] == expected, name
         if tickers[name]:
             assert [i["id"] for i in all_items(client, entity=tickers[name])] == expected
+        with monkeypatch.context() as dense:  # the form for entities with many mentions
+            dense.setattr("focusdig.queries.DENSE_ENTITY", 0)
+            assert [i["id"] for i in all_items(client, entity=name)] == expected, name
     rivage = [i["id"] for i in all_items(client, entity="Banque Rivage")]
     assert rivage and [i["id"] for i in all_items(client, entity="Rivage")] == rivage  # alias
     negative = all_items(client, entity=RECENT_ENTITY, label="negative")
