@@ -16,6 +16,7 @@ from focusdig.api import create_app
 from focusdig.api.auth import annotator_for, parse_tokens
 from focusdig.api.charts import daily_chart
 from focusdig.api.highlight import Span, highlight
+from focusdig.api.routers.pages import CHARTED_ENTITIES
 from focusdig.database import get_engine, session_scope
 from focusdig.entities.watchlist import add_entity
 from focusdig.queries import ENTITY_SORTS, DayPoint, ItemFilter, list_items
@@ -287,6 +288,10 @@ def test_daily_chart_breaks_the_line_on_days_without_scores():
     assert [d.sign for d in chart.dots] == ["positive", "negative", "neutral"]
     top, zero, bottom = (y for y, _ in chart.score_ticks)
     assert chart.dots[0].y == (top + zero) / 2 and chart.dots[1].y == (zero + bottom) / 2
+    wide = daily_chart(points, first, first + timedelta(days=4), 760, 220)
+    assert (wide.width, wide.height, wide.right, wide.bottom) == (760, 220, 730, 198)
+    assert all(wide.left <= d.x <= wide.right and wide.top <= d.y <= wide.bottom for d in wide.dots)
+    assert wide.bars[-1].x + wide.bars[-1].width <= wide.right and wide.bars[0].x >= wide.left
 
 
 @pytest.mark.parametrize("days", [1, 366])
@@ -620,7 +625,7 @@ def test_entity_pages_render_link_and_escape_feed_text(shared_scored_db, monkeyp
 
     overview = client.get("/").text
     month = client.get("/api/entities", params={"days": 30}).json()["entities"]
-    charted = min(4, sum(1 for e in month if e["mentions"]))
+    charted = min(CHARTED_ENTITIES, sum(1 for e in month if e["mentions"]))
     assert charted >= 1 and link in overview
     entity_part = overview.split('class="charts entity-charts"')[1].split("</div>")[0]
     assert entity_part.count('<svg class="chart"') == charted

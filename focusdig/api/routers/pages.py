@@ -41,9 +41,10 @@ from focusdig.scoring import item_text
 router = APIRouter(include_in_schema=False)
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 CHARTED_SOURCES = 8
-CHARTED_ENTITIES = 4  # the overview charts the most mentioned entities of the window
+CHARTED_ENTITIES = 3  # the overview charts the most mentioned entities of the window
 LISTED_ENTITIES = 10
 ENTITY_ITEMS = 20
+ENTITY_CHART = (760, 220)  # the entity page's chart, width and height in pixels
 PAGE_SIZE = 50
 ALERT_DAYS = 7  # the overview shows the alerts of this many days
 SKIPPED_METRICS = {"history", "training_arguments", "pretraining", "n", "version"}
@@ -221,7 +222,7 @@ def entity_page(
         item["marked"] = highlight(scored, english_spans(item["entity_score"]["top_tokens"]))
     context = {
         "entity": detail,
-        "chart": daily_chart(entity_days(detail["series"]), first, last),
+        "chart": daily_chart(entity_days(detail["series"]), first, last, *ENTITY_CHART),
         "items": items,
         "days": days,
     }
