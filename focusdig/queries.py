@@ -23,6 +23,7 @@ from focusdig.labels import LABELS
 from focusdig.schema import (
     Entity,
     EntityAlias,
+    EntityDay,
     EntityMention,
     EntityScore,
     Item,
@@ -38,9 +39,9 @@ from focusdig.settings import DEFAULT_MIN_TRANSLATION_CONFIDENCE
 from focusdig.translation import is_low_confidence
 
 COUNT_CAP = 1_000  # counting every match of a broad filter costs a scan of them all
-# an entity with more mention rows than this is found by walking the items newest first;
-# one with fewer by reading its own items and sorting them (measured crossover on SQLite:
-# 10,000 to 35,000 in a million items; see benchmarks/README.md)
+# the items of an entity mentioned by more items than this are found by walking the items
+# newest first; those of one mentioned less by reading its own items and sorting them
+# (on SQLite, with a million items, the first is faster above 10,000 to 35,000)
 DENSE_ENTITY = 20_000
 MAX_OFFSET = 10_000  # deeper pages: narrow the filter (e.g. ``until``) instead
 LIKE_ESCAPE = "\\"
@@ -88,9 +89,10 @@ def newest_entity_score() -> ColumnElement[bool]:
 
 
 def _mentions(session: Session, entity_id: int) -> ColumnElement[bool]:
-    """SQL condition: the item mentions the entity, in the form that suits how many do."""
-    rows = select(literal(1)).where(EntityMention.entity_id == entity_id).limit(DENSE_ENTITY + 1)
-    if session.scalar(select(func.count()).select_from(rows.subquery())) > DENSE_ENTITY:
+    """SQL condition: the item mentions the entity, in the form that suits how many do (as the
+    daily rollups count them)."""
+    mentioned = select(func.coalesce(func.sum(EntityDay.mentions), 0))
+    if session.scalar(mentioned.where(EntityDay.entity_id == entity_id)) > DENSE_ENTITY:
         # common: walking the items newest first soon finds a page of them
         return exists().where(
             EntityMention.item_id == Item.id, EntityMention.entity_id == entity_id

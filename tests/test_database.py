@@ -43,7 +43,7 @@ def test_migrations_create_every_table(database_url):
         "alerts",
         "alert_deliveries",
     } <= tables
-    assert current_revision(engine) == "0010_translation_confidence"
+    assert current_revision(engine) == "0011_entity_api_indexes"
     engine.dispose()
 
 
