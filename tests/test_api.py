@@ -249,9 +249,14 @@ def test_docs_are_served_offline(shared_scored_db, monkeypatch):
     assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
     assert client.get("/docs-assets/swagger-ui.css").status_code == 200
     schema = client.get("/openapi.json").json()
-    assert {"/api/items", "/api/items/{item_id}", "/api/labels", "/api/label-queue"} <= set(
-        schema["paths"]
-    )
+    assert {
+        "/api/items",
+        "/api/items/{item_id}",
+        "/api/labels",
+        "/api/label-queue",
+        "/api/entities",
+        "/api/entities/{name}",
+    } <= set(schema["paths"])
 
 
 def test_items_command_shows_label_score_and_top_words(shared_scored_db):

@@ -103,9 +103,15 @@ class ItemPageOut(BaseModel):
     offset: int
 
 
-class EntityFigures(BaseModel):
-    """An entity's figures over the window of ``days`` UTC days, from the daily rollups."""
+class EntityOut(BaseModel):
+    """A watched entity with its figures over the window of ``days`` UTC days (today
+    included), from the daily rollups."""
 
+    name: str
+    ticker: str | None
+    exchange: str | None
+    origin: str = Field(description="how it joined the watchlist: cli, import, sp500, samples")
+    aliases: list[str]
     mentions: int = Field(description="items that mention it")
     scored: int = Field(description="of those, items scored toward it")
     mean_score: float | None = Field(description="mean score toward it, in [-1, 1]")
@@ -116,14 +122,6 @@ class EntityFigures(BaseModel):
         description="mean score of the recent days minus that of the window's days before them"
     )
     last_mentioned: date | None = Field(description="the latest UTC day with a mention")
-
-
-class EntityOut(EntityFigures):
-    name: str
-    ticker: str | None
-    exchange: str | None
-    origin: str = Field(description="how it joined the watchlist: cli, import, sp500, samples")
-    aliases: list[str]
 
 
 class EntityPageOut(BaseModel):
