@@ -1,25 +1,28 @@
-"""Latency of the HTTP API on a large database: p50/p95 of ``/api/items`` with filters.
+"""Latency of the HTTP API on a large database: p50/p95 of ``/api/items`` with filters and of
+the entity endpoints.
 
-Builds a database of N scored items (default 1,000,000) over 20 sources and a year, each with
-its score and 5 top words, 30 % of them translated (zh/fr/de), 1 % labeled; then starts the real
-server (``focusdig dashboard``) and times requests over HTTP on 127.0.0.1 (keep-alive client,
-one request at a time; each case is warmed up, then timed ``--requests`` times with varying
-parameters). Goal: p95 <= 100 ms.
+Builds a database of N scored items (default 1,000,000) over 20 sources and the year up to
+today, each with its score and 5 top words, 30 % of them translated (zh/fr/de), 1 % labeled.
+The watchlist is the built-in S&P 500 list; each item mentions one of its companies, a quarter
+of them a second one, drawn with Zipf popularity (s = 1, so the most mentioned company is in
+about 15 % of the items and the least mentioned in about 0.03 %, some 300 a year), each
+mention with its entity score (3 top words) and the per-entity daily rollups. Then it starts
+the real server (``focusdig dashboard``) and times requests over HTTP on 127.0.0.1 (keep-alive
+client, one request at a time; each case is warmed up, then timed ``--requests`` times with
+varying parameters). Goal: p95 <= 100 ms.
 
     python benchmarks/api_latency.py --engine sqlite [--items 1000000] [--requests 60]
     python benchmarks/api_latency.py --engine postgresql --url postgresql://postgres@127.0.0.1/db
 
-PostgreSQL: the database named by --url is emptied first (its public schema dropped).
+PostgreSQL: the database named by --url is emptied first (its public schema dropped), and
+vacuumed after loading (as autovacuum would have done).
 Writes benchmarks/results/api_latency_<engine>.json.
-
-The entity endpoints (``/api/entities?days=N``, ``/api/entities/{name}?days=90``) are not
-measured: they arrive with the entity layer, and with them this script must also generate
-mentions and per-entity daily rollups (add them to ``build`` and their cases to ``CASES``).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -28,13 +31,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 from sqlalchemy import text
 
 from focusdig.database import create_db_engine, migrate
+from focusdig.entities.watchlist import BUILTIN_LISTS, EntitySpec, read_watchlist_file
 
 SOURCES = 20
 WORDS = [
@@ -69,23 +76,60 @@ WORDS = [
     "bond",
     "yield",
 ]
-COMPANIES = ["Northwind", "Calloway", "Meridian", "Oakridge", "Halvorsen", "Brightwater"]
 LABELS = ("negative", "neutral", "positive")
 FOREIGN = ("zh", "fr", "de")
 RARE_WORD = "quetzalcoatl"  # in 5 items only: a text search that has to scan
-NOW = datetime(2026, 11, 25, tzinfo=UTC)
+# the server's entity windows end today: the data ends now
+NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+SECOND_ENTITY = 0.25  # the share of items that mention a second company
+ZIPF_S = 1.0
 
 
-def item_rows(n: int, rng: random.Random):
-    """(item, score, tokens, translation, label) tuples, oldest first."""
+@dataclass(frozen=True)
+class Watchlist:
+    specs: list[EntitySpec]  # entity i + 1 is specs[i]
+    cum_weights: list[float]  # Zipf popularity, for random.choices
+    by_rank: list[int]  # spec indexes, the most mentioned first
+
+
+def watchlist(rng: random.Random) -> Watchlist:
+    """The built-in S&P 500 list with Zipf popularity in a seeded random order."""
+    specs = read_watchlist_file(BUILTIN_LISTS["sp500"])
+    by_rank = list(range(len(specs)))
+    rng.shuffle(by_rank)
+    weights = [0.0] * len(specs)
+    for rank, index in enumerate(by_rank, start=1):
+        weights[index] = 1 / rank**ZIPF_S
+    return Watchlist(specs, list(itertools.accumulate(weights)), by_rank)
+
+
+def random_probs(rng: random.Random) -> tuple[str, float, float, float, float]:
+    """(label, score, negative, neutral, positive) of a random prediction."""
+    probs = [rng.random() for _ in range(3)]
+    total = sum(probs)
+    neg, neu, pos = (p / total for p in probs)
+    label = LABELS[max(range(3), key=lambda k: (neg, neu, pos)[k])]
+    return label, pos - neg, neg, neu, pos
+
+
+def item_rows(n: int, rng: random.Random, watched: Watchlist):
+    """(item, score, tokens, translation, label, mentions) tuples, oldest first; a mention is
+    (entity id, start, end, name, label, score, neg, neu, pos, top tokens JSON)."""
     start = NOW - timedelta(days=365)
     step = 365 * 86400 / n
     rare = set(rng.sample(range(n), 5))
+    everyone = range(len(watched.specs))
     for i in range(n):
         moment = start + timedelta(seconds=i * step + rng.random() * step)
-        company, words = rng.choice(COMPANIES), rng.sample(WORDS, 6)
-        title = f"{company} {words[0]} {words[1]} {rng.randint(1, 40)}%"
-        body = f"{company} said {words[2]} and {words[3]} moved; {words[4]} {words[5]}."
+        picked = rng.choices(everyone, cum_weights=watched.cum_weights, k=2)
+        if picked[0] == picked[1] or rng.random() >= SECOND_ENTITY:
+            picked = picked[:1]
+        names = [watched.specs[e].name for e in picked]
+        words = rng.sample(WORDS, 6)
+        title = f"{names[0]} {words[0]} {words[1]} {rng.randint(1, 40)}%"
+        body = f"{names[0]} said {words[2]} and {words[3]} moved; {words[4]} {words[5]}."
+        if len(names) > 1:
+            body += f" {names[1]} also moved."
         if i in rare:
             body += f" {RARE_WORD}"
         language = rng.choice(FOREIGN) if rng.random() < 0.3 else "en"
@@ -103,21 +147,29 @@ def item_rows(n: int, rng: random.Random):
             f"{i:064x}",
             language,
         )
-        probs = [rng.random() for _ in range(3)]
-        total = sum(probs)
-        neg, neu, pos = (p / total for p in probs)
-        label = LABELS[max(range(3), key=lambda k: (neg, neu, pos)[k])]
-        score = (i + 1, i + 1, 1, label, pos - neg, neg, neu, pos, moment)
+        label, score_value, neg, neu, pos = random_probs(rng)
+        score = (i + 1, i + 1, 1, label, score_value, neg, neu, pos, moment)
         scored = f"{title}\n\n{body}"
         tokens = []
         for rank, word in enumerate(words[:5], start=1):
             at = scored.find(word)
             tokens.append((i * 5 + rank, i + 1, rank, word, 0.3 / rank, at, at + len(word)))
+        mentions = []
+        for entity, name in zip(picked, names, strict=True):
+            at = scored.find(name, len(title) if entity != picked[0] else 0)
+            driving = [
+                {"word": w, "weight": round(0.4 / r, 4), "start": k, "end": k + len(w)}
+                for r, w in enumerate(words[:3], start=1)
+                if (k := scored.find(w)) >= 0
+            ]
+            mentions.append(
+                (entity + 1, at, at + len(name), name, *random_probs(rng), json.dumps(driving))
+            )
         translation = None
         if language != "en":
             translation = (i + 1, i + 1, 2, language, f"[{language}] {scored}", scored, moment)
         labeled = (i + 1, scored, f"{i:064x}", label) if i % 100 == 0 else None
-        yield item, score, tokens, translation, labeled
+        yield item, score, tokens, translation, labeled, mentions
 
 
 TABLES = {
@@ -129,11 +181,26 @@ TABLES = {
     "translations": "id, item_id, model_version_id, source_language, source_text, text, "
     "translated_at",
     "labels": "item_id, text, text_hash, label, annotator, origin, created_at",
+    "entity_mentions": 'id, item_id, entity_id, in_source, start, "end", matched, how',
+    "entity_scores": "id, item_id, entity_id, model_version_id, method, label, score, "
+    "prob_negative, prob_neutral, prob_positive, top_tokens, scored_at",
+    "entity_daily": "entity_id, day, mentions, scored, mean_score, negative, neutral, positive, "
+    "updated_at",
 }
 
 
-def build(url: str, n: int, seed: int = 0) -> float:
-    """Create the schema and load ``n`` items; returns the seconds it took."""
+@dataclass
+class DayTotals:
+    mentions: int = 0
+    score_sum: float = 0.0
+    negative: int = 0
+    neutral: int = 0
+    positive: int = 0
+
+
+def build(url: str, n: int, watched: Watchlist, seed: int = 0) -> tuple[float, dict[str, str]]:
+    """Create the schema and load ``n`` items; returns the seconds it took and the items that
+    mention the entities of each popularity group that the cases use."""
     started = time.perf_counter()
     engine = create_db_engine(url)
     postgres = engine.dialect.name == "postgresql"
@@ -158,6 +225,20 @@ def build(url: str, n: int, seed: int = 0) -> float:
                 ),
                 {"i": mid, "k": kind, "v": version, "t": NOW},
             )
+        for entity_id, spec in enumerate(watched.specs, start=1):
+            conn.execute(
+                text(
+                    "INSERT INTO entities (id, name, ticker, exchange, origin, revision, "
+                    "created_at) VALUES (:i, :n, :t, :x, 'sp500', 1, :c)"
+                ),
+                {"i": entity_id, "n": spec.name, "t": spec.ticker, "x": spec.exchange, "c": NOW},
+            )
+            for alias in spec.aliases:
+                conn.execute(
+                    text("INSERT INTO entity_aliases (entity_id, alias) VALUES (:i, :a)"),
+                    {"i": entity_id, "a": alias},
+                )
+    days: dict[tuple[int, date], DayTotals] = defaultdict(DayTotals)
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
@@ -179,8 +260,24 @@ def build(url: str, n: int, seed: int = 0) -> float:
                     )
                 rows.clear()
 
-        for item, score, tokens, translation, labeled in item_rows(n, random.Random(seed)):
+        rows = item_rows(n, random.Random(seed), watched)
+        mention_id = 0
+        for item, score, tokens, translation, labeled, mentions in rows:
             batch["items"].append(item)
+            item_id, moment = item[0], item[7]
+            for entity_id, start, end, name, label, value, neg, neu, pos, words in mentions:
+                mention_id += 1
+                batch["entity_mentions"].append(
+                    (mention_id, item_id, entity_id, False, start, end, name, "name")
+                )
+                batch["entity_scores"].append(
+                    (mention_id, item_id, entity_id, 1, "sentence", label, value, neg, neu)
+                    + (pos, words, moment)
+                )
+                day = days[(entity_id, moment.date())]
+                day.mentions += 1
+                day.score_sum += value
+                setattr(day, label, getattr(day, label) + 1)
             batch["scores"].append(score)
             batch["score_tokens"].extend(tokens)
             if translation:
@@ -189,14 +286,26 @@ def build(url: str, n: int, seed: int = 0) -> float:
                 batch["labels"].append((*labeled, "bench", "import", NOW))
             if len(batch["items"]) == 20_000:
                 flush()
+        for (entity_id, day_), t in sorted(days.items()):
+            mean = t.score_sum / t.mentions
+            batch["entity_daily"].append(
+                (entity_id, day_, t.mentions, t.mentions, mean)
+                + (t.negative, t.neutral, t.positive, NOW)
+            )
         flush()
         raw.commit()
     finally:
         raw.close()
+    # statistics for the planners; on PostgreSQL also the visibility map that index-only scans
+    # need, as autovacuum sets it on a live database
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE" if postgres else "ANALYZE"))
     with engine.begin() as conn:
-        conn.execute(text("ANALYZE"))
         if postgres:
-            for name in ("sources", "model_versions", *TABLES):
+            serial = [
+                t for t in ("sources", "model_versions", "entities", *TABLES) if t != "entity_daily"
+            ]
+            for name in serial:
                 conn.execute(
                     text(
                         f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
@@ -204,20 +313,33 @@ def build(url: str, n: int, seed: int = 0) -> float:
                     )
                 )
     engine.dispose()
-    return time.perf_counter() - started
+    per_entity: dict[int, int] = defaultdict(int)
+    for (entity_id, _), totals in days.items():
+        per_entity[entity_id] += totals.mentions
+    ranked = [per_entity[i + 1] for i in watched.by_rank]
+    groups = {"top 5": ranked[:5], "ranks 51-100": ranked[50:100], "bottom 20": ranked[-20:]}
+    spread = {name: f"{min(c):,}-{max(c):,}" for name, c in groups.items()}
+    return time.perf_counter() - started, spread
 
 
 def _sqlite(value):
     """SQLite stores timestamps as SQLAlchemy does: ISO text without the zone (UTC)."""
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, date):
+        return value.isoformat()
     return value
 
 
-def cases(rng: random.Random, items: int) -> dict[str, object]:
+def cases(rng: random.Random, items: int, watched: Watchlist) -> dict[str, object]:
     """Each case: a function of the request number giving (path, params)."""
     source = lambda k: f"bench-{k % SOURCES + 1:02d}"  # noqa: E731
     label = lambda k: LABELS[k % 3]  # noqa: E731
+    ranked = [watched.specs[i].name for i in watched.by_rank]
+    popular = lambda k: ranked[k % 5]  # noqa: E731
+    middle = lambda k: ranked[50 + k % 50]  # noqa: E731
+    rare = lambda k: ranked[-1 - k % 20]  # noqa: E731
+    entity_path = lambda name: "/api/entities/" + quote(name, safe="")  # noqa: E731
     week = (NOW - timedelta(days=7)).isoformat()
     return {
         "items (newest 50)": lambda k: ("/api/items", {}),
@@ -237,14 +359,33 @@ def cases(rng: random.Random, items: int) -> dict[str, object]:
         "items ?q=rare word (scan)": lambda k: ("/api/items", {"q": RARE_WORD}),
         "items ?offset=5000": lambda k: ("/api/items", {"offset": 5000 + k}),
         "item by id": lambda k: (f"/api/items/{rng.randint(1, items)}", {}),
+        "items ?entity (top 5)": lambda k: ("/api/items", {"entity": popular(k)}),
+        "items ?entity (ranks 51-100)": lambda k: ("/api/items", {"entity": middle(k)}),
+        "items ?entity (bottom 20)": lambda k: ("/api/items", {"entity": rare(k)}),
+        "items ?entity&label (top 5)": lambda k: (
+            "/api/items",
+            {"entity": popular(k), "label": label(k)},
+        ),
+        "entities ?days=30": lambda k: ("/api/entities", {"days": 30}),
+        "entities ?days=365&sort=-trend": lambda k: (
+            "/api/entities",
+            {"days": 365, "sort": "-trend"},
+        ),
+        "entity ?days=90 (top 5)": lambda k: (entity_path(popular(k)), {"days": 90}),
+        "entity ?days=90 (ranks 51-100)": lambda k: (entity_path(middle(k)), {"days": 90}),
+        "entity ?days=90 (bottom 20)": lambda k: (entity_path(rare(k)), {"days": 90}),
     }
 
 
-def measure(base: str, requests: int, items: int) -> dict[str, dict]:
+def measure(
+    base: str, requests: int, items: int, watched: Watchlist, only: str | None = None
+) -> dict[str, dict]:
     results = {}
     rng = random.Random(1)
     with httpx.Client(base_url=base, timeout=120) as client:
-        for name, make in cases(rng, items).items():
+        for name, make in cases(rng, items, watched).items():
+            if only and only not in name:
+                continue
             for k in range(3):
                 path, params = make(k)
                 client.get(path, params=params).raise_for_status()
@@ -298,6 +439,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--reuse", action="store_true", help="keep an already built database")
+    parser.add_argument("--only", help="time only the cases whose name contains this")
     args = parser.parse_args()
     home = tempfile.mkdtemp(prefix="focusdig-bench-api-")
     if args.engine == "postgresql":
@@ -306,11 +448,17 @@ def main() -> None:
         url = args.url
     else:
         url = args.url or f"sqlite:///{home}/bench.db"
-    build_seconds = None if args.reuse else round(build(url, args.items), 1)
+    watched = watchlist(random.Random(0))
+    build_seconds, mentions = None, None
+    if not args.reuse:
+        build_seconds, mentions = build(url, args.items, watched)
+        build_seconds = round(build_seconds, 1)
     print(f"database with {args.items:,} items built in {build_seconds} s", flush=True)
+    print(f"items per entity: {mentions}", flush=True)
     process, base = serve(url, home)
+    load_before = os.getloadavg()
     try:
-        results = measure(base, args.requests, args.items)
+        results = measure(base, args.requests, args.items, watched, args.only)
     finally:
         process.terminate()
         process.wait(10)
@@ -323,9 +471,12 @@ def main() -> None:
                 "build_seconds": build_seconds,
                 "requests_per_case": args.requests,
                 "goal_p95_ms": 100,
+                "watchlist": len(watched.specs),
+                "items_per_entity": mentions,
                 "cases": results,
-                "entity_endpoints": "not measured: the entity layer is not merged yet",
                 "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "load_average_before": load_before,
+                "load_average_after": os.getloadavg(),
             },
             indent=2,
         )

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 from selenium import webdriver
@@ -68,7 +69,10 @@ def main() -> None:
                 time.sleep(0.5)
         items = httpx.get(f"{base}/api/items", params={"limit": 200}).json()["items"]
         translated = next(i for i in items if i["translated_text"] and i["top_tokens"])
-        english = next(i for i in items if i["language"] == "en" and i["kind"] == "news")
+        english = next(
+            i for i in items if i["language"] == "en" and i["kind"] == "news" and i["entities"]
+        )
+        busiest = httpx.get(f"{base}/api/entities", params={"limit": 1}).json()["entities"][0]
         options = webdriver.ChromeOptions()
         options.binary_location = "/usr/bin/chromium"
         for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile.name}"]:
@@ -83,6 +87,7 @@ def main() -> None:
             "overview": "/",
             "item-translated": f"/items/{translated['id']}",
             "item": f"/items/{english['id']}",
+            "entity": f"/entities/{quote(busiest['name'])}",
             "models": "/models",
         }
         for name, path in pages.items():

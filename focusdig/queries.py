@@ -1,9 +1,11 @@
-"""Read queries behind ``focusdig items``, the HTTP API and the dashboard.
+"""Read queries behind ``focusdig items``, ``focusdig entities``, the HTTP API and the dashboard.
 
 An item is shown with its latest score (the newest score row of the item, as in the export),
 that score's top words, its translation (with its confidence, and whether that is below the
-threshold: flagged) and its current label. Lists are newest first by the
-item's time (:data:`focusdig.schema.item_time`: published, else fetched).
+threshold: flagged), its current label and the watched entities it mentions with its newest
+score toward each. Lists are newest first by the item's time
+(:data:`focusdig.schema.item_time`: published, else fetched). Entities are shown with their
+figures over a window of UTC days, read from the daily rollups (``entity_daily``).
 """
 
 from __future__ import annotations
@@ -15,8 +17,15 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
+from focusdig.entities import rollups
+from focusdig.entities.watchlist import find_entity
 from focusdig.labels import LABELS
 from focusdig.schema import (
+    Entity,
+    EntityAlias,
+    EntityDay,
+    EntityMention,
+    EntityScore,
     Item,
     Label,
     ModelVersion,
@@ -30,6 +39,10 @@ from focusdig.settings import DEFAULT_MIN_TRANSLATION_CONFIDENCE
 from focusdig.translation import is_low_confidence
 
 COUNT_CAP = 1_000  # counting every match of a broad filter costs a scan of them all
+# the items of an entity mentioned by more items than this are found by walking the items
+# newest first; those of one mentioned less by reading its own items and sorting them
+# (on SQLite, with a million items, the first is faster above 10,000 to 35,000)
+DENSE_ENTITY = 20_000
 MAX_OFFSET = 10_000  # deeper pages: narrow the filter (e.g. ``until``) instead
 LIKE_ESCAPE = "\\"
 
@@ -44,6 +57,7 @@ class ItemFilter:
     since: datetime | None = None
     until: datetime | None = None
     q: str | None = None
+    entity: str | None = None  # a watched entity's name, ticker or alias: items mentioning it
 
 
 @dataclass
@@ -64,6 +78,29 @@ def newest_score() -> ColumnElement[bool]:
     return ~exists().where(newer.item_id == Score.item_id, newer.id > Score.id)
 
 
+def newest_entity_score() -> ColumnElement[bool]:
+    """True for the newest entity score of its (item, entity)."""
+    newer = aliased(EntityScore)
+    return ~exists().where(
+        newer.item_id == EntityScore.item_id,
+        newer.entity_id == EntityScore.entity_id,
+        newer.id > EntityScore.id,
+    )
+
+
+def _mentions(session: Session, entity_id: int) -> ColumnElement[bool]:
+    """SQL condition: the item mentions the entity, in the form that suits how many do (as the
+    daily rollups count them)."""
+    mentioned = select(func.coalesce(func.sum(EntityDay.mentions), 0))
+    if session.scalar(mentioned.where(EntityDay.entity_id == entity_id)) > DENSE_ENTITY:
+        # common: walking the items newest first soon finds a page of them
+        return exists().where(
+            EntityMention.item_id == Item.id, EntityMention.entity_id == entity_id
+        )
+    mentioning = select(EntityMention.item_id).where(EntityMention.entity_id == entity_id)
+    return Item.id.in_(mentioning)  # rare: read its items through the entity's index
+
+
 def _like_pattern(text: str) -> str:
     escaped = text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -78,6 +115,11 @@ def _conditions(session: Session, where: ItemFilter) -> list[ColumnElement[bool]
         if source_id is None:
             return None
         conditions.append(Item.source_id == source_id)
+    if where.entity is not None:
+        entity = find_entity(session, where.entity)
+        if entity is None:
+            return None
+        conditions.append(_mentions(session, entity.id))
     if where.language is not None:
         conditions.append(Item.language == where.language)
     if where.since is not None:
@@ -104,6 +146,16 @@ def _conditions(session: Session, where: ItemFilter) -> list[ColumnElement[bool]
 
 
 def _item_rows(session: Session, conditions: list, limit: int | None, offset: int = 0):
+    # the page's ids first, then their rows: the joins below run for the page only, not for
+    # every candidate that is sorted (a rare entity's items) or skipped (an offset)
+    page = (
+        select(Item.id)
+        .where(*conditions)
+        .order_by(item_time.desc(), Item.id.desc())
+        .limit(limit)
+        .offset(offset)
+        .subquery()
+    )
     query = (
         select(
             Item.id,
@@ -126,14 +178,12 @@ def _item_rows(session: Session, conditions: list, limit: int | None, offset: in
             Score.prob_positive,
             ModelVersion.version.label("model_version"),
         )
+        .join(page, page.c.id == Item.id)
         .join(Source, Source.id == Item.source_id)
         .outerjoin(Translation, Translation.item_id == Item.id)
         .outerjoin(Score, (Score.item_id == Item.id) & newest_score())
         .outerjoin(ModelVersion, ModelVersion.id == Score.model_version_id)
-        .where(*conditions)
         .order_by(item_time.desc(), Item.id.desc())
-        .limit(limit)
-        .offset(offset)
     )
     return session.execute(query).mappings().all()
 
@@ -174,9 +224,70 @@ def current_item_labels(session: Session, item_ids: list[int]) -> dict[int, str]
     return labels
 
 
+def item_entities(session: Session, item_ids: list[int]) -> dict[int, list[dict]]:
+    """Per item, the watched entities it mentions (by name), each with where it is mentioned
+    and the item's newest score toward it (None while unscored)."""
+    found: dict[int, dict[int, dict]] = defaultdict(dict)
+    for chunk in range(0, len(item_ids), 500):
+        ids = item_ids[chunk : chunk + 500]
+        mentions = session.execute(
+            select(EntityMention, Entity.name, Entity.ticker)
+            .join(Entity, Entity.id == EntityMention.entity_id)
+            .where(EntityMention.item_id.in_(ids))
+            .order_by(EntityMention.in_source, EntityMention.start)
+        )
+        for mention, name, ticker in mentions:
+            entry = found[mention.item_id].setdefault(
+                mention.entity_id,
+                {"name": name, "ticker": ticker, **_entity_score_fields(None), "mentions": []},
+            )
+            entry["mentions"].append(
+                {
+                    "matched": mention.matched,
+                    "how": mention.how,
+                    "start": mention.start,
+                    "end": mention.end,
+                    "in_source": mention.in_source,
+                }
+            )
+        scores = session.execute(
+            select(EntityScore, ModelVersion.version)
+            .join(ModelVersion, ModelVersion.id == EntityScore.model_version_id)
+            .where(EntityScore.item_id.in_(ids), newest_entity_score())
+        )
+        for score, version in scores:
+            entry = found[score.item_id].get(score.entity_id)
+            if entry is not None:  # a score is kept only with its mentions
+                entry.update(_entity_score_fields(score, version))
+    by_name = lambda entry: entry["name"].casefold()  # noqa: E731
+    return {item_id: sorted(entries.values(), key=by_name) for item_id, entries in found.items()}
+
+
+def _entity_score_fields(score: EntityScore | None, version: str | None = None) -> dict:
+    if score is None:
+        keys = ("label", "score", "probs", "method", "model_version")
+        return {**dict.fromkeys(keys), "top_tokens": []}
+    return {
+        "label": score.label,
+        "score": score.score,
+        "probs": {
+            "negative": score.prob_negative,
+            "neutral": score.prob_neutral,
+            "positive": score.prob_positive,
+        },
+        "method": score.method,
+        "model_version": version,
+        "top_tokens": [
+            {"word": t["word"], "weight": t["weight"], "start": t["start"], "end": t["end"]}
+            for t in score.top_tokens
+        ],
+    }
+
+
 def _item_dicts(session: Session, rows, min_confidence: float) -> list[dict]:
     tokens = _tokens_by_score(session, [r["score_id"] for r in rows if r["score_id"]])
     labels = current_item_labels(session, [r["id"] for r in rows])
+    entities = item_entities(session, [r["id"] for r in rows])
     items = []
     for r in rows:
         scored = r["score_id"] is not None
@@ -209,6 +320,7 @@ def _item_dicts(session: Session, rows, min_confidence: float) -> list[dict]:
                 "top_tokens": tokens.get(r["score_id"], []),
                 "model_version": r["model_version"],
                 "user_label": labels.get(r["id"]),
+                "entities": entities.get(r["id"], []),
             }
         )
     return items
@@ -235,13 +347,26 @@ def list_items(
     """A page of items, newest first, with the number of matching items (capped).
     Translations with a confidence below ``min_confidence`` are flagged."""
     where = where or ItemFilter()
-    conditions = _conditions(session, where)
-    if conditions is None:
+    items = find_items(session, where, limit, offset, min_confidence)
+    if not items and offset == 0:
         return ItemPage([], 0, True)
-    rows = _item_rows(session, conditions, limit, offset)
-    items = _item_dicts(session, rows, min_confidence)
     total, exact = count_items(session, where, count_cap)
     return ItemPage(items, total, exact)
+
+
+def find_items(
+    session: Session,
+    where: ItemFilter,
+    limit: int | None = 50,
+    offset: int = 0,
+    min_confidence: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE,
+) -> list[dict]:
+    """A page of items as in :func:`list_items`, without counting the matches."""
+    conditions = _conditions(session, where)
+    if conditions is None:
+        return []
+    rows = _item_rows(session, conditions, limit, offset)
+    return _item_dicts(session, rows, min_confidence)
 
 
 def get_item(
@@ -339,3 +464,159 @@ def source_moves(
         change = float(mean_now) - (before or 0.0)
         moves.append(SourceMove(name, int(n_now), float(mean_now), int(n_before), before, change))
     return sorted(moves, key=lambda m: (-abs(m.change), m.source))[:limit]
+
+
+ENTITY_SORTS = {
+    "-mentions": "most mentioned first",
+    "mentions": "least mentioned first",
+    "name": "by name, A to Z",
+    "-name": "by name, Z to A",
+    "mean_score": "most negative mean score first",
+    "-mean_score": "most positive mean score first",
+    "trend": "most falling trend first",
+    "-trend": "most rising trend first",
+}
+"""The orders of the entity list: a field, ``-`` for descending; entities without that figure
+(no scored mention) come last either way, ties by name."""
+
+
+@dataclass
+class EntityPage:
+    entities: list[dict]
+    total: int
+
+
+def _figures_dict(figures: rollups.WindowFigures) -> dict:
+    return {
+        "mentions": figures.mentions,
+        "scored": figures.scored,
+        "mean_score": figures.mean_score,
+        "recent_days": figures.recent_days,
+        "recent_mentions": figures.recent_mentions,
+        "recent_mean_score": figures.recent_mean_score,
+        "trend": figures.trend,
+        "last_mentioned": figures.last_mentioned and figures.last_mentioned.isoformat(),
+    }
+
+
+def _aliases(session: Session, entity_ids: list[int]) -> dict[int, list[str]]:
+    aliases: dict[int, list[str]] = defaultdict(list)
+    for chunk in range(0, len(entity_ids), 500):
+        rows = session.execute(
+            select(EntityAlias.entity_id, EntityAlias.alias)
+            .where(EntityAlias.entity_id.in_(entity_ids[chunk : chunk + 500]))
+            .order_by(EntityAlias.id)
+        )
+        for entity_id, alias in rows:
+            aliases[entity_id].append(alias)
+    return aliases
+
+
+def _entity_order(sort: str):
+    """A sort key for entity dicts: the figure (missing ones last), then the name."""
+    if sort not in ENTITY_SORTS:
+        raise ValueError(f"unknown sort {sort!r}; use one of {', '.join(ENTITY_SORTS)}")
+    field, sign = sort.lstrip("-"), -1 if sort.startswith("-") else 1
+
+    def key(entity: dict) -> tuple:
+        name = entity["name"].casefold()
+        if field == "name":
+            return (name,)
+        value = entity[field]
+        return (value is None, 0 if value is None else sign * value, name)
+
+    if field == "name" and sign < 0:
+        return key, True
+    return key, False
+
+
+def list_entity_figures(
+    session: Session,
+    days: int = 30,
+    sort: str = "-mentions",
+    limit: int | None = None,
+    offset: int = 0,
+) -> EntityPage:
+    """The watchlist with each entity's figures over the last ``days`` UTC days (today
+    included): mentions, mean entity score, trend (see :class:`rollups.WindowFigures`);
+    ordered by ``sort`` (one of :data:`ENTITY_SORTS`), then paged."""
+    key, reverse = _entity_order(sort)
+    figures = rollups.window_figures(session, days)
+    empty = rollups.no_figures(days)
+    rows = session.execute(
+        select(Entity.id, Entity.name, Entity.ticker, Entity.exchange, Entity.origin)
+    ).all()
+    entities = [
+        {
+            "id": entity_id,
+            "name": name,
+            "ticker": ticker,
+            "exchange": exchange,
+            "origin": origin,
+            **_figures_dict(figures.get(entity_id, empty)),
+        }
+        for entity_id, name, ticker, exchange, origin in rows
+    ]
+    entities.sort(key=key, reverse=reverse)
+    page = entities[offset : None if limit is None else offset + limit]
+    aliases = _aliases(session, [e["id"] for e in page])
+    for entity in page:
+        entity["aliases"] = aliases.get(entity.pop("id"), [])
+    return EntityPage(page, len(entities))
+
+
+def entity_figures(session: Session, entity: Entity, days: int = 30) -> dict:
+    """One entity with its figures over the last ``days`` UTC days and its daily series (one
+    row per day with mentions, oldest first): what ``focusdig entities show --json`` prints."""
+    figures = rollups.window_figures(session, days, [entity.id]).get(entity.id)
+    return {
+        "name": entity.name,
+        "ticker": entity.ticker,
+        "exchange": entity.exchange,
+        "origin": entity.origin,
+        "aliases": [a.alias for a in entity.aliases],
+        "days": days,
+        **_figures_dict(figures or rollups.no_figures(days)),
+        "series": [
+            {
+                "date": d.day.isoformat(),
+                "mentions": d.mentions,
+                "scored": d.scored,
+                "mean_score": d.mean_score,
+                "negative": d.negative,
+                "neutral": d.neutral,
+                "positive": d.positive,
+            }
+            for d in rollups.series(session, entity.id, days)
+        ],
+    }
+
+
+def entity_items(
+    session: Session,
+    entity: Entity,
+    limit: int = 20,
+    offset: int = 0,
+    min_confidence: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE,
+) -> list[dict]:
+    """The newest items that mention ``entity``, each as in :func:`list_items` with
+    ``entity_score``: its entry for this entity (score, method, top words, mentions)."""
+    items = find_items(session, ItemFilter(entity=entity.name), limit, offset, min_confidence)
+    for item in items:
+        item["entity_score"] = next(e for e in item["entities"] if e["name"] == entity.name)
+    return items
+
+
+def entity_days(series: list[dict]) -> list[DayPoint]:
+    """An entity's daily series (:func:`entity_figures`) as chart points: mentions as items."""
+    return [
+        DayPoint(
+            date.fromisoformat(d["date"]),
+            d["mentions"],
+            d["mean_score"],
+            d["negative"],
+            d["neutral"],
+            d["positive"],
+        )
+        for d in series
+    ]

@@ -261,13 +261,13 @@ class EntityMention(Base):
         UniqueConstraint(
             "item_id", "entity_id", "in_source", "start", name="uq_entity_mentions_position"
         ),
+        # an entity's mentioned items from the index alone (the API's entity filter)
+        Index("ix_entity_mentions_entity_item", "entity_id", "item_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
-    entity_id: Mapped[int] = mapped_column(
-        ForeignKey("entities.id", ondelete="CASCADE"), index=True
-    )
+    entity_id: Mapped[int] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"))
     in_source: Mapped[bool] = mapped_column(Boolean, default=False)
     start: Mapped[int] = mapped_column(Integer)
     end: Mapped[int] = mapped_column(Integer)
@@ -326,6 +326,7 @@ class EntityDay(Base):
     """
 
     __tablename__ = "entity_daily"
+    __table_args__ = (Index("ix_entity_daily_day", "day"),)  # the entity list's window
 
     entity_id: Mapped[int] = mapped_column(
         ForeignKey("entities.id", ondelete="CASCADE"), primary_key=True

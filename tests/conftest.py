@@ -176,13 +176,15 @@ def tiny_translator(tmp_path_factory):
 
 
 HOSTILE_TITLE = "<img src=x onerror=alert(1)>"
+RECENT_ENTITY = "Kestrel Motors"  # a sample watchlist entity
 
 
 def fill_scored_db(engine, translator_dir) -> None:
     """The bundled samples (en, zh, fr, de, comments) ingested, translated and scored by the
     tiny models (the classifier must be champion already), plus a disabled source "recent"
     whose three items are dated relative to now (so the dashboard's last-30-days charts always
-    have a line), the newest with a hostile title."""
+    have a line), the newest with a hostile title; two of them mention the watched entity
+    RECENT_ENTITY."""
     from datetime import UTC, datetime, timedelta
 
     from focusdig.database import session_scope
@@ -201,8 +203,11 @@ def fill_scored_db(engine, translator_dir) -> None:
         session.add(recent)
         session.flush()
         texts = [
-            (HOSTILE_TITLE, "<script>alert(2)</script> Profit rose & shares jumped."),
-            ("Shares fell sharply", "The company cut its outlook."),
+            (
+                HOSTILE_TITLE,
+                f"<script>alert(2)</script> {RECENT_ENTITY} profit rose & shares jumped.",
+            ),
+            ("Shares fell sharply", f"{RECENT_ENTITY} cut its outlook."),
             ("Profit rose to a record", "Revenue grew strongly."),
         ]
         for age, (title, text) in enumerate(texts):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
-from conftest import HOSTILE_TITLE
+from conftest import HOSTILE_TITLE, RECENT_ENTITY
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from test_cli import run
@@ -15,9 +16,20 @@ from focusdig.api import create_app
 from focusdig.api.auth import annotator_for, parse_tokens
 from focusdig.api.charts import daily_chart
 from focusdig.api.highlight import Span, highlight
-from focusdig.database import session_scope
-from focusdig.queries import DayPoint, ItemFilter, list_items
-from focusdig.schema import Item, Label, Translation
+from focusdig.api.routers.pages import CHARTED_ENTITIES
+from focusdig.database import get_engine, session_scope
+from focusdig.entities.watchlist import add_entity
+from focusdig.queries import ENTITY_SORTS, DayPoint, ItemFilter, list_items
+from focusdig.schema import (
+    Entity,
+    EntityDay,
+    EntityMention,
+    EntityScore,
+    Item,
+    Label,
+    Translation,
+)
+from focusdig.scoring import item_text
 from focusdig.settings import Settings
 
 
@@ -50,6 +62,7 @@ def test_health_items_sources_models(shared_scored_db, monkeypatch):
     times = [i["published_at"] or i["fetched_at"] for i in items]
     assert times == sorted(times, reverse=True)  # newest first
     assert items[0]["title"] == HOSTILE_TITLE  # the newest item: stored as text, unchanged
+    assert all("entities" in i for i in items)
     for item in items:
         assert item["label"] in ("negative", "neutral", "positive")
         assert abs(sum(item["probs"].values()) - 1) < 1e-5
@@ -218,7 +231,8 @@ def test_pages_render_and_escape_feed_text(shared_scored_db, monkeypatch):
         assert "script-src 'self';" in csp and "unsafe-inline" not in csp
         assert page.headers["X-Content-Type-Options"] == "nosniff"
     overview = client.get("/").text
-    assert overview.count('<svg class="chart"') == 7  # six sample sources and "recent"
+    source_part = overview.split('<div class="charts">')[1].split("</div>")[0]
+    assert source_part.count('<svg class="chart"') == 7  # six sample sources and "recent"
     assert "<polyline" in overview and '<rect class="bar"' in overview
     zh = all_items(client, language="zh")[0]
     item_page = client.get(f"/items/{zh['id']}").text
@@ -237,9 +251,14 @@ def test_docs_are_served_offline(shared_scored_db, monkeypatch):
     assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
     assert client.get("/docs-assets/swagger-ui.css").status_code == 200
     schema = client.get("/openapi.json").json()
-    assert {"/api/items", "/api/items/{item_id}", "/api/labels", "/api/label-queue"} <= set(
-        schema["paths"]
-    )
+    assert {
+        "/api/items",
+        "/api/items/{item_id}",
+        "/api/labels",
+        "/api/label-queue",
+        "/api/entities",
+        "/api/entities/{name}",
+    } <= set(schema["paths"])
 
 
 def test_items_command_shows_label_score_and_top_words(shared_scored_db):
@@ -276,6 +295,10 @@ def test_daily_chart_breaks_the_line_on_days_without_scores():
     assert [d.sign for d in chart.dots] == ["positive", "negative", "neutral"]
     top, zero, bottom = (y for y, _ in chart.score_ticks)
     assert chart.dots[0].y == (top + zero) / 2 and chart.dots[1].y == (zero + bottom) / 2
+    wide = daily_chart(points, first, first + timedelta(days=4), 760, 220)
+    assert (wide.width, wide.height, wide.right, wide.bottom) == (760, 220, 730, 198)
+    assert all(wide.left <= d.x <= wide.right and wide.top <= d.y <= wide.bottom for d in wide.dots)
+    assert wide.bars[-1].x + wide.bars[-1].width <= wide.right and wide.bars[0].x >= wide.left
 
 
 @pytest.mark.parametrize("days", [1, 366])
@@ -340,3 +363,276 @@ def test_translation_confidence_threshold_setting():
             Settings.from_env({"FOCUSDIG_MIN_TRANSLATION_CONFIDENCE": bad})
     assert is_low_confidence(0.2, 0.32) and not is_low_confidence(0.32, 0.32)
     assert not is_low_confidence(None, 0.32)  # unknown confidence: not flagged
+
+
+# ------------------------------------------------------------------ entities
+
+
+def scored_text(item: dict) -> str:
+    if item["translated_text"] is not None:
+        return item["translated_text"]
+    return item_text(item["kind"], item["title"], item["text"])
+
+
+def mentions_in_db(engine) -> tuple[dict[str, list[tuple[int, date]]], dict, dict[int, str]]:
+    """Recounted from the mention and score rows, not the rollups: per entity name its
+    (item id, UTC day) pairs; the newest entity score per (entity name, item id); the original
+    text of each translated item."""
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(Entity.name, Item.id, Item.published_at, Item.fetched_at)
+            .join(EntityMention, EntityMention.entity_id == Entity.id)
+            .join(Item, Item.id == EntityMention.item_id)
+            .distinct()
+        ).all()
+        newest = {}
+        for score, name in session.execute(
+            select(EntityScore, Entity.name).join(Entity).order_by(EntityScore.id)
+        ):
+            newest[(name, score.item_id)] = score
+        newest = {k: (s.label, s.score, s.method) for k, s in newest.items()}
+        originals = dict(
+            session.execute(select(Translation.item_id, Translation.source_text)).all()
+        )
+    per_entity: dict[str, list[tuple[int, date]]] = defaultdict(list)
+    for name, item_id, published, fetched in rows:
+        moment = published or fetched
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        per_entity[name].append((item_id, moment.astimezone(UTC).date()))
+    return per_entity, newest, originals
+
+
+def test_items_carry_their_entities_and_filter_by_entity(shared_scored_db, monkeypatch):
+    client = client_for(monkeypatch)
+    everything = all_items(client)
+    per_entity, newest, originals = mentions_in_db(shared_scored_db)
+    assert len(per_entity) >= 5 and RECENT_ENTITY in per_entity
+    for item in everything:
+        text = scored_text(item)
+        names = [e["name"] for e in item["entities"]]
+        assert names == sorted(names, key=str.casefold) and len(set(names)) == len(names)
+        for entity in item["entities"]:
+            assert entity["mentions"]
+            for m in entity["mentions"]:
+                where = originals[item["id"]] if m["in_source"] else text
+                assert where[m["start"] : m["end"]] == m["matched"]
+            label, score, method = newest[(entity["name"], item["id"])]
+            assert (entity["label"], entity["score"], entity["method"]) == (label, score, method)
+            assert entity["model_version"] == "clf-test-1" and entity["top_tokens"]
+            for t in entity["top_tokens"]:
+                assert text[t["start"] : t["end"]] == t["word"]
+    with session_scope(shared_scored_db) as session:
+        tickers = dict(session.execute(select(Entity.name, Entity.ticker)).all())
+    for name, pairs in per_entity.items():
+        expected = [i["id"] for i in everything if name in {e["name"] for e in i["entities"]}]
+        assert sorted(expected) == sorted(item_id for item_id, _ in pairs)
+        assert [i["id"] for i in all_items(client, entity=name)] == expected, name
+        assert [i["id"] for i in all_items(client, entity=name.upper())] == expected, name
+        if tickers[name]:
+            assert [i["id"] for i in all_items(client, entity=tickers[name])] == expected
+        with monkeypatch.context() as dense:  # the form for entities with many mentions
+            dense.setattr("focusdig.queries.DENSE_ENTITY", 0)
+            assert [i["id"] for i in all_items(client, entity=name)] == expected, name
+    rivage = [i["id"] for i in all_items(client, entity="Banque Rivage")]
+    assert rivage and [i["id"] for i in all_items(client, entity="Rivage")] == rivage  # alias
+    negative = all_items(client, entity=RECENT_ENTITY, label="negative")
+    assert [i["id"] for i in negative] == [
+        i["id"]
+        for i in all_items(client, entity=RECENT_ENTITY)
+        if i["label"] == "negative"  # the item's own label, not the one toward the entity
+    ]
+    nobody = client.get("/api/items", params={"entity": "Nobody Inc"}).json()
+    assert (nobody["items"], nobody["total"], nobody["total_exact"]) == ([], 0, True)
+    one = everything[0]
+    assert client.get(f"/api/items/{one['id']}").json()["entities"] == one["entities"]
+
+
+def test_entity_list_sorts_pages_and_matches_the_mentions(shared_scored_db, monkeypatch):
+    client = client_for(monkeypatch)
+    body = client.get("/api/entities", params={"days": 3650, "limit": 1000}).json()
+    listed = body["entities"]
+    with session_scope(shared_scored_db) as session:
+        watched = session.scalar(select(func.count()).select_from(Entity))
+    assert body["total"] == len(listed) == watched and body["sort"] == "-mentions"
+    per_entity, newest, _ = mentions_in_db(shared_scored_db)
+    for entity in listed:
+        pairs = per_entity.get(entity["name"], [])
+        assert entity["mentions"] == len(pairs), entity["name"]
+        scores = [newest[(entity["name"], item_id)][1] for item_id, _ in pairs]
+        assert entity["scored"] == len(scores)
+        if scores:
+            assert entity["mean_score"] == pytest.approx(sum(scores) / len(scores))
+            assert entity["last_mentioned"] == max(day for _, day in pairs).isoformat()
+        else:
+            assert entity["mean_score"] is None and entity["last_mentioned"] is None
+    assert [(e["mentions"], e["name"]) for e in listed] == sorted(
+        ((e["mentions"], e["name"]) for e in listed), key=lambda p: (-p[0], p[1].casefold())
+    )
+    names = [e["name"] for e in listed]
+    for sort in ENTITY_SORTS:
+        got = client.get("/api/entities", params={"days": 3650, "limit": 1000, "sort": sort})
+        ordered = got.json()["entities"]
+        assert sorted(e["name"] for e in ordered) == sorted(names), sort
+        field = sort.lstrip("-")
+        values = [e[field] for e in ordered]
+        if field == "name":
+            values = [v.casefold() for v in values]
+        known = [v for v in values if v is not None]
+        assert values == known + [None] * (len(values) - len(known)), sort  # missing last
+        assert known == sorted(known, reverse=sort.startswith("-")), sort
+        page = client.get(
+            "/api/entities", params={"days": 3650, "sort": sort, "limit": 4, "offset": 3}
+        ).json()
+        assert page["entities"] == ordered[3:7] and page["total"] == len(names), sort
+    week = client.get("/api/entities", params={"days": 7, "limit": 1000}).json()["entities"]
+    first = datetime.now(UTC).date() - timedelta(days=6)
+    for entity in week:
+        in_week = [d for _, d in per_entity.get(entity["name"], []) if d >= first]
+        assert entity["mentions"] == len(in_week), entity["name"]
+    for bad in ({"sort": "size"}, {"days": 0}, {"days": 3651}, {"limit": 0}, {"offset": -1}):
+        assert client.get("/api/entities", params=bad).status_code == 422, bad
+
+
+def test_entity_detail_series_and_items(shared_scored_db, monkeypatch):
+    client = client_for(monkeypatch)
+    listed = client.get("/api/entities", params={"days": 3650}).json()["entities"]
+    top = listed[0]
+    assert top["mentions"] >= 3
+    detail = client.get(
+        f"/api/entities/{quote(top['name'])}", params={"days": 3650, "items": 200}
+    ).json()
+    assert {k: detail[k] for k in top} == top and detail["days"] == 3650
+    series = detail["series"]
+    assert [d["date"] for d in series] == sorted({d["date"] for d in series})
+    assert sum(d["mentions"] for d in series) == top["mentions"]
+    assert sum(d["scored"] for d in series) == top["scored"]
+    assert all(d["negative"] + d["neutral"] + d["positive"] == d["scored"] for d in series)
+    expected = all_items(client, entity=top["name"])
+    assert [i["id"] for i in detail["items"]] == [i["id"] for i in expected]
+    for item, plain in zip(detail["items"], expected, strict=True):
+        score = item.pop("entity_score")
+        assert item == plain
+        assert score == next(e for e in plain["entities"] if e["name"] == top["name"])
+        assert score["method"] == "sentence" and score["label"] in (
+            "negative",
+            "neutral",
+            "positive",
+        )
+    few = client.get(f"/api/entities/{quote(top['name'])}", params={"items": 2}).json()
+    assert [i["id"] for i in few["items"]] == [i["id"] for i in expected[:2]]
+    assert client.get(f"/api/entities/{quote(top['name'])}?items=0").json()["items"] == []
+
+    ticker = client.get(f"/api/entities/{top['ticker'].lower()}", params={"days": 3650}).json()
+    assert ticker["name"] == top["name"] and ticker["series"] == series
+    assert client.get("/api/entities/华星", params={"days": 3650}).json()["name"] == "Huaxing"
+    recent = client.get(f"/api/entities/{RECENT_ENTITY}", params={"days": 7}).json()
+    today = datetime.now(UTC).date()
+    assert recent["mentions"] >= 2 and all(
+        date.fromisoformat(d["date"]) >= today - timedelta(days=6) for d in recent["series"]
+    )
+    missing = client.get("/api/entities/Nobody%20Inc")
+    assert missing.status_code == 404
+    assert (
+        missing.json()["detail"]
+        == "no entity 'Nobody Inc' on the watchlist (by name, ticker or alias)"
+    )
+    for bad in ("days=0", "items=-1", "items=201"):
+        assert client.get(f"/api/entities/{RECENT_ENTITY}?{bad}").status_code == 422, bad
+
+
+def test_entity_figures_and_trend_from_the_rollups(database_url, monkeypatch):
+    client = client_for(monkeypatch)
+    assert client.get("/api/entities").json() == {
+        "entities": [],
+        "total": 0,
+        "days": 30,
+        "sort": "-mentions",
+        "limit": 100,
+        "offset": 0,
+    }
+    today = datetime.now(UTC).date()
+    with session_scope(get_engine(Settings.from_env())) as session:
+        add_entity(session, "Acme/Widgets & Co", "ACME", ["Acme"])
+        add_entity(session, "Quiet Corp", "QUIE")
+        acme = session.scalar(select(Entity.id).where(Entity.ticker == "ACME"))
+        for age, mentions, scored, mean in [
+            (0, 2, 2, 0.5),  # recent: the last 7 days
+            (3, 2, 1, -0.5),
+            (10, 4, 2, -0.25),  # before
+            (40, 5, 5, 1.0),  # outside a 30-day window
+        ]:
+            counts = {"negative": scored, "neutral": 0, "positive": 0}
+            session.add(
+                EntityDay(
+                    entity_id=acme,
+                    day=today - timedelta(days=age),
+                    mentions=mentions,
+                    scored=scored,
+                    mean_score=mean,
+                    **counts,
+                )
+            )
+    listed = client.get("/api/entities").json()["entities"]
+    assert [e["name"] for e in listed] == ["Acme/Widgets & Co", "Quiet Corp"]
+    acme_row, quiet = listed
+    assert acme_row["mentions"] == 8 and acme_row["scored"] == 5
+    assert acme_row["mean_score"] == pytest.approx((1.0 - 0.5 - 0.5) / 5)
+    assert acme_row["recent_days"] == 7 and acme_row["recent_mentions"] == 4
+    assert acme_row["recent_mean_score"] == pytest.approx(0.5 / 3)
+    assert acme_row["trend"] == pytest.approx(0.5 / 3 - (-0.25))
+    assert acme_row["last_mentioned"] == today.isoformat()
+    assert acme_row["aliases"] == ["Acme"] and acme_row["origin"] == "cli"
+    assert (quiet["mentions"], quiet["mean_score"], quiet["trend"]) == (0, None, None)
+    by_trend = client.get("/api/entities", params={"sort": "-trend"}).json()["entities"]
+    assert [e["name"] for e in by_trend] == ["Acme/Widgets & Co", "Quiet Corp"]  # None last
+    one_day = client.get("/api/entities", params={"days": 1}).json()["entities"][0]
+    assert (one_day["mentions"], one_day["recent_days"], one_day["trend"]) == (2, 0, None)
+    two_days = client.get("/api/entities", params={"days": 2}).json()["entities"][0]
+    assert two_days["recent_days"] == 1 and two_days["trend"] is None  # nothing before
+    year = client.get("/api/entities", params={"days": 365}).json()["entities"][0]
+    assert year["trend"] == pytest.approx(0.5 / 3 - (-0.5 + 5.0) / 7)
+
+    # a name with "/" and "&" is one path segment and one query value, by URL or by page
+    path = "/api/entities/" + quote("Acme/Widgets & Co", safe="/")
+    detail = client.get(path).json()
+    assert detail["name"] == "Acme/Widgets & Co" and len(detail["series"]) == 3
+    assert client.get("/api/entities/acme").json()["name"] == "Acme/Widgets & Co"
+    page = client.get("/entities/" + quote("Acme/Widgets & Co", safe="/"))
+    assert page.status_code == 200 and "Acme/Widgets &amp; Co" in page.text
+    assert '<svg class="chart"' in page.text and "No item mentions" in page.text
+    assert 'href="/entities/Acme/Widgets%20%26%20Co"' in client.get("/entities").text
+
+
+def test_entity_pages_render_link_and_escape_feed_text(shared_scored_db, monkeypatch):
+    client = client_for(monkeypatch)
+    hostile = all_items(client, source="recent")[0]
+    assert [e["name"] for e in hostile["entities"]] == [RECENT_ENTITY]
+    link = f'href="/entities/{quote(RECENT_ENTITY)}"'
+    page = client.get(f"/entities/{quote(RECENT_ENTITY)}")
+    assert page.status_code == 200
+    assert "<img src=x" not in page.text and "<script>alert" not in page.text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page.text
+    assert "script&gt;alert(2)&lt;/script" in page.text  # highlighted words are cut apart
+    assert page.text.count('<svg class="chart"') == 1 and "<polyline" in page.text
+    assert page.text.count('class="entity-item"') == len(all_items(client, entity=RECENT_ENTITY))
+    assert 'class="hl hl-5"' in page.text  # the words that drove the score toward it
+    assert f'href="/items/{hostile["id"]}"' in page.text
+    assert client.get("/entities/Nobody%20Inc").status_code == 404
+    assert client.get(f"/entities/{quote(RECENT_ENTITY)}?days=1").status_code == 422
+
+    listing = client.get("/entities", params={"days": 3650, "sort": "name"})
+    assert listing.status_code == 200 and link in listing.text
+    assert client.get("/entities", params={"sort": "size"}).status_code == 422
+
+    item_page = client.get(f"/items/{hostile['id']}").text
+    assert link in item_page and "sentence" in item_page
+    assert link in client.get("/items").text  # entity chips on item rows
+    filtered = client.get("/items", params={"entity": RECENT_ENTITY}).text
+    assert filtered.count('class="item-row"') == len(all_items(client, entity=RECENT_ENTITY))
+
+    overview = client.get("/").text
+    month = client.get("/api/entities", params={"days": 30}).json()["entities"]
+    charted = min(CHARTED_ENTITIES, sum(1 for e in month if e["mentions"]))
+    assert charted >= 1 and link in overview
+    entity_part = overview.split('class="charts entity-charts"')[1].split("</div>")[0]
+    assert entity_part.count('<svg class="chart"') == charted

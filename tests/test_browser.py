@@ -12,7 +12,7 @@ import time
 
 import httpx
 import pytest
-from conftest import HOSTILE_TITLE
+from conftest import HOSTILE_TITLE, RECENT_ENTITY
 from sqlalchemy import select
 
 from focusdig.database import session_scope
@@ -95,8 +95,10 @@ def test_dashboard_in_chromium(database_url, server, browser, scored_db):
 
     # overview: charts drawn, the hostile title shown as text, nothing executed
     browser.get(server + "/")
-    charts = browser.find_elements(By.CSS_SELECTOR, "svg.chart")
+    charts = browser.find_elements(By.CSS_SELECTOR, ".charts:not(.entity-charts) svg.chart")
     assert len(charts) == 7 and all(c.size["width"] > 300 for c in charts)
+    entity_charts = browser.find_elements(By.CSS_SELECTOR, ".entity-charts svg.chart")
+    assert entity_charts and all(c.size["width"] > 300 for c in entity_charts)
     lines = browser.find_elements(By.CSS_SELECTOR, "svg.chart polyline.line")
     assert lines and all(line.size["width"] > 0 for line in lines)
     assert browser.find_elements(By.CSS_SELECTOR, "svg.chart rect.bar")
@@ -107,10 +109,35 @@ def test_dashboard_in_chromium(database_url, server, browser, scored_db):
         browser.switch_to.alert.text  # noqa: B018
     assert severe_console_messages(browser) == []
 
-    # the hostile item's page, then a translated item: aligned words light up together
-    browser.find_element(By.LINK_TEXT, HOSTILE_TITLE).click()
+    # an entity's page from the overview's entity panel: its chart, its items as text, the
+    # words that drove each item's score toward it highlighted
+    browser.find_element(By.CSS_SELECTOR, ".entity-charts").find_element(
+        By.LINK_TEXT, RECENT_ENTITY
+    ).click()
+    wait.until(ready.title_contains(RECENT_ENTITY))
+    assert browser.find_element(By.TAG_NAME, "h1").text.startswith(RECENT_ENTITY)
+    chart = browser.find_element(By.CSS_SELECTOR, ".entity-card svg.chart")
+    assert chart.size["width"] > 300
+    assert chart.find_elements(By.CSS_SELECTOR, "rect.bar")
+    assert chart.find_elements(By.CSS_SELECTOR, "polyline.line")
+    rows = browser.find_elements(By.CSS_SELECTOR, "li.entity-item")
+    expected = httpx.get(f"{server}/api/items", params={"entity": RECENT_ENTITY}).json()
+    assert len(rows) == expected["total"] >= 2
+    assert rows[0].find_element(By.CSS_SELECTOR, "a.item-title").text == HOSTILE_TITLE
+    assert "<script>alert(2)</script>" in rows[0].find_element(By.CSS_SELECTOR, ".text").text
+    heaviest = rows[0].find_elements(By.CSS_SELECTOR, "a.hl.hl-5")
+    assert heaviest and heaviest[0].value_of_css_property("background-color") != "rgba(0, 0, 0, 0)"
+    assert not browser.find_elements(By.CSS_SELECTOR, "main img, main script")
+    assert severe_console_messages(browser) == []
+
+    # the hostile item's page (its entity linked), then a translated item: aligned words
+    # light up together
+    rows[0].find_element(By.CSS_SELECTOR, "a.item-title").click()
     assert browser.find_element(By.TAG_NAME, "h1").text == HOSTILE_TITLE
     assert "<script>alert(2)</script>" in browser.find_element(By.CSS_SELECTOR, ".text").text
+    assert browser.find_element(By.CSS_SELECTOR, "table.entities").find_element(
+        By.LINK_TEXT, RECENT_ENTITY
+    )
     zh = httpx.get(f"{server}/api/items", params={"language": "zh", "limit": 1}).json()["items"]
     browser.get(f"{server}/items/{zh[0]['id']}")
     english = browser.find_element(By.ID, "en-1")

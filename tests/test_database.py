@@ -43,7 +43,7 @@ def test_migrations_create_every_table(database_url):
         "alerts",
         "alert_deliveries",
     } <= tables
-    assert current_revision(engine) == "0011_model_backends"
+    assert current_revision(engine) == "0012_entity_api_indexes"
     engine.dispose()
 
 

@@ -178,11 +178,23 @@ def test_entities_cli_json_shapes(database_url, tmp_path):
     assert shown == {
         "name": "Belmont Foods Inc.",
         "ticker": "BLMF",
+        "exchange": None,
+        "origin": "cli",
+        "aliases": ["Belmont", "贝尔蒙特食品"],
         "days": 7,
         "mentions": 0,
+        "scored": 0,
         "mean_score": None,
+        "recent_days": 3,
+        "recent_mentions": 0,
+        "recent_mean_score": None,
+        "trend": None,
+        "last_mentioned": None,
         "series": [],
     }
+    by_mentions = json.loads(run("entities", "list", "--sort", "-name", "--json").stdout)
+    assert [e["name"] for e in by_mentions] == [e["name"] for e in listed][::-1]
+    assert "unknown --sort" in run("entities", "list", "--sort", "size", code=2).output
     run("entities", "show", "Nobody", code=2)
     run("entities", "remove", "Calder Steel")
     run("entities", "remove", "Calder Steel", code=2)

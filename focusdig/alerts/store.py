@@ -21,7 +21,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy import and_, exists, func, select, tuple_
-from sqlalchemy.orm import Session, aliased, selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from focusdig.alerts.detect import (
     SENTIMENT_SHIFT,
@@ -33,7 +33,7 @@ from focusdig.alerts.detect import (
     window_series,
 )
 from focusdig.database import insert_unless_present, serialize_writers
-from focusdig.queries import as_utc, newest_score
+from focusdig.queries import as_utc, newest_entity_score, newest_score
 from focusdig.schema import (
     Alert,
     AlertDelivery,
@@ -116,16 +116,6 @@ def source_histories(
     return list(histories.values())
 
 
-def _newest_entity_score():
-    """True for the newest entity score of its (item, entity)."""
-    newer = aliased(EntityScore)
-    return ~exists().where(
-        newer.item_id == EntityScore.item_id,
-        newer.entity_id == EntityScore.entity_id,
-        newer.id > EntityScore.id,
-    )
-
-
 def entity_histories(
     session: Session,
     since: datetime,
@@ -152,7 +142,7 @@ def entity_histories(
             and_(
                 EntityScore.item_id == Item.id,
                 EntityScore.entity_id == Entity.id,
-                _newest_entity_score(),
+                newest_entity_score(),
             ),
         )
         .order_by(Entity.id, item_time)
@@ -230,7 +220,7 @@ def _entity_scores(
         select(EntityScore.item_id, EntityScore.score, EntityScore.top_tokens).where(
             EntityScore.entity_id == entity_id,
             EntityScore.item_id.in_(item_ids),
-            _newest_entity_score(),
+            newest_entity_score(),
         )
     )
     return {

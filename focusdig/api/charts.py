@@ -57,9 +57,12 @@ def _sign(score: float) -> str:
     return "positive" if score > 0.05 else "negative" if score < -0.05 else "neutral"
 
 
-def daily_chart(points: list[DayPoint], first: date, last: date) -> DailyChart:
-    """The chart of ``points`` over the days ``first``..``last`` (inclusive)."""
-    chart = DailyChart()
+def daily_chart(
+    points: list[DayPoint], first: date, last: date, width: int = WIDTH, height: int = HEIGHT
+) -> DailyChart:
+    """The chart of ``points`` over the days ``first``..``last`` (inclusive), ``width`` by
+    ``height`` pixels."""
+    chart = DailyChart(width, height, right=width - RIGHT, bottom=height - BOTTOM)
     days = (last - first).days + 1
     slot = (chart.right - chart.left) / days
     plot_height = chart.bottom - chart.top

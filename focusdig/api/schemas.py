@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,6 +28,42 @@ class Probs(BaseModel):
     negative: float
     neutral: float
     positive: float
+
+
+class EntityToken(BaseModel):
+    """A word that drove an item's score toward an entity; offsets index the scored text."""
+
+    word: str
+    weight: float
+    start: int
+    end: int
+
+
+class EntityMentionOut(BaseModel):
+    matched: str = Field(description="the text that matched, as written")
+    how: Literal["name", "alias", "ticker", "cashtag", "exchange"]
+    start: int
+    end: int
+    in_source: bool = Field(
+        description="offsets index the original text of a translated item, not the scored text"
+    )
+
+
+class ItemEntityOut(BaseModel):
+    """A watched entity an item mentions, with the item's newest score toward it."""
+
+    name: str
+    ticker: str | None
+    label: SentimentLabel | None = Field(description="null while not scored toward the entity")
+    score: float | None = Field(description="P(positive) - P(negative) toward the entity")
+    probs: Probs | None
+    method: Literal["target", "sentence"] | None = Field(
+        description="target: the model was told the entity; sentence: the score of the "
+        "sentence(s) that mention it (a model without target support)"
+    )
+    model_version: str | None
+    top_tokens: list[EntityToken]
+    mentions: list[EntityMentionOut]
 
 
 class ItemOut(BaseModel):
@@ -56,6 +92,7 @@ class ItemOut(BaseModel):
     top_tokens: list[TopToken]
     model_version: str | None
     user_label: SentimentLabel | None = Field(description="the current label given by a person")
+    entities: list[ItemEntityOut] = Field(description="watched entities the item mentions")
 
 
 class ItemPageOut(BaseModel):
@@ -64,6 +101,56 @@ class ItemPageOut(BaseModel):
     total_exact: bool = Field(description="false when more items match than the count cap")
     limit: int
     offset: int
+
+
+class EntityOut(BaseModel):
+    """A watched entity with its figures over the window of ``days`` UTC days (today
+    included), from the daily rollups."""
+
+    name: str
+    ticker: str | None
+    exchange: str | None
+    origin: str = Field(description="how it joined the watchlist: cli, import, sp500, samples")
+    aliases: list[str]
+    mentions: int = Field(description="items that mention it")
+    scored: int = Field(description="of those, items scored toward it")
+    mean_score: float | None = Field(description="mean score toward it, in [-1, 1]")
+    recent_days: int = Field(description="the window's last days that the trend calls recent")
+    recent_mentions: int
+    recent_mean_score: float | None
+    trend: float | None = Field(
+        description="mean score of the recent days minus that of the window's days before them"
+    )
+    last_mentioned: date | None = Field(description="the latest UTC day with a mention")
+
+
+class EntityPageOut(BaseModel):
+    entities: list[EntityOut]
+    total: int = Field(description="entities on the watchlist")
+    days: int
+    sort: str
+    limit: int
+    offset: int
+
+
+class EntityDayOut(BaseModel):
+    date: date
+    mentions: int
+    scored: int
+    mean_score: float | None
+    negative: int
+    neutral: int
+    positive: int
+
+
+class EntityItemOut(ItemOut):
+    entity_score: ItemEntityOut = Field(description="this item's entry for the entity shown")
+
+
+class EntityDetailOut(EntityOut):
+    days: int
+    series: list[EntityDayOut] = Field(description="one row per UTC day with mentions")
+    items: list[EntityItemOut] = Field(description="the newest items that mention it")
 
 
 class SourceOut(BaseModel):

@@ -12,7 +12,6 @@ from rich.table import Table
 from focusdig.cli.app import app
 from focusdig.cli.common import console, fail, open_db
 from focusdig.database import session_scope
-from focusdig.entities import rollups
 from focusdig.entities.watchlist import (
     BUILTIN_LISTS,
     ImportReport,
@@ -21,9 +20,9 @@ from focusdig.entities.watchlist import (
     find_entity,
     import_builtin,
     import_file,
-    list_entities,
     remove_entity,
 )
+from focusdig.queries import ENTITY_SORTS, entity_figures, list_entity_figures
 
 entities_app = typer.Typer(
     help="The watchlist of companies and their daily sentiment.", no_args_is_help=True
@@ -98,29 +97,24 @@ def entities_import(
 
 @entities_app.command("list")
 def entities_list(
-    days: Annotated[int, typer.Option(help="Window for mentions and mean score.")] = 30,
+    days: Annotated[int, typer.Option(min=1, help="Window for mentions and mean score.")] = 30,
+    sort: Annotated[
+        str,
+        typer.Option(help="Order: " + "; ".join(f"{k}: {v}" for k, v in ENTITY_SORTS.items())),
+    ] = "name",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Every entity with its ticker, aliases, and mentions and mean score over the window."""
+    """Every entity with its ticker, aliases, and mentions, mean score and trend over the
+    window (the trend: the mean score of the last days, up to a week, minus the days before)."""
+    if sort not in ENTITY_SORTS:
+        raise fail(f"unknown --sort {sort!r}; use one of {', '.join(ENTITY_SORTS)}")
     _, engine = open_db()
     with session_scope(engine) as session:
-        totals = rollups.window_totals(session, days)
-        rows = [
-            {
-                "name": e.name,
-                "ticker": e.ticker,
-                "exchange": e.exchange,
-                "aliases": [a.alias for a in e.aliases],
-                "origin": e.origin,
-                "mentions": totals.get(e.id, (0, None))[0],
-                "mean_score": totals.get(e.id, (0, None))[1],
-            }
-            for e in list_entities(session)
-        ]
+        rows = list_entity_figures(session, days, sort).entities
     if as_json:
         print(json.dumps(rows, ensure_ascii=False))
         return
-    table = Table("name", "ticker", "aliases", f"mentions ({days} d)", "mean score")
+    table = Table("name", "ticker", "aliases", f"mentions ({days} d)", "mean score", "trend")
     for r in rows:
         table.add_row(
             r["name"],
@@ -128,6 +122,7 @@ def entities_list(
             ", ".join(r["aliases"]),
             str(r["mentions"]),
             _fmt(r["mean_score"]),
+            _fmt(r["trend"]),
         )
     console.print(table)
 
@@ -135,7 +130,9 @@ def entities_list(
 @entities_app.command("show")
 def entities_show(
     name: Annotated[str, typer.Argument(help="Name, ticker or alias.")],
-    days: Annotated[int, typer.Option(help="How many days back (UTC), today included.")] = 30,
+    days: Annotated[
+        int, typer.Option(min=1, help="How many days back (UTC), today included.")
+    ] = 30,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """One entity's mentions and sentiment per day."""
@@ -144,32 +141,13 @@ def entities_show(
         entity = find_entity(session, name)
         if entity is None:
             raise fail(f"no entity named {name!r}")
-        series = rollups.series(session, entity.id, days)
-        mentions, mean = rollups.summarize_series(series)
-        out = {
-            "name": entity.name,
-            "ticker": entity.ticker,
-            "days": days,
-            "mentions": mentions,
-            "mean_score": mean,
-            "series": [
-                {
-                    "date": d.day.isoformat(),
-                    "mentions": d.mentions,
-                    "mean_score": d.mean_score,
-                    "negative": d.negative,
-                    "neutral": d.neutral,
-                    "positive": d.positive,
-                }
-                for d in series
-            ],
-        }
+        out = entity_figures(session, entity, days)
     if as_json:
         print(json.dumps(out, ensure_ascii=False))
         return
     console.print(
-        f"[bold]{out['name']}[/bold] {out['ticker'] or ''}: {mentions} mentions in {days} days,"
-        f" mean score {_fmt(mean)}"
+        f"[bold]{out['name']}[/bold] {out['ticker'] or ''}: {out['mentions']} mentions in {days}"
+        f" days, mean score {_fmt(out['mean_score'])}, trend {_fmt(out['trend'])}"
     )
     table = Table("date", "mentions", "mean score", "negative", "neutral", "positive")
     for d in out["series"]:

@@ -146,27 +146,88 @@ def series(session: Session, entity_id: int, days: int = 30) -> list[DayStats]:
     ]
 
 
-def window_totals(session: Session, days: int = 30) -> dict[int, tuple[int, float | None]]:
-    """Per entity over the last ``days`` days: (mentions, mean entity score)."""
-    weighted = func.sum(EntityDay.mean_score * EntityDay.scored)
-    rows = session.execute(
+TREND_DAYS = 7  # the trend compares the last week of a window with the days before it
+
+
+@dataclass(frozen=True)
+class WindowFigures:
+    """One entity's figures over a window of days (each scored item counting once).
+
+    ``trend`` is the mean score of the window's last ``recent_days`` days (today included)
+    minus the mean score of its days before them; None when either part has no scored item.
+    """
+
+    mentions: int
+    scored: int
+    mean_score: float | None
+    recent_days: int
+    recent_mentions: int
+    recent_mean_score: float | None
+    trend: float | None
+    last_mentioned: date | None
+
+
+def recent_days_of(days: int) -> int:
+    """How many of a window's last days its trend calls recent: a week, at most half of it."""
+    return min(TREND_DAYS, max(1, days) // 2)
+
+
+def _mean(total: float | None, scored: int) -> float | None:
+    return float(total) / scored if scored and total is not None else None
+
+
+def _sums(session: Session, since: date, entity_ids: list[int] | None) -> dict[int, tuple]:
+    """Per entity since ``since``: (mentions, scored, sum of scores, last day)."""
+    query = (
         select(
             EntityDay.entity_id,
             func.sum(EntityDay.mentions),
             func.sum(EntityDay.scored),
-            weighted,
+            func.sum(EntityDay.mean_score * EntityDay.scored),
+            func.max(EntityDay.day),
         )
-        .where(EntityDay.day >= first_day(days))
+        .where(EntityDay.day >= since)
         .group_by(EntityDay.entity_id)
     )
+    if entity_ids is not None:
+        query = query.where(EntityDay.entity_id.in_(entity_ids))
     return {
-        entity_id: (int(mentions), float(total) / int(scored) if scored else None)
-        for entity_id, mentions, scored, total in rows
+        entity_id: (int(mentions), int(scored or 0), total, last)
+        for entity_id, mentions, scored, total, last in session.execute(query)
     }
 
 
-def summarize_series(days: list[DayStats]) -> tuple[int, float | None]:
-    """(mentions, mean entity score) over some days, each scored item counting once."""
-    scored = sum(d.scored for d in days)
-    total = sum((d.mean_score or 0.0) * d.scored for d in days)
-    return sum(d.mentions for d in days), (total / scored if scored else None)
+def window_figures(
+    session: Session, days: int = 30, entity_ids: list[int] | None = None
+) -> dict[int, WindowFigures]:
+    """Per entity with mentions in the last ``days`` days (of ``entity_ids``, default all):
+    mentions, mean entity score and its trend, from the daily rollups."""
+    recent_days = recent_days_of(days)
+    window = _sums(session, first_day(days), entity_ids)
+    # two narrow aggregates cost less than one with the recent part in CASE expressions
+    recent = _sums(session, first_day(recent_days), entity_ids) if recent_days else {}
+    figures = {}
+    for entity_id, (mentions, scored, total, last) in window.items():
+        r_mentions, r_scored, r_total, _ = recent.get(entity_id, (0, 0, None, None))
+        recent_mean = _mean(r_total, r_scored)
+        before_total = None if total is None else float(total) - float(r_total or 0.0)
+        before_mean = _mean(before_total, scored - r_scored)
+        trend = None
+        if recent_mean is not None and before_mean is not None:
+            trend = recent_mean - before_mean
+        figures[entity_id] = WindowFigures(
+            mentions,
+            scored,
+            _mean(total, scored),
+            recent_days,
+            r_mentions,
+            recent_mean,
+            trend,
+            last,
+        )
+    return figures
+
+
+def no_figures(days: int) -> WindowFigures:
+    """The figures of an entity without mentions in the window."""
+    return WindowFigures(0, 0, None, recent_days_of(days), 0, None, None, None)

@@ -238,9 +238,3 @@ def import_builtin(session: Session, name: str) -> ImportReport:
 def register_sample_entities(session: Session) -> ImportReport:
     """The fictional companies of the bundled sample feeds (``samples/entities.csv``)."""
     return save_specs(session, read_watchlist_file(SAMPLES_FILE), "samples")
-
-
-def list_entities(session: Session) -> list[Entity]:
-    """Every entity with its aliases, by name."""
-    query = select(Entity).options(selectinload(Entity.aliases)).order_by(Entity.name)
-    return list(session.scalars(query))

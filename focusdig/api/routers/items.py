@@ -23,6 +23,13 @@ def items(
         int, Query(ge=0, le=MAX_OFFSET, description="deeper pages: narrow with `until`")
     ] = 0,
     source: Annotated[str | None, Query(description="source name")] = None,
+    entity: Annotated[
+        str | None,
+        Query(
+            max_length=300,
+            description="items that mention this watched entity (name, ticker or alias)",
+        ),
+    ] = None,
     language: Annotated[str | None, Query(description="detected language, e.g. en, zh")] = None,
     label: Annotated[SentimentLabel | None, Query(description="the latest score's label")] = None,
     since: Annotated[datetime | None, Query(description="item time >= since (naive: UTC)")] = None,
@@ -32,7 +39,7 @@ def items(
     ] = None,
 ) -> dict:
     """Items newest first (by published time, else fetch time); every filter given narrows."""
-    where = ItemFilter(source, language, label, since, until, q)
+    where = ItemFilter(source, language, label, since, until, q, entity)
     page = list_items(
         session, where, limit, offset, min_confidence=settings.min_translation_confidence
     )
