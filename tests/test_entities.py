@@ -240,15 +240,24 @@ def ingest_file(tmp_path, name: str, items) -> None:
     run("ingest", str(path))
 
 
-def expected_rollups(session) -> dict[tuple[int, object], tuple[int, float | None, tuple]]:
-    """The rollups recomputed from scratch: mentions, mean score, label counts per day."""
+def expected_rollups(
+    session, min_confidence: float = 0.31
+) -> dict[tuple[int, object], tuple[int, float | None, tuple]]:
+    """The rollups recomputed from scratch: mentions, mean score, label counts per day (the
+    scores of translations below ``min_confidence`` left out)."""
     days = {i.id: item_day(i.published_at, i.fetched_at) for i in session.scalars(select(Item))}
+    flagged = {
+        t.item_id
+        for t in session.scalars(select(Translation))
+        if t.confidence is not None and t.confidence < min_confidence
+    }
     mentioned = defaultdict(set)
     for m in session.scalars(select(EntityMention)):
         mentioned[(m.entity_id, days[m.item_id])].add(m.item_id)
     latest = {}
     for s in session.scalars(select(EntityScore).order_by(EntityScore.id)):
-        latest[(s.entity_id, s.item_id)] = s
+        if s.item_id not in flagged:
+            latest[(s.entity_id, s.item_id)] = s
     out = {}
     for (entity_id, day), items in mentioned.items():
         scores = [latest[(entity_id, i)] for i in items if (entity_id, i) in latest]
@@ -267,9 +276,9 @@ def stored_rollups(session):
     }
 
 
-def assert_rollups_match(engine) -> None:
+def assert_rollups_match(engine, min_confidence: float = 0.31) -> None:
     with session_scope(engine) as session:
-        expected, stored = expected_rollups(session), stored_rollups(session)
+        expected, stored = expected_rollups(session, min_confidence), stored_rollups(session)
     assert stored.keys() == expected.keys()
     for key, (mentions, mean, labels) in expected.items():
         assert stored[key][0] == mentions and stored[key][2] == labels
@@ -384,6 +393,44 @@ def test_watchlist_change_rescans_recent_items_and_removal_cleans_up(
             expected_rollups(session)
         )
     assert_rollups_match(entity_db)
+
+
+def test_rollups_leave_out_the_scores_of_flagged_translations(entity_db, tmp_path, monkeypatch):
+    """Two Chinese items the translator doubts and one English item mention Huaxing on one
+    day: all three are mentions, only the English item's score is in the day's figures."""
+    from focusdig.database import serialize_writers
+    from focusdig.entities import rollups
+
+    feed = tmp_path / "zh.xml"
+    zh = [("z1", DAY1, "华星公司利润大幅增长", "股价上涨。"), ("z2", DAY1, "华星公司裁员", "")]
+    feed.write_text(rss(zh), encoding="utf-8")
+    run("sources", "add", str(feed), "--name", "zh", "--language", "zh")
+    run("ingest")
+    ingest_file(tmp_path, "en.xml", [("e1", DAY1, "Huaxing shares rise", "Orders grew.")])
+    monkeypatch.setenv("FOCUSDIG_MIN_TRANSLATION_CONFIDENCE", "1")  # every translation flagged
+    run("score")
+    with session_scope(entity_db) as session:
+        huaxing = session.scalars(select(Entity).where(Entity.name == "Huaxing")).one()
+        confidences = [t.confidence for t in session.scalars(select(Translation))]
+        assert len(confidences) == 2 and all(c < 1 for c in confidences)
+        english = session.scalars(select(Item).where(Item.guid == "e1")).one()
+        scores = {s.item_id: s.score for s in session.scalars(select(EntityScore))}
+        assert len(scores) == 3
+        [day] = session.scalars(select(EntityDay).where(EntityDay.entity_id == huaxing.id))
+        assert (day.mentions, day.scored) == (3, 1)
+        assert day.negative + day.neutral + day.positive == 1
+        assert abs(day.mean_score - scores[english.id]) < 1e-9
+    assert_rollups_match(entity_db, min_confidence=1.0)
+    shown = json.loads(run("entities", "show", "Huaxing", "--days", "3650", "--json").stdout)
+    assert shown["mentions"] == 3 and abs(shown["mean_score"] - scores[english.id]) < 1e-9
+    with session_scope(entity_db) as session:  # flagging off: every score counts
+        serialize_writers(session, rollups.LOCK)
+        rollups.recompute(session, {(huaxing.id, day.day)}, min_confidence=0.0)
+    with session_scope(entity_db) as session:
+        [day] = session.scalars(select(EntityDay).where(EntityDay.entity_id == huaxing.id))
+        assert (day.mentions, day.scored) == (3, 3)
+        assert abs(day.mean_score - sum(scores.values()) / 3) < 1e-9
+    assert_rollups_match(entity_db, min_confidence=0.0)
 
 
 def test_foreign_items_match_source_language_aliases(entity_db, tmp_path):

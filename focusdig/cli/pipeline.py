@@ -298,6 +298,7 @@ def score(
                 rescore_days=settings.rescore_days,
                 precision=settings.precision,
                 entity_backfill_days=settings.entity_backfill_days,
+                min_translation_confidence=settings.min_translation_confidence,
             )
         except (ArtifactError, FileNotFoundError) as exc:
             raise fail(str(exc)) from None

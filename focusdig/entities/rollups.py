@@ -5,7 +5,10 @@ the mention and entity-score rows for the (entity, day) pairs a batch touched an
 with an upsert (never incremented), inside a transaction that holds the ``entity-rollups``
 writer lock (``focusdig.database.serialize_writers``): whichever of two concurrent runs
 writes last has seen every committed row, so they converge. The newest entity score of each
-(item, entity) counts (a rescore by a new champion replaces the old one here).
+(item, entity) counts (a rescore by a new champion replaces the old one here). An item whose
+translation is flagged (confidence below ``FOCUSDIG_MIN_TRANSLATION_CONFIDENCE``) counts as a
+mention but its score does not (like alerts: volume yes, sentiment no): it is not in
+``scored``, ``mean_score`` or the label counts.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from sqlalchemy.orm import Session
 
 from focusdig.database import upsert_statement
 from focusdig.schema import EntityDay, EntityMention, EntityScore, Item, utcnow
+from focusdig.settings import DEFAULT_MIN_TRANSLATION_CONFIDENCE
+from focusdig.translation import trusted_item
 
 LOCK = "entity-rollups"
 CHUNK = 500
@@ -54,8 +59,13 @@ class DayStats:
     positive: int
 
 
-def recompute(session: Session, pairs: Iterable[tuple[int, date]]) -> int:
-    """Recompute the rollup rows of ``pairs`` (entity id, day) from their source rows.
+def recompute(
+    session: Session,
+    pairs: Iterable[tuple[int, date]],
+    min_confidence: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE,
+) -> int:
+    """Recompute the rollup rows of ``pairs`` (entity id, day) from their source rows; the
+    scores of items whose translation's confidence is below ``min_confidence`` are left out.
 
     Call inside a transaction that took ``serialize_writers(session, LOCK)`` first.
     Returns how many rows were written (a pair with no mention left is deleted).
@@ -88,7 +98,11 @@ def recompute(session: Session, pairs: Iterable[tuple[int, date]]) -> int:
         rows = session.execute(
             select(EntityScore.entity_id, EntityScore.item_id, EntityScore.id)
             .add_columns(EntityScore.label, EntityScore.score)
-            .where(EntityScore.item_id.in_(chunk), EntityScore.entity_id.in_(entity_ids))
+            .where(
+                EntityScore.item_id.in_(chunk),
+                EntityScore.entity_id.in_(entity_ids),
+                trusted_item(min_confidence, EntityScore.item_id),
+            )
         )
         for entity_id, item_id, score_id, label, score in rows:
             if (entity_id, item_id) not in mentioned:
