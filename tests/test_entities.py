@@ -433,6 +433,62 @@ def test_rollups_leave_out_the_scores_of_flagged_translations(entity_db, tmp_pat
     assert_rollups_match(entity_db, min_confidence=0.0)
 
 
+def test_rollups_count_the_newest_score_and_drop_days_left_without_mentions(entity_db, tmp_path):
+    """A rescore by a newer model replaces the old score in the day's figures; a day whose
+    mentions are gone loses its row."""
+    from sqlalchemy import delete
+
+    from focusdig.database import serialize_writers
+    from focusdig.entities import rollups
+    from focusdig.schema import ModelVersion
+
+    ingest_file(tmp_path, "first.xml", FIRST)
+    run("score")
+    with session_scope(entity_db) as session:
+        kestrel = session.scalars(select(Entity).where(Entity.name == "Kestrel Motors")).one()
+        old = session.scalars(
+            select(EntityScore).where(EntityScore.entity_id == kestrel.id).order_by(EntityScore.id)
+        ).all()
+        assert len(old) == 2  # a1 and a2, both on DAY1
+        newer = ModelVersion(kind="classifier", version="clf-newer", artifact_path="-")
+        session.add(newer)
+        session.flush()
+        flipped = "negative" if old[0].label == "positive" else "positive"
+        session.add(
+            EntityScore(
+                item_id=old[0].item_id,
+                entity_id=kestrel.id,
+                model_version_id=newer.id,
+                method="sentence",
+                label=flipped,
+                score=-0.75 if flipped == "negative" else 0.75,
+                prob_negative=0.8 if flipped == "negative" else 0.05,
+                prob_neutral=0.15,
+                prob_positive=0.05 if flipped == "negative" else 0.8,
+                top_tokens=[],
+            )
+        )
+        session.flush()
+        item = session.get(Item, old[0].item_id)
+        day = item_day(item.published_at, item.fetched_at)
+        serialize_writers(session, rollups.LOCK)
+        rollups.recompute(session, {(kestrel.id, day)})
+    with session_scope(entity_db) as session:
+        [row] = session.scalars(select(EntityDay).where(EntityDay.entity_id == kestrel.id))
+        assert (row.mentions, row.scored) == (2, 2)
+        expected = ((-0.75 if flipped == "negative" else 0.75) + old[1].score) / 2
+        assert abs(row.mean_score - expected) < 1e-9
+        assert getattr(row, flipped) == 1 + (old[1].label == flipped)
+    assert_rollups_match(entity_db)
+    with session_scope(entity_db) as session:
+        session.execute(delete(EntityMention).where(EntityMention.entity_id == kestrel.id))
+        serialize_writers(session, rollups.LOCK)
+        assert rollups.recompute(session, {(kestrel.id, day)}) == 0
+    with session_scope(entity_db) as session:
+        assert not session.scalars(select(EntityDay).where(EntityDay.entity_id == kestrel.id)).all()
+    assert_rollups_match(entity_db)
+
+
 def test_foreign_items_match_source_language_aliases(entity_db, tmp_path):
     feed = tmp_path / "zh.xml"
     feed.write_text(
