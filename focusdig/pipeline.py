@@ -146,12 +146,14 @@ def entities_step(
     precision: str = "auto",
     backfill_days: int = 30,
     min_translation_confidence: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE,
+    scan_size: int | None = None,
 ) -> tuple[int, int, int]:
     """Find watchlist entities in what is due and score each (item, entity) with the champion
     (rollups leave out flagged translations' scores: confidence below
-    ``min_translation_confidence``); returns (items scanned, mentions stored, entity scores
-    stored)."""
-    from focusdig.entities.scan import count_unscanned, iter_entity_batches
+    ``min_translation_confidence``), ``scan_size`` items a transaction (default
+    ``focusdig.entities.scan.SCAN_SIZE``); returns (items scanned, mentions stored, entity
+    scores stored)."""
+    from focusdig.entities.scan import SCAN_SIZE, count_unscanned, iter_entity_batches
 
     since = utcnow() - timedelta(days=backfill_days) if backfill_days > 0 else None
     total = count_unscanned(engine, since)
@@ -160,7 +162,13 @@ def entities_step(
     model_id, classifier = load_champion(engine, "classifier", device, precision)
     items = mentions = scores = 0
     batches = iter_entity_batches(
-        engine, classifier, model_id, batch_size, since, min_translation_confidence
+        engine,
+        classifier,
+        model_id,
+        batch_size,
+        since,
+        min_translation_confidence,
+        scan_size or SCAN_SIZE,
     )
     for batch in batches:
         items, mentions, scores = (
@@ -211,6 +219,7 @@ def process(
     precision: str = "auto",
     entity_backfill_days: int = 30,
     min_translation_confidence: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE,
+    entity_scan_size: int | None = None,
 ) -> ProcessReport:
     """Language id, translation, scoring and entities of everything not yet done."""
     return run_steps(
@@ -225,6 +234,7 @@ def process(
             precision,
             entity_backfill_days,
             min_translation_confidence,
+            entity_scan_size,
         ),
     )
 

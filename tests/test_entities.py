@@ -359,7 +359,7 @@ def test_rollups_converge_after_concurrent_runs(entity_db, tmp_path):
 
     def one_run():
         try:
-            pipeline.process(engine, batch_size=1)
+            pipeline.process(engine, batch_size=1, entity_scan_size=1)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 

@@ -41,6 +41,9 @@ from focusdig.schema import (
 from focusdig.scoring import ENGLISH, english_span, item_text, source_span
 from focusdig.settings import DEFAULT_MIN_TRANSLATION_CONFIDENCE
 
+# items scanned per transaction: the sentences to score of many items at once, sorted by
+# length, pad less and batch better (measured: about a fifth less classifier CPU than 64 items)
+SCAN_SIZE = 512
 _extractors: dict[tuple[str, int, int, int], Extractor] = {}
 _extractors_lock = threading.Lock()
 
@@ -223,9 +226,11 @@ def iter_entity_batches(
     batch_size: int = 64,
     backfill_since: datetime | None = None,
     min_confidence: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE,
+    scan_size: int = SCAN_SIZE,
 ) -> Iterator[BatchResult]:
-    """Scan and score every item due (see the module docstring), one transaction a batch;
-    rollups leave out the scores of translations with a confidence below ``min_confidence``."""
+    """Scan and score every item due (see the module docstring), ``scan_size`` items a
+    transaction, the classifier in batches of ``batch_size`` sentences; rollups leave out the
+    scores of translations with a confidence below ``min_confidence``."""
     after = 0
     while True:
         with session_scope(engine) as session:
@@ -237,7 +242,7 @@ def iter_entity_batches(
                 .outerjoin(Translation, Translation.item_id == Item.id)
                 .where(scan_filter(revision, backfill_since), Item.id > after)
                 .order_by(Item.id)
-                .limit(batch_size)
+                .limit(scan_size)
             ).all()
             if not rows:
                 return
