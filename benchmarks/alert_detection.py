@@ -63,14 +63,29 @@ def _calm_spread(mean: float, spread: float, day_spread: float, rng) -> float:
     return float(np.clip(sample, -1, 1).std())
 
 
+@dataclass(frozen=True)
+class Truth:
+    """What the simulation knows and a detector does not (for the bounds of
+    ``alert_detectors.py``): each entity's calm mean, spread of single scores and spread of
+    the day effect, and per hour the sum of each item's score less its calm mean and its
+    day's effect."""
+
+    mean: np.ndarray
+    spread: np.ndarray
+    day_spread: np.ndarray
+    residuals: np.ndarray
+
+
 def simulate(seed: int, entities: int, days: int, event_every: float):
-    """Hourly bins (items, sum of scores, sum of squares) per entity, and the injected events."""
+    """Hourly bins (items, sum of scores, sum of squares) per entity, the injected events and
+    the simulation's :class:`Truth`."""
     rng = np.random.default_rng(seed)
     hours = days * HOURS
     items = np.zeros((entities, hours))
     total = np.zeros((entities, hours))
     squares = np.zeros((entities, hours))
     events: list[Event] = []
+    truth = Truth(np.zeros(entities), np.zeros(entities), np.zeros(entities), np.zeros_like(items))
     weekday = np.array([1.0, 1, 1, 1, 1, 0.4, 0.4])
     for e in range(entities):
         volume = float(np.clip(rng.lognormal(np.log(12), 0.9), 2, 300))
@@ -106,7 +121,10 @@ def simulate(seed: int, entities: int, days: int, event_every: float):
         items[e] = np.bincount(hour_of, minlength=hours)
         total[e] = np.bincount(hour_of, weights=scores, minlength=hours)
         squares[e] = np.bincount(hour_of, weights=scores**2, minlength=hours)
-    return items, total, squares, events
+        residuals = scores - mean - day_effect[hour_of // HOURS]
+        truth.residuals[e] = np.bincount(hour_of, weights=residuals, minlength=hours)
+        truth.mean[e], truth.spread[e], truth.day_spread[e] = mean, spread, day_spread
+    return items, total, squares, events, truth
 
 
 def day_sums(hourly: np.ndarray) -> np.ndarray:
@@ -247,7 +265,9 @@ def main() -> None:
     args = parser.parse_args()
 
     t0 = time.perf_counter()
-    items, total, squares, events = simulate(args.seed, args.entities, args.days, args.event_every)
+    items, total, squares, events, _ = simulate(
+        args.seed, args.entities, args.days, args.event_every
+    )
     simulated = time.perf_counter() - t0
     defaults = Thresholds()
     lowest = min(args.z)

@@ -121,6 +121,7 @@ def main() -> None:
     home = tempfile.mkdtemp(prefix="focusdig-bench-")
     os.environ["FOCUSDIG_HOME"] = home
     os.environ.pop("FOCUSDIG_DATABASE_URL", None)
+    os.environ["FOCUSDIG_ALLOW_PRIVATE_NETWORKS"] = "1"  # the feeds are served on 127.0.0.1
     import torch
 
     torch.set_num_threads(args.threads)

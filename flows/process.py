@@ -46,6 +46,7 @@ def score_entities(settings: Settings, device: str | None, batch_size: int) -> t
         pipeline.progress_hook(),
         settings.precision,
         settings.entity_backfill_days,
+        settings.min_translation_confidence,
     )
 
 

@@ -27,6 +27,7 @@ from focusdig.registry import (
     serves,
 )
 from focusdig.schema import utcnow
+from focusdig.settings import DEFAULT_MIN_TRANSLATION_CONFIDENCE
 
 _models: dict[tuple[str, str, str | None, str], object] = {}
 _models_lock = threading.Lock()
@@ -202,10 +203,15 @@ def entities_step(
     progress: Progress | None = None,
     precision: str = "auto",
     backfill_days: int = 30,
+    min_translation_confidence: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE,
+    scan_size: int | None = None,
 ) -> tuple[int, int, int]:
-    """Find watchlist entities in what is due and score each (item, entity) with the champion;
-    returns (items scanned, mentions stored, entity scores stored)."""
-    from focusdig.entities.scan import count_unscanned, iter_entity_batches
+    """Find watchlist entities in what is due and score each (item, entity) with the champion
+    (rollups leave out flagged translations' scores: confidence below
+    ``min_translation_confidence``), ``scan_size`` items a transaction (default
+    ``focusdig.entities.scan.SCAN_SIZE``); returns (items scanned, mentions stored, entity
+    scores stored)."""
+    from focusdig.entities.scan import SCAN_SIZE, count_unscanned, iter_entity_batches
 
     since = utcnow() - timedelta(days=backfill_days) if backfill_days > 0 else None
     total = count_unscanned(engine, since)
@@ -213,7 +219,16 @@ def entities_step(
         return 0, 0, 0
     model_id, classifier = load_champion(engine, "classifier", device, precision)
     items = mentions = scores = 0
-    for batch in iter_entity_batches(engine, classifier, model_id, batch_size, since):
+    batches = iter_entity_batches(
+        engine,
+        classifier,
+        model_id,
+        batch_size,
+        since,
+        min_translation_confidence,
+        scan_size or SCAN_SIZE,
+    )
+    for batch in batches:
         items, mentions, scores = (
             items + batch.items,
             mentions + batch.mentions,
@@ -261,6 +276,8 @@ def process(
     rescore_days: int = 0,
     precision: str = "auto",
     entity_backfill_days: int = 30,
+    min_translation_confidence: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE,
+    entity_scan_size: int | None = None,
 ) -> ProcessReport:
     """Language id, translation, scoring and entities of everything not yet done."""
     return run_steps(
@@ -268,7 +285,14 @@ def process(
         lambda: translate_step(engine, batch_size, device, progress, precision),
         lambda: score_step(engine, batch_size, device, progress, rescore_days, precision),
         lambda: entities_step(
-            engine, batch_size, device, progress, precision, entity_backfill_days
+            engine,
+            batch_size,
+            device,
+            progress,
+            precision,
+            entity_backfill_days,
+            min_translation_confidence,
+            entity_scan_size,
         ),
     )
 

@@ -252,15 +252,24 @@ def ingest_file(tmp_path, name: str, items) -> None:
     run("ingest", str(path))
 
 
-def expected_rollups(session) -> dict[tuple[int, object], tuple[int, float | None, tuple]]:
-    """The rollups recomputed from scratch: mentions, mean score, label counts per day."""
+def expected_rollups(
+    session, min_confidence: float = 0.31
+) -> dict[tuple[int, object], tuple[int, float | None, tuple]]:
+    """The rollups recomputed from scratch: mentions, mean score, label counts per day (the
+    scores of translations below ``min_confidence`` left out)."""
     days = {i.id: item_day(i.published_at, i.fetched_at) for i in session.scalars(select(Item))}
+    flagged = {
+        t.item_id
+        for t in session.scalars(select(Translation))
+        if t.confidence is not None and t.confidence < min_confidence
+    }
     mentioned = defaultdict(set)
     for m in session.scalars(select(EntityMention)):
         mentioned[(m.entity_id, days[m.item_id])].add(m.item_id)
     latest = {}
     for s in session.scalars(select(EntityScore).order_by(EntityScore.id)):
-        latest[(s.entity_id, s.item_id)] = s
+        if s.item_id not in flagged:
+            latest[(s.entity_id, s.item_id)] = s
     out = {}
     for (entity_id, day), items in mentioned.items():
         scores = [latest[(entity_id, i)] for i in items if (entity_id, i) in latest]
@@ -279,9 +288,9 @@ def stored_rollups(session):
     }
 
 
-def assert_rollups_match(engine) -> None:
+def assert_rollups_match(engine, min_confidence: float = 0.31) -> None:
     with session_scope(engine) as session:
-        expected, stored = expected_rollups(session), stored_rollups(session)
+        expected, stored = expected_rollups(session, min_confidence), stored_rollups(session)
     assert stored.keys() == expected.keys()
     for key, (mentions, mean, labels) in expected.items():
         assert stored[key][0] == mentions and stored[key][2] == labels
@@ -362,7 +371,7 @@ def test_rollups_converge_after_concurrent_runs(entity_db, tmp_path):
 
     def one_run():
         try:
-            pipeline.process(engine, batch_size=1)
+            pipeline.process(engine, batch_size=1, entity_scan_size=1)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -395,6 +404,100 @@ def test_watchlist_change_rescans_recent_items_and_removal_cleans_up(
         assert session.scalar(select(func.count()).select_from(EntityDay)) == len(
             expected_rollups(session)
         )
+    assert_rollups_match(entity_db)
+
+
+def test_rollups_leave_out_the_scores_of_flagged_translations(entity_db, tmp_path, monkeypatch):
+    """Two Chinese items the translator doubts and one English item mention Huaxing on one
+    day: all three are mentions, only the English item's score is in the day's figures."""
+    from focusdig.database import serialize_writers
+    from focusdig.entities import rollups
+
+    feed = tmp_path / "zh.xml"
+    zh = [("z1", DAY1, "华星公司利润大幅增长", "股价上涨。"), ("z2", DAY1, "华星公司裁员", "")]
+    feed.write_text(rss(zh), encoding="utf-8")
+    run("sources", "add", str(feed), "--name", "zh", "--language", "zh")
+    run("ingest")
+    ingest_file(tmp_path, "en.xml", [("e1", DAY1, "Huaxing shares rise", "Orders grew.")])
+    monkeypatch.setenv("FOCUSDIG_MIN_TRANSLATION_CONFIDENCE", "1")  # every translation flagged
+    run("score")
+    with session_scope(entity_db) as session:
+        huaxing = session.scalars(select(Entity).where(Entity.name == "Huaxing")).one()
+        confidences = [t.confidence for t in session.scalars(select(Translation))]
+        assert len(confidences) == 2 and all(c < 1 for c in confidences)
+        english = session.scalars(select(Item).where(Item.guid == "e1")).one()
+        scores = {s.item_id: s.score for s in session.scalars(select(EntityScore))}
+        assert len(scores) == 3
+        [day] = session.scalars(select(EntityDay).where(EntityDay.entity_id == huaxing.id))
+        assert (day.mentions, day.scored) == (3, 1)
+        assert day.negative + day.neutral + day.positive == 1
+        assert abs(day.mean_score - scores[english.id]) < 1e-9
+    assert_rollups_match(entity_db, min_confidence=1.0)
+    shown = json.loads(run("entities", "show", "Huaxing", "--days", "3650", "--json").stdout)
+    assert shown["mentions"] == 3 and abs(shown["mean_score"] - scores[english.id]) < 1e-9
+    with session_scope(entity_db) as session:  # flagging off: every score counts
+        serialize_writers(session, rollups.LOCK)
+        rollups.recompute(session, {(huaxing.id, day.day)}, min_confidence=0.0)
+    with session_scope(entity_db) as session:
+        [day] = session.scalars(select(EntityDay).where(EntityDay.entity_id == huaxing.id))
+        assert (day.mentions, day.scored) == (3, 3)
+        assert abs(day.mean_score - sum(scores.values()) / 3) < 1e-9
+    assert_rollups_match(entity_db, min_confidence=0.0)
+
+
+def test_rollups_count_the_newest_score_and_drop_days_left_without_mentions(entity_db, tmp_path):
+    """A rescore by a newer model replaces the old score in the day's figures; a day whose
+    mentions are gone loses its row."""
+    from sqlalchemy import delete
+
+    from focusdig.database import serialize_writers
+    from focusdig.entities import rollups
+    from focusdig.schema import ModelVersion
+
+    ingest_file(tmp_path, "first.xml", FIRST)
+    run("score")
+    with session_scope(entity_db) as session:
+        kestrel = session.scalars(select(Entity).where(Entity.name == "Kestrel Motors")).one()
+        old = session.scalars(
+            select(EntityScore).where(EntityScore.entity_id == kestrel.id).order_by(EntityScore.id)
+        ).all()
+        assert len(old) == 2  # a1 and a2, both on DAY1
+        newer = ModelVersion(kind="classifier", version="clf-newer", artifact_path="-")
+        session.add(newer)
+        session.flush()
+        flipped = "negative" if old[0].label == "positive" else "positive"
+        session.add(
+            EntityScore(
+                item_id=old[0].item_id,
+                entity_id=kestrel.id,
+                model_version_id=newer.id,
+                method="sentence",
+                label=flipped,
+                score=-0.75 if flipped == "negative" else 0.75,
+                prob_negative=0.8 if flipped == "negative" else 0.05,
+                prob_neutral=0.15,
+                prob_positive=0.05 if flipped == "negative" else 0.8,
+                top_tokens=[],
+            )
+        )
+        session.flush()
+        item = session.get(Item, old[0].item_id)
+        day = item_day(item.published_at, item.fetched_at)
+        serialize_writers(session, rollups.LOCK)
+        rollups.recompute(session, {(kestrel.id, day)})
+    with session_scope(entity_db) as session:
+        [row] = session.scalars(select(EntityDay).where(EntityDay.entity_id == kestrel.id))
+        assert (row.mentions, row.scored) == (2, 2)
+        expected = ((-0.75 if flipped == "negative" else 0.75) + old[1].score) / 2
+        assert abs(row.mean_score - expected) < 1e-9
+        assert getattr(row, flipped) == 1 + (old[1].label == flipped)
+    assert_rollups_match(entity_db)
+    with session_scope(entity_db) as session:
+        session.execute(delete(EntityMention).where(EntityMention.entity_id == kestrel.id))
+        serialize_writers(session, rollups.LOCK)
+        assert rollups.recompute(session, {(kestrel.id, day)}) == 0
+    with session_scope(entity_db) as session:
+        assert not session.scalars(select(EntityDay).where(EntityDay.entity_id == kestrel.id)).all()
     assert_rollups_match(entity_db)
 
 

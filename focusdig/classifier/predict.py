@@ -104,9 +104,13 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def context_sentences(text: str, spans: Sequence[Span]) -> list[tuple[int, int]]:
-    """The sentences of ``text`` that overlap any of ``spans`` (the target's context)."""
-    return [(s, e) for s, e in sentence_spans(text) if any(a < e and s < b for a, b in spans)] or [
+def context_sentences(
+    text: str, spans: Sequence[Span], sentences: Sequence[tuple[int, int]] | None = None
+) -> list[tuple[int, int]]:
+    """The sentences of ``text`` that overlap any of ``spans`` (the target's context);
+    ``sentences``: ``sentence_spans(text)`` when already known."""
+    sentences = sentence_spans(text) if sentences is None else sentences
+    return [(s, e) for s, e in sentences if any(a < e and s < b for a, b in spans)] or [
         (0, len(text))
     ]
 
@@ -139,18 +143,37 @@ _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = re.compile(rf"[{_HAN}]|[^\W{_HAN}](?:[^\s{_HAN}]*[^\W{_HAN}])?")
 
 
+def _text_words(text: str) -> tuple[list[tuple[int, int]], list[int]]:
+    """The (start, end) of each whole word of ``text``, and their starts."""
+    words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+    return words, [w[0] for w in words]
+
+
+def _word_spans(enc: Encoded) -> dict[int, tuple[int, int]]:
+    """Character span of each tokenizer word (over its tokens)."""
+    spans: dict[int, tuple[int, int]] = {}
+    for w, (start, end) in zip(enc.word_ids, enc.offsets, strict=True):
+        if w >= 0:
+            s0, e0 = spans.get(w, (start, end))
+            spans[w] = (min(s0, start), max(e0, end))
+    return spans
+
+
 def _top_words(
-    text: str, spans: dict[int, tuple[int, int]], weights: dict[int, float], k: int
+    text: str,
+    spans: dict[int, tuple[int, int]],
+    weights: dict[int, float],
+    k: int,
+    text_words: tuple[list[tuple[int, int]], list[int]],
 ) -> list[dict]:
     """The ``k`` heaviest whole words of ``text``: "2,000", "50%" and "Q3's" stay one word.
 
     Tokenizer words (which split on punctuation) add their weight to the text word that
-    contains them; pure punctuation is never reported.
+    contains them; pure punctuation is never reported. ``text_words``: ``_text_words(text)``.
     """
     if k <= 0:
         return []
-    words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
-    starts = [w[0] for w in words]
+    words, starts = text_words
     merged: dict[int, float] = {}
     for w, weight in weights.items():
         start, end = spans[w]
@@ -305,16 +328,24 @@ class Classifier:
         ]
         return self._combine(texts, encs, pieces, batch_size, top_k)
 
-    def _target_pieces(self, item: int, text: str, enc: Encoded, spans: list[Span]):
+    def _target_pieces(
+        self,
+        item: int,
+        text: str,
+        enc: Encoded,
+        spans: list[Span],
+        sentences: Sequence[tuple[int, int]] | None = None,
+    ):
         """One piece per sentence holding a mention; markers around the mentions when the
-        model supports targets, else the plain sentence (the sentence-level fallback)."""
+        model supports targets, else the plain sentence (the sentence-level fallback).
+        ``sentences``: ``sentence_spans(text)`` when already known."""
         markers = (
             (self.model.config.tgt_open_id, self.model.config.tgt_close_id)
             if self.supports_targets
             else None
         )
         pieces = []
-        for start, end in context_sentences(text, spans):
+        for start, end in context_sentences(text, spans, sentences):
             positions = [t for t, (a, _) in enumerate(enc.offsets) if start <= a < end]
             inside = [(a, b) for a, b in spans if a < end and start < b]
             budget = self.max_len - 2 - (2 * len(inside) if markers else 0)
@@ -350,10 +381,16 @@ class Classifier:
         unique = list(dict.fromkeys(texts))
         by_text = dict(zip(unique, self.encoder.encode_batch(unique), strict=True))
         encs = [by_text[t] for t in texts]
+        sentences: dict[str, list[tuple[int, int]]] = {}  # a text with several targets: once
         pieces = []
         for i, (text, enc, sp) in enumerate(zip(texts, encs, spans, strict=True)):
             sp = sorted((int(a), int(b)) for a, b in sp)
-            pieces += self._target_pieces(i, text, enc, sp) if sp else self._pieces(i, text, enc)
+            if not sp:
+                pieces += self._pieces(i, text, enc)
+                continue
+            if text not in sentences:
+                sentences[text] = sentence_spans(text)
+            pieces += self._target_pieces(i, text, enc, sp, sentences[text])
         return self._combine(texts, encs, pieces, batch_size, top_k)
 
     def _combine(
@@ -381,13 +418,14 @@ class Classifier:
                     ww[w] = ww.get(w, 0.0) + float(weight) * piece.share
         item_probs /= item_probs.sum(axis=1, keepdims=True)
         out = []
+        words: dict[str, tuple] = {}  # per distinct text: its word spans, once
         for text, enc, p, ww in zip(texts, encs, item_probs, word_w, strict=True):
-            spans: dict[int, tuple[int, int]] = {}
-            for w, (start, end) in zip(enc.word_ids, enc.offsets, strict=True):
-                if w >= 0:
-                    s0, e0 = spans.get(w, (start, end))
-                    spans[w] = (min(s0, start), max(e0, end))
-            top = _top_words(text, spans, ww, top_k)
+            top: list[dict] = []
+            if top_k > 0:
+                if text not in words:
+                    words[text] = (_word_spans(enc), _text_words(text))
+                spans, text_words = words[text]
+                top = _top_words(text, spans, ww, top_k, text_words)
             probs_d = {lab: float(p[i]) for i, lab in enumerate(self.labels)}
             out.append(
                 Prediction(

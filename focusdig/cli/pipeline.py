@@ -278,7 +278,13 @@ def serve(
 
 @app.command()
 def score(
-    batch_size: Annotated[int, typer.Option(help="Items per batch and transaction.")] = 64,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            help="Items per batch and transaction (the entity step: sentences per classifier"
+            " batch, 512 items a transaction)."
+        ),
+    ] = 64,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 … (default: auto)")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for PyTorch.")] = None,
 ) -> None:
@@ -298,6 +304,7 @@ def score(
                 rescore_days=settings.rescore_days,
                 precision=settings.precision,
                 entity_backfill_days=settings.entity_backfill_days,
+                min_translation_confidence=settings.min_translation_confidence,
             )
         except (ArtifactError, FileNotFoundError) as exc:
             raise fail(str(exc)) from None

@@ -1,11 +1,15 @@
 """Per entity and UTC day: mentions, mean entity score and counts per label.
 
 A day is the item's published time, else its fetch time, in UTC. Rows are recomputed from
-the mention and entity-score rows for the (entity, day) pairs a batch touched and written
-with an upsert (never incremented), inside a transaction that holds the ``entity-rollups``
-writer lock (``focusdig.database.serialize_writers``): whichever of two concurrent runs
-writes last has seen every committed row, so they converge. The newest entity score of each
-(item, entity) counts (a rescore by a new champion replaces the old one here).
+the mention and entity-score rows for the (entity, day) pairs a batch touched (aggregated by
+the database, one query per touched day) and written with an upsert (never incremented),
+inside a transaction that holds the ``entity-rollups`` writer lock
+(``focusdig.database.serialize_writers``): whichever of two concurrent runs writes last has
+seen every committed row, so they converge. The newest entity score of each (item, entity)
+counts (a rescore by a new champion replaces the old one here). An item whose translation is
+flagged (confidence below ``FOCUSDIG_MIN_TRANSLATION_CONFIDENCE``) counts as a mention but its
+score does not (like alerts: volume yes, sentiment no): it is not in ``scored``,
+``mean_score`` or the label counts.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, case, delete, func, select
 from sqlalchemy.orm import Session
 
 from focusdig.database import upsert_statement
 from focusdig.schema import EntityDay, EntityMention, EntityScore, Item, utcnow
+from focusdig.settings import DEFAULT_MIN_TRANSLATION_CONFIDENCE
+from focusdig.translation import trusted_item
 
 LOCK = "entity-rollups"
 CHUNK = 500
@@ -54,69 +60,85 @@ class DayStats:
     positive: int
 
 
-def recompute(session: Session, pairs: Iterable[tuple[int, date]]) -> int:
-    """Recompute the rollup rows of ``pairs`` (entity id, day) from their source rows.
+def _day_rows(
+    session: Session, day: date, entity_ids: list[int], min_confidence: float
+) -> dict[int, dict]:
+    """The rollup figures of ``entity_ids`` on ``day``, aggregated by the database: one entry
+    per entity with a mention that day."""
+    when = func.coalesce(Item.published_at, Item.fetched_at)
+    mentioned = (
+        select(EntityMention.entity_id, EntityMention.item_id)
+        .join(Item, Item.id == EntityMention.item_id)
+        .where(
+            EntityMention.entity_id.in_(entity_ids),
+            when >= _midnight(day),
+            when < _midnight(day + timedelta(days=1)),
+        )
+        .distinct()
+        .subquery()
+    )
+    # one row per mention pair: its newest trusted score, or none (NULL)
+    newest_first = func.row_number().over(
+        partition_by=(mentioned.c.item_id, mentioned.c.entity_id), order_by=EntityScore.id.desc()
+    )
+    pairs = (
+        select(mentioned.c.entity_id, EntityScore.label, EntityScore.score)
+        .add_columns(newest_first.label("rank"))
+        .outerjoin(
+            EntityScore,
+            and_(
+                EntityScore.item_id == mentioned.c.item_id,
+                EntityScore.entity_id == mentioned.c.entity_id,
+                trusted_item(min_confidence, EntityScore.item_id),
+            ),
+        )
+        .subquery()
+    )
+    per_label = [func.sum(case((pairs.c.label == label, 1), else_=0)) for label in LABELS]
+    rows = session.execute(
+        select(pairs.c.entity_id, func.count(), func.count(pairs.c.score))
+        .add_columns(func.sum(pairs.c.score), *per_label)
+        .where(pairs.c.rank == 1)
+        .group_by(pairs.c.entity_id)
+    )
+    return {
+        entity_id: {
+            "mentions": int(mentions),
+            "scored": int(scored),
+            "mean_score": float(total) / int(scored) if scored else None,
+            **{label: int(n) for label, n in zip(LABELS, counts, strict=True)},
+        }
+        for entity_id, mentions, scored, total, *counts in rows
+    }
+
+
+def recompute(
+    session: Session,
+    pairs: Iterable[tuple[int, date]],
+    min_confidence: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE,
+) -> int:
+    """Recompute the rollup rows of ``pairs`` (entity id, day) from their source rows; the
+    scores of items whose translation's confidence is below ``min_confidence`` are left out.
 
     Call inside a transaction that took ``serialize_writers(session, LOCK)`` first.
     Returns how many rows were written (a pair with no mention left is deleted).
     """
-    pairs = set(pairs)
-    if not pairs:
-        return 0
-    entity_ids = sorted({e for e, _ in pairs})
-    days = {d for _, d in pairs}
-    when = func.coalesce(Item.published_at, Item.fetched_at)
-    items: dict[tuple[int, date], set[int]] = defaultdict(set)
-    for chunk in _chunks(entity_ids):
-        rows = session.execute(
-            select(EntityMention.entity_id, Item.id, Item.published_at, Item.fetched_at)
-            .join(Item, Item.id == EntityMention.item_id)
-            .where(
-                EntityMention.entity_id.in_(chunk),
-                when >= _midnight(min(days)),
-                when < _midnight(max(days) + timedelta(days=1)),
-            )
-            .distinct()
-        )
-        for entity_id, item_id, published_at, fetched_at in rows:
-            key = (entity_id, item_day(published_at, fetched_at))
-            if key in pairs:
-                items[key].add(item_id)
-    mentioned = {(e, i) for (e, _), ids in items.items() for i in ids}
-    latest: dict[tuple[int, int], tuple[int, str, float]] = {}
-    for chunk in _chunks(sorted({i for _, i in mentioned})):
-        rows = session.execute(
-            select(EntityScore.entity_id, EntityScore.item_id, EntityScore.id)
-            .add_columns(EntityScore.label, EntityScore.score)
-            .where(EntityScore.item_id.in_(chunk), EntityScore.entity_id.in_(entity_ids))
-        )
-        for entity_id, item_id, score_id, label, score in rows:
-            if (entity_id, item_id) not in mentioned:
-                continue
-            best = latest.get((entity_id, item_id))
-            if best is None or score_id > best[0]:
-                latest[(entity_id, item_id)] = (score_id, label, score)
+    by_day: dict[date, set[int]] = defaultdict(set)
+    for entity_id, day in pairs:
+        by_day[day].add(entity_id)
     values = []
-    for entity_id, day in sorted(pairs):
-        ids = items.get((entity_id, day), set())
-        if not ids:
-            session.execute(
-                delete(EntityDay).where(EntityDay.entity_id == entity_id, EntityDay.day == day)
-            )
-            continue
-        scores = [latest[(entity_id, i)] for i in ids if (entity_id, i) in latest]
-        counts = {lab: sum(1 for _, label, _ in scores if label == lab) for lab in LABELS}
-        values.append(
-            {
-                "entity_id": entity_id,
-                "day": day,
-                "mentions": len(ids),
-                "scored": len(scores),
-                "mean_score": sum(s for *_, s in scores) / len(scores) if scores else None,
-                **counts,
-                "updated_at": utcnow(),
-            }
-        )
+    for day, entity_ids in sorted(by_day.items()):
+        for chunk in _chunks(sorted(entity_ids)):
+            figures = _day_rows(session, day, chunk, min_confidence)
+            gone = [e for e in chunk if e not in figures]
+            if gone:
+                session.execute(
+                    delete(EntityDay).where(EntityDay.entity_id.in_(gone), EntityDay.day == day)
+                )
+            values += [
+                {"entity_id": e, "day": day, **f, "updated_at": utcnow()}
+                for e, f in sorted(figures.items())
+            ]
     for chunk in _chunks(values, 200):
         stmt = upsert_statement(session, EntityDay).values(chunk)
         updated = {c: stmt.excluded[c] for c in ("mentions", "scored", "mean_score", *LABELS)}

@@ -39,7 +39,11 @@ from focusdig.schema import (
     utcnow,
 )
 from focusdig.scoring import ENGLISH, english_span, item_text, source_span
+from focusdig.settings import DEFAULT_MIN_TRANSLATION_CONFIDENCE
 
+# items scanned per transaction: the sentences to score of many items at once, sorted by
+# length, pad less and batch better (measured: about a fifth less classifier CPU than 64 items)
+SCAN_SIZE = 512
 _extractors: dict[tuple[str, int, int, int], Extractor] = {}
 _extractors_lock = threading.Lock()
 
@@ -152,8 +156,10 @@ def _store(
     predictions: list[Prediction],
     model_id: int,
     revision: int,
+    min_confidence: float,
 ) -> tuple[int, int]:
-    """Insert mentions, entity scores and scan marks; recompute touched rollups."""
+    """Insert mentions, entity scores and scan marks; recompute touched rollups (leaving out
+    the scores of translations with a confidence below ``min_confidence``)."""
     serialize_writers(session, rollups.LOCK)
     wanted = {m.entity_id for entry in found for m, _ in entry.mentions}
     alive = set(session.scalars(select(Entity.id).where(Entity.id.in_(wanted))))
@@ -208,6 +214,7 @@ def _store(
     rollups.recompute(
         session,
         {(m.entity_id, e.day) for e in found for m, _ in e.mentions if m.entity_id in alive},
+        min_confidence,
     )
     return len(mentions or []), len(scores or [])
 
@@ -218,8 +225,12 @@ def iter_entity_batches(
     model_id: int,
     batch_size: int = 64,
     backfill_since: datetime | None = None,
+    min_confidence: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE,
+    scan_size: int = SCAN_SIZE,
 ) -> Iterator[BatchResult]:
-    """Scan and score every item due (see the module docstring), one transaction a batch."""
+    """Scan and score every item due (see the module docstring), ``scan_size`` items a
+    transaction, the classifier in batches of ``batch_size`` sentences; rollups leave out the
+    scores of translations with a confidence below ``min_confidence``."""
     after = 0
     while True:
         with session_scope(engine) as session:
@@ -231,7 +242,7 @@ def iter_entity_batches(
                 .outerjoin(Translation, Translation.item_id == Item.id)
                 .where(scan_filter(revision, backfill_since), Item.id > after)
                 .order_by(Item.id)
-                .limit(batch_size)
+                .limit(scan_size)
             ).all()
             if not rows:
                 return
@@ -255,7 +266,9 @@ def iter_entity_batches(
                     spans.append(targets)
         predictions = classifier.predict_targets(texts, spans, batch_size=batch_size)
         with session_scope(engine) as session:
-            mentions, scores = _store(session, found, pairs, predictions, model_id, revision)
+            mentions, scores = _store(
+                session, found, pairs, predictions, model_id, revision, min_confidence
+            )
         yield BatchResult(len(found), mentions, scores)
 
 
