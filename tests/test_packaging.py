@@ -98,23 +98,15 @@ def test_installed_package_holds_models_migrations_and_samples(installed):
     assert found["samples"] > 0
 
 
-def test_installed_cli_migrates_classifies_and_translates(installed):
-    out = run_installed(installed, "focusdig", "init")
-    assert "sample sources added" in out
+def test_installed_focusdig_run_translates_and_scores_with_the_shipped_models(installed):
+    """The console script's `focusdig run` (temporary Prefect API, migrations, both models)."""
+    feed = shutil.copy(ROOT / "focusdig" / "samples" / "de_news.xml", installed.parent)
+    summary = json.loads(run_installed(installed, "focusdig", "run", "--json", str(feed)))
+    newest = max((ROOT / "models" / "classifier").iterdir(), key=lambda p: p.name).name
+    (translator,) = (ROOT / "models" / "translator").iterdir()
+    assert summary["items_new"] == summary["scored"] > 0 and summary["translated"] > 0
+    assert (summary["classifier"], summary["translator"]) == (newest, translator.name)
     listed = json.loads(run_installed(installed, "focusdig", "models", "list", "--json"))
     (champion,) = [m for m in listed if m["status"] == "champion"]
-    newest = max(p.name for p in (ROOT / "models" / "classifier").iterdir())
     assert champion["version"] == newest
     assert Path(champion["artifact_path"]).is_relative_to(installed)
-    rows = json.loads(
-        run_installed(
-            installed, "focusdig", "classify", "--json", "Profit soared and shares jumped 20%."
-        )
-    )
-    assert rows[0]["label"] in {"negative", "neutral", "positive"} and rows[0]["top_tokens"]
-    translated = json.loads(
-        run_installed(
-            installed, "focusdig", "translate", "--json", "--from", "de", "Der Gewinn stieg."
-        )
-    )
-    assert translated[0]["text"].strip() and translated[0]["source_language"] == "de"
