@@ -155,7 +155,24 @@ def temporary_api_started() -> Iterator[TemporaryAPI | None]:
     try:
         yield api
     finally:
+        send_queued_to_api()
         api.stop()
+
+
+def send_queued_to_api(timeout: float = 5.0) -> None:
+    """Let Prefect send the logs and events it still queues while the temporary API is up.
+
+    Prefect's own ephemeral server stops at exit, after these queues were drained; stopped
+    first, the queues' workers wait on it at exit (with ``PREFECT_LOGGING_LEVEL=INFO`` over a
+    minute, then "Error logging to API").
+    """
+    if "prefect" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=timeout)
+    EventsWorker.drain_all(timeout=timeout)
 
 
 @contextmanager

@@ -12,18 +12,22 @@ class RecordedAPI:
     """Stands in for the server subprocess: records starts and stops."""
 
     started: list[RecordedAPI] = []
+    sent: list[int] = []  # Prefect's queued logs and events sent, one entry a time
 
     def __init__(self) -> None:
         self.stops = 0
+        self.sent_before_stop = None
         RecordedAPI.started.append(self)
 
     def stop(self) -> None:
         self.stops += 1
+        self.sent_before_stop = len(RecordedAPI.sent)
 
 
 @pytest.fixture
 def at_exit(monkeypatch) -> list:
-    RecordedAPI.started = []
+    RecordedAPI.started, RecordedAPI.sent = [], []
+    monkeypatch.setattr(prefect_env, "send_queued_to_api", lambda: RecordedAPI.sent.append(1))
     monkeypatch.setattr(prefect_env, "TemporaryAPI", RecordedAPI)
     monkeypatch.setattr(prefect_env, "_early", None)
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
@@ -47,7 +51,7 @@ def test_run_starts_the_api_early_and_the_command_adopts_it(at_exit):
     assert at_exit == [early.stop]  # stopped even if the command line fails before adopting it
     with prefect_env.temporary_api_started() as api:
         assert api is early and early.stops == 0
-    assert early.stops == 1
+    assert early.stops == 1 and early.sent_before_stop == 1  # queues sent while it was up
     with prefect_env.temporary_api_started() as api:  # a later command starts its own
         assert api is not early
     assert len(RecordedAPI.started) == 2
