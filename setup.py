@@ -1,5 +1,7 @@
 """Packages for setuptools: every ``focusdig*`` and ``flows*`` package, plus the shipped models
-(``models/``) and migrations (``db/``) installed inside the package (see focusdig/paths.py)."""
+(``models/classifier``, ``models/translator``) and migrations (``db/``) installed inside the
+package (see focusdig/paths.py). ``models/pretrained`` (encoders to fine-tune from, for training
+in a checkout) is left out of the installed package."""
 
 from setuptools import find_packages, setup
 
@@ -18,7 +20,7 @@ setup(
             "api/static/*",
             "entities/data/*",
         ],
-        "focusdig._models": ["*/*/*"],
+        "focusdig._models": ["classifier/*/*", "translator/*/*"],
         "focusdig._migrations": ["alembic.ini", "script.py.mako", "README.md"],
     },
 )

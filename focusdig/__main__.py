@@ -1,5 +1,5 @@
 """``python -m focusdig …`` is the ``focusdig`` command."""
 
-from focusdig.cli import app
+from focusdig.launch import main
 
-app()
+main()

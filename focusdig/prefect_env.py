@@ -5,12 +5,14 @@ waits for it: the server subprocess imports Prefect's server code and migrates i
 while this process sits idle (about 13 s of a 24 s `focusdig run` on the samples). Here the same
 server (Prefect's ``create_app`` under uvicorn, no UI) is started first thing, before this
 process imports Prefect, torch and the flows, so the two start-ups overlap on separate cores;
-the flows then talk to it through ``PREFECT_API_URL``. Nothing of this module imports Prefect
-at import time.
+the flows then talk to it through ``PREFECT_API_URL``. The console script (`focusdig.launch`)
+starts it even before the command line's own modules are imported (`start_early`). Nothing of
+this module imports Prefect at import time.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import subprocess
@@ -115,21 +117,62 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+_early: TemporaryAPI | None = None
+
+
+def command_of(argv: list[str]) -> str | None:
+    """The command a ``focusdig`` command line runs (its first word that is not an option);
+    None when it only asks for help."""
+    if "--help" in argv or "-h" in argv:
+        return None
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def start_early(argv: list[str]) -> None:
+    """Start the temporary API of `focusdig run` now, if ``argv`` (without the program) is
+    that command and ``PREFECT_API_URL`` names no server; `temporary_api_started` adopts it.
+    Stopped at exit in any case (a command line that fails before it is adopted)."""
+    global _early
+    configure_prefect()
+    if _early is None and command_of(argv) == "run" and not os.environ.get("PREFECT_API_URL"):
+        _early = TemporaryAPI()
+        atexit.register(_early.stop)
+
+
 @contextmanager
 def temporary_api_started() -> Iterator[TemporaryAPI | None]:
-    """Start a temporary API now unless ``PREFECT_API_URL`` names a server; stop it at the end.
+    """Start a temporary API now (or adopt the one `start_early` started) unless
+    ``PREFECT_API_URL`` names a server; stop it at the end.
 
     Call `one_off_run` with what this yields once the flows are imported.
     """
+    global _early
     configure_prefect()
     if os.environ.get("PREFECT_API_URL"):
         yield None
         return
-    api = TemporaryAPI()
+    api, _early = _early or TemporaryAPI(), None
     try:
         yield api
     finally:
+        send_queued_to_api()
         api.stop()
+
+
+def send_queued_to_api(timeout: float = 5.0) -> None:
+    """Let Prefect send the logs and events it still queues while the temporary API is up.
+
+    Prefect's own ephemeral server stops at exit, after these queues were drained; stopped
+    first, the queues' workers wait on it at exit (with ``PREFECT_LOGGING_LEVEL=INFO`` over a
+    minute, then "Error logging to API").
+    """
+    if "prefect" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=timeout)
+    EventsWorker.drain_all(timeout=timeout)
 
 
 @contextmanager

@@ -214,32 +214,54 @@ def retrain(
     files = sorted((data_dir / "twitter_fin").glob("*.csv")) + sorted(
         (data_dir / "phrasebank").glob("*.txt") if use_phrasebank else []
     )
+    if gold_drop > args.gold_tolerance:
+        result.reason = f"gold macro-F1 fell by {gold_drop:.4f} (tolerance {args.gold_tolerance})"
+    elif user_gain <= 0:
+        result.reason = f"no gain on held-back user labels ({user_gain:+.4f} macro-F1)"
+    else:
+        result.promoted = True
+        result.reason = (
+            f"user-label macro-F1 {user_gain:+.4f}, gold macro-F1 "
+            f"{-gold_drop:+.4f} (within tolerance)"
+        )
+    record_challenger(
+        engine,
+        path,
+        parent_version=champion_version,
+        data_fingerprint=_fingerprint(labels, files),
+        metrics=result.metrics,
+        promote_it=result.promoted,
+        version=version,
+    )
+    result.seconds = round(time.perf_counter() - started, 1)
+    return result
+
+
+def record_challenger(
+    engine: Engine,
+    path: Path,
+    *,
+    parent_version: str,
+    data_fingerprint: str | None,
+    metrics: dict,
+    promote_it: bool,
+    version: str | None = None,
+) -> None:
+    """Register a saved challenger and, when it won, make it the champion: one transaction, so
+    a crash (kill -9 included) leaves either both done or neither."""
     with session_scope(engine) as session:
-        register_model(
+        row = register_model(
             session,
             "classifier",
             path,
             status="candidate",
-            parent_version=champion_version,
-            data_fingerprint=_fingerprint(labels, files),
-            metrics=result.metrics,
+            parent_version=parent_version,
+            data_fingerprint=data_fingerprint,
+            metrics=metrics,
             version=version,
         )
-        if gold_drop > args.gold_tolerance:
-            result.reason = (
-                f"gold macro-F1 fell by {gold_drop:.4f} (tolerance {args.gold_tolerance})"
-            )
-        elif user_gain <= 0:
-            result.reason = f"no gain on held-back user labels ({user_gain:+.4f} macro-F1)"
-        else:
-            promote(session, version)
-            result.promoted = True
-            result.reason = (
-                f"user-label macro-F1 {user_gain:+.4f}, gold macro-F1 "
-                f"{-gold_drop:+.4f} (within tolerance)"
-            )
-    result.seconds = round(time.perf_counter() - started, 1)
-    return result
+        if promote_it:
+            promote(session, row.version)
 
 
 def _aware(moment: datetime) -> datetime:

@@ -4,6 +4,9 @@ sources, concurrent runs and a run killed mid-way."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -133,6 +136,55 @@ def test_a_run_killed_mid_way_is_finished_by_the_next(
     report = pipeline.process(engine, batch_size=3)
     assert report.scored == 5
     assert counts(engine)["scores"] == 8
+
+
+# a scoring process that stops for kill -9 inside its second batch's transaction, after that
+# batch's first score row was written (not committed)
+SCORER_STOPPED_MID_WRITE = """
+import threading
+from focusdig import pipeline, scoring
+from focusdig.database import get_engine
+from focusdig.settings import Settings
+
+real_insert, calls = scoring._insert_score, []
+
+def insert_then_stop(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 5:
+        print("mid-write", flush=True)
+        threading.Event().wait()
+    return real_insert(*args, **kwargs)
+
+scoring._insert_score = insert_then_stop
+pipeline.process(get_engine(Settings.from_env()), batch_size=3)
+"""
+
+
+def test_a_process_killed_with_sigkill_mid_write_loses_and_doubles_nothing(
+    database_url, tiny_champion, feed_server
+):
+    feeds = serve_feeds(feed_server)
+    settings = Settings.from_env()
+    with session_scope(tiny_champion) as session:
+        ids = [add_source(session, url)[0].id for url in feeds]
+    ingest_sources(tiny_champion, settings, ids)
+    child = subprocess.Popen(
+        [sys.executable, "-c", SCORER_STOPPED_MID_WRITE],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = child.stdout.readline()
+    child.send_signal(signal.SIGKILL)
+    _, error = child.communicate()
+    assert line == "mid-write\n", error
+    assert child.returncode == -signal.SIGKILL
+    assert counts(tiny_champion)["scores"] == 3  # the first batch, not the half-written second
+    report = pipeline.process(tiny_champion, batch_size=3)
+    assert report.scored == 5
+    with session_scope(tiny_champion) as session:
+        pairs = session.execute(select(Score.item_id, Score.model_version_id)).all()
+    assert len(pairs) == len(set(pairs)) == counts(tiny_champion)["items"] == 8
 
 
 def test_pipeline_translates_foreign_items_once_and_scores_the_english(

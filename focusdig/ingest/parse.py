@@ -130,15 +130,17 @@ def html_to_text(fragment: str) -> str:
     """
     if not fragment:
         return ""
-    text = fragment
+    text = fragment.replace("\r\n", "\n").replace("\r", "\n")
     for _ in range(3):
-        text = _BLOCK_TAG_RE.sub(r"\n\1", text)
+        text = _BLOCK_TAG_RE.sub(r"\n\1", _CONTROL_RE.sub("", text))
         text = html.unescape(nh3.clean(text, tags=set(), clean_content_tags=_DROP_CONTENT_TAGS))
+        # control and zero-width characters go before the check: "<\x01script>" (or one
+        # unescaped from "&lt;&#1;script&gt;") is a tag once they are gone
+        text = _CONTROL_RE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
         if not _TAG_LIKE_RE.search(text):
             break
     else:  # still tag-shaped after repeated cleaning: neutralize what is left
         text = text.replace("<", "\u2039").replace(">", "\u203a")
-    text = _CONTROL_RE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     lines = (_HSPACE_RE.sub(" ", line).strip() for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
 
