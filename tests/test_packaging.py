@@ -107,6 +107,6 @@ def test_installed_focusdig_run_translates_and_scores_with_the_shipped_models(in
     assert summary["items_new"] == summary["scored"] > 0 and summary["translated"] > 0
     assert (summary["classifier"], summary["translator"]) == (newest, translator.name)
     listed = json.loads(run_installed(installed, "focusdig", "models", "list", "--json"))
-    (champion,) = [m for m in listed if m["status"] == "champion"]
+    (champion,) = [m for m in listed if m["status"] == "champion" and m["kind"] == "classifier"]
     assert champion["version"] == newest
     assert Path(champion["artifact_path"]).is_relative_to(installed)
