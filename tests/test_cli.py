@@ -11,6 +11,7 @@ from conftest import FEEDS
 from typer.testing import CliRunner
 
 from focusdig.cli import app
+from focusdig.cli.common import console
 
 runner = CliRunner()
 
@@ -100,3 +101,23 @@ def test_translate_prints_the_confidence(tiny_translator):
     [out] = json.loads(run(*args, text, "--json").stdout)
     assert out["source_language"] == "de" and 0.0 < out["confidence"] <= 1.0
     assert f"(confidence {out['confidence']:.2f})" in run(*args, text).stdout
+
+
+def test_feed_text_and_names_are_printed_as_they_are(database_url, tmp_path, monkeypatch):
+    """Brackets in feed text, source and entity names are text, never rich markup."""
+    monkeypatch.setattr(console, "width", 300)  # no cell wrapping in the tables
+    title = "[bold]Rally[/bold] at [red]Acme[/red]"
+    feed = tmp_path / "f.xml"
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        f"<item><title>{title}</title><link>https://example.com/1</link>"
+        "<description>Shares rose.</description></item></channel></rss>"
+    )
+    run("init", "--no-samples")
+    run("sources", "add", str(feed), "--name", "[i]mine[/i]", "--language", "en")
+    assert "[i]mine[/i]" in run("sources", "list").stdout
+    assert "[i]mine[/i]" in run("ingest").stdout
+    listed = run("items").stdout
+    assert title in listed and "[i]mine[/i]" in listed
+    assert "added: [u]Acme[/u] Corp" in run("entities", "add", "[u]Acme[/u] Corp").stdout
+    assert "[u]Acme[/u] Corp" in run("entities", "list").stdout

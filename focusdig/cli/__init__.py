@@ -22,6 +22,7 @@ def main() -> None:
     Every write is a transaction (one per source, one per batch), so whatever was cut off was
     rolled back by the database; the next run, once it is back, does the rest.
     """
+    from rich.markup import escape
     from sqlalchemy.exc import InterfaceError, OperationalError
 
     from focusdig.cli.common import err
@@ -31,7 +32,8 @@ def main() -> None:
     except (OperationalError, InterfaceError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         err.print(
-            f"[red]error:[/red] the database is unavailable ({reason[0] if reason else exc!r}); "
+            "[red]error:[/red] the database is unavailable "
+            f"({escape(reason[0] if reason else repr(exc))}); "
             "nothing half-written was kept, run again once it is back",
             soft_wrap=True,
         )

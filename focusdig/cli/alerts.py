@@ -8,11 +8,12 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from focusdig.cli.app import app
-from focusdig.cli.common import console, err, fail, open_db
+from focusdig.cli.common import console, err, fail, open_db, plain
 from focusdig.database import session_scope
 from focusdig.schema import utcnow
 
@@ -98,7 +99,7 @@ def check(
         d = report.delivery
         console.print(f"delivered {d.delivered}; failed {d.failed}; still pending {d.pending}")
         for target, error in d.errors.items():
-            err.print(f"[red]{target}:[/red] {error}")
+            err.print(f"[red]{escape(target)}:[/red]", plain(error))
     elif not settings.alert_webhooks:
         console.print("no webhook configured (FOCUSDIG_ALERT_WEBHOOK): alerts are stored only")
 
@@ -134,8 +135,8 @@ def test_command() -> None:
     results = send_test(settings)
     for target, error in results:
         if error is None:
-            console.print(f"[green]ok[/green] {target}")
+            console.print("[green]ok[/green]", plain(target))
         else:
-            err.print(f"[red]failed[/red] {target}: {error}")
+            err.print("[red]failed[/red]", plain(f"{target}: {error}"))
     if any(error for _, error in results):
         raise typer.Exit(1)

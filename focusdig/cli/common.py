@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 from sqlalchemy import Engine
 
 from focusdig.database import get_engine, session_scope
@@ -60,6 +61,11 @@ def step_progress() -> Iterator[Callable[[str, int, int], None]]:
         yield advance
 
 
+def plain(value: object) -> Text:
+    """A value shown as it is: brackets in feed text, names, URLs or errors are not markup."""
+    return Text("" if value is None else str(value))
+
+
 def fail(message: str) -> typer.Exit:
     """Print ``message`` as an error (verbatim: brackets in it are not markup); exit code 2."""
     err.print(f"[red]error:[/red] {escape(message)}")
@@ -76,8 +82,8 @@ def _registered(kind: str, model: Path | None) -> tuple[Path, dict | None, str |
             manifest = manifest_for(session, model)
             if manifest is None and not (model / "manifest.json").is_file():
                 err.print(
-                    f"[yellow]note:[/yellow] {model} is not registered: its files are not checked "
-                    "against a recorded sha256 (`focusdig models add` records them)"
+                    f"[yellow]note:[/yellow] {escape(str(model))} is not registered: its files are"
+                    " not checked against a recorded sha256 (`focusdig models add` records them)"
                 )
             return model, manifest, None
         row = champion(session, kind)

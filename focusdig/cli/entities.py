@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from focusdig.cli.app import app
-from focusdig.cli.common import console, fail, open_db
+from focusdig.cli.common import console, fail, open_db, plain
 from focusdig.database import session_scope
 from focusdig.entities.watchlist import (
     BUILTIN_LISTS,
@@ -58,7 +59,7 @@ def entities_add(
     except WatchlistError as exc:
         raise fail(str(exc)) from None
     verdict = "added" if report.added else "updated" if report.updated else "already present"
-    console.print(f"{verdict}: {name}")
+    console.print(plain(f"{verdict}: {name}"))
 
 
 @entities_app.command("remove")
@@ -70,7 +71,7 @@ def entities_remove(name: Annotated[str, typer.Argument(help="Name, ticker or al
             removed = remove_entity(session, name)
     except WatchlistError as exc:
         raise fail(str(exc)) from None
-    console.print(f"removed: {removed}")
+    console.print(plain(f"removed: {removed}"))
 
 
 @entities_app.command("import")
@@ -117,9 +118,9 @@ def entities_list(
     table = Table("name", "ticker", "aliases", f"mentions ({days} d)", "mean score", "trend")
     for r in rows:
         table.add_row(
-            r["name"],
-            r["ticker"] or "",
-            ", ".join(r["aliases"]),
+            plain(r["name"]),
+            plain(r["ticker"]),
+            plain(", ".join(r["aliases"])),
             str(r["mentions"]),
             _fmt(r["mean_score"]),
             _fmt(r["trend"]),
@@ -146,7 +147,8 @@ def entities_show(
         print(json.dumps(out, ensure_ascii=False))
         return
     console.print(
-        f"[bold]{out['name']}[/bold] {out['ticker'] or ''}: {out['mentions']} mentions in {days}"
+        f"[bold]{escape(out['name'])}[/bold] {escape(out['ticker'] or '')}: "
+        f"{out['mentions']} mentions in {days}"
         f" days, mean score {_fmt(out['mean_score'])}, trend {_fmt(out['trend'])}"
     )
     table = Table("date", "mentions", "mean score", "negative", "neutral", "positive")

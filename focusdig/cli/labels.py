@@ -15,6 +15,7 @@ from focusdig.cli.common import (
     console,
     fail,
     open_db,
+    plain,
 )
 from focusdig.database import session_scope
 
@@ -127,7 +128,10 @@ def label_queue_command(
     table = Table("item", "model", "uncertainty", "text")
     for entry in queue:
         table.add_row(
-            str(entry["item_id"]), entry["label"], f"{entry['uncertainty']:.3f}", entry["text"][:90]
+            str(entry["item_id"]),
+            entry["label"],
+            f"{entry['uncertainty']:.3f}",
+            plain(entry["text"][:90]),
         )
     console.print(table)
 
@@ -158,7 +162,7 @@ def retrain(
         print(json.dumps(result.to_dict()))
         return
     verdict = "promoted" if result.promoted else ("skipped" if result.skipped else "not promoted")
-    console.print(f"[bold]{verdict}[/bold]: {result.reason}")
-    console.print(f"champion: {result.champion}; challenger: {result.challenger or '–'}")
+    console.print(f"[bold]{verdict}[/bold]:", plain(result.reason))
+    console.print(plain(f"champion: {result.champion}; challenger: {result.challenger or '–'}"))
     for name, m in result.metrics.items():
-        console.print(f"  {name}: gold {m['gold']}; user holdout {m['user_holdout']}")
+        console.print(plain(f"  {name}: gold {m['gold']}; user holdout {m['user_holdout']}"))

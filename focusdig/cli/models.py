@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from focusdig.cli.app import app
@@ -19,6 +20,7 @@ from focusdig.cli.common import (
     load_classifier,
     load_translator,
     open_db,
+    plain,
 )
 from focusdig.database import session_scope
 from focusdig.settings import Settings
@@ -67,8 +69,9 @@ def classify(
         return
     if spans is not None and not classifier.supports_targets:
         console.print(
-            f"[yellow]note:[/yellow] {classifier.version} has no target support: the score toward"
-            f" {entity!r} is that of the sentence(s) mentioning it (method: sentence)"
+            f"[yellow]note:[/yellow] {escape(classifier.version)} has no target support: the score"
+            f" toward {escape(repr(entity))} is that of the sentence(s) mentioning it"
+            " (method: sentence)"
         )
     colors = {"negative": "red", "neutral": "yellow", "positive": "green"}
     for text, p in zip(texts, predictions, strict=True):
@@ -77,7 +80,7 @@ def classify(
             shown.stylize(f"bold reverse {colors[p.label]}", t["start"], t["end"])
         console.print(f"[{colors[p.label]}]{p.label}[/] score {p.score:+.3f}  ", shown)
         words = ", ".join(f"{t['word']} ({t['weight']:.2f})" for t in p.top_tokens)
-        console.print(f"  top words: {words}")
+        console.print(plain(f"  top words: {words}"))
 
 
 @app.command()
@@ -183,7 +186,7 @@ def train_classifier_command(
             raise fail(str(exc)) from None
     else:
         path = train_classifier(args)
-    console.print(f"model written to {path}")
+    console.print(plain(f"model written to {path}"))
 
 
 @app.command()
@@ -223,11 +226,11 @@ def translate(
         print(json.dumps([asdict(r) for r in results], ensure_ascii=False))
         return
     for text, result in zip(texts, results, strict=True):
-        console.print(f"[dim]{result.source_language}[/dim] {text}")
+        console.print(f"[dim]{result.source_language}[/dim]", plain(text))
         sure = (
             "" if result.confidence is None else f" [dim](confidence {result.confidence:.2f})[/dim]"
         )
-        console.print(f"[bold]en[/bold] {result.text}{sure}")
+        console.print("[bold]en[/bold]", plain(result.text), sure)
 
 
 @app.command("evaluate-translation")
@@ -310,13 +313,13 @@ def models_list(
     for r in rows:
         table.add_row(
             r["kind"],
-            r["version"],
+            plain(r["version"]),
             r["backend"],
             ",".join(r["languages"] or []),
             r["status"],
-            r["parent"] or "",
+            plain(r["parent"]),
             r["created_at"][:19],
-            r["artifact_path"],
+            plain(r["artifact_path"]),
         )
     console.print(table)
 
@@ -334,7 +337,7 @@ def models_promote(
         with session_scope(engine) as session:
             row = promote(session, version, kind.value if kind else None)
             served = f" ({', '.join(row.languages)})" if row.languages else ""
-            console.print(f"{row.kind} champion: {version}{served}")
+            console.print(plain(f"{row.kind} champion: {version}{served}"))
     except (RegistryError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
 
@@ -355,7 +358,7 @@ def models_rollback(
             version = rollback(session, kind.value, language.value if language else None).version
     except (RegistryError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
-    console.print(f"{kind.value} champion: {version}")
+    console.print(plain(f"{kind.value} champion: {version}"))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -19,6 +20,7 @@ from focusdig.cli.common import (
     err,
     fail,
     open_db,
+    plain,
     set_threads,
     step_progress,
 )
@@ -42,19 +44,19 @@ def init(
     if samples:
         with session_scope(engine) as session:
             added = [s.name for s in register_samples(session)]
-    console.print(f"database ready: {engine.url.render_as_string(hide_password=True)}")
-    console.print(f"home: {settings.home}")
+    console.print(plain(f"database ready: {engine.url.render_as_string(hide_password=True)}"))
+    console.print(plain(f"home: {settings.home}"))
     if added:
-        console.print(f"sample sources added: {', '.join(added)}")
+        console.print(plain(f"sample sources added: {', '.join(added)}"))
 
 
 def print_reports(reports: list[SourceReport]) -> None:
     table = Table("source", "new", "duplicates", "status")
     for r in reports:
-        status = r.status if r.ok else f"[red]error: {r.error}[/red]"
+        status = plain(r.status) if r.ok else Text(f"error: {r.error}", style="red")
         if r.warning:
-            status += f" [yellow]({r.warning})[/yellow]"
-        table.add_row(r.name, str(r.new), str(r.duplicates), status)
+            status.append(f" ({r.warning})", style="yellow")
+        table.add_row(plain(r.name), str(r.new), str(r.duplicates), status)
     console.print(table)
 
 
@@ -75,7 +77,7 @@ def ingest(
                 try:
                     source, _ = add_source(session, location_from_argument(feed), kind=kind.value)
                 except SourceError as exc:
-                    err.print(f"[red]skipped {feed}:[/red] {exc}")
+                    err.print(f"[red]skipped {escape(str(feed))}:[/red]", plain(exc))
                     continue
                 source_ids.append(source.id)
         if not source_ids:
@@ -108,7 +110,7 @@ def items(
         moment = row["published_at"] or row["fetched_at"]
         table.add_row(
             str(row["id"]),
-            row["source"],
+            plain(row["source"]),
             row["language"] or "",
             moment.strftime("%Y-%m-%d %H:%M"),
             (row["label"] or "–") + (" (low-confidence translation)" * row["translation_flagged"]),
@@ -132,7 +134,7 @@ def export(
     settings, engine = open_db()
     frame = items_frame(engine, min_confidence=settings.min_translation_confidence)
     write_frame(frame, out, fmt.value)
-    console.print(f"wrote {len(frame)} rows to {out}")
+    console.print(plain(f"wrote {len(frame)} rows to {out}"))
 
 
 @app.command("run")
@@ -200,7 +202,7 @@ def print_summary(summary) -> None:
     )
     console.print(table)
     for name, error in summary.failed_sources.items():
-        console.print(f"[red]failed[/red] {name}: {error}")
+        console.print("[red]failed[/red]", plain(f"{name}: {error}"))
     if summary.moves:
         moves = Table(
             "source",
@@ -213,7 +215,7 @@ def print_summary(summary) -> None:
         for m in summary.moves:
             before = "–" if m.mean_before is None else f"{m.mean_before:+.3f}"
             moves.add_row(
-                m.source, str(m.new_items), before, f"{m.mean_now:+.3f}", f"{m.change:+.3f}"
+                plain(m.source), str(m.new_items), before, f"{m.mean_now:+.3f}", f"{m.change:+.3f}"
             )
         console.print(moves)
     if summary.entity_moves:
@@ -229,8 +231,8 @@ def print_summary(summary) -> None:
         for m in summary.entity_moves:
             before = "–" if m.mean_before is None else f"{m.mean_before:+.3f}"
             table.add_row(
-                m.name,
-                m.ticker or "",
+                plain(m.name),
+                plain(m.ticker),
                 str(m.new_items),
                 before,
                 f"{m.mean_now:+.3f}",
@@ -252,7 +254,7 @@ def print_summary(summary) -> None:
             what = f"{a['direction']} {a['kind'].replace('_', ' ')}"
             console.print(Text(f"  {a['subject_kind']} {a['subject']}: {what} (z {a['z']:+.1f})"))
     for note in summary.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print("[yellow]note:[/yellow]", plain(note))
 
 
 @app.command()
@@ -315,4 +317,4 @@ def score(
         f" {report.entity_mentions} mentions, {report.entity_scores} entity scores"
     )
     for note in report.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print("[yellow]note:[/yellow]", plain(note))

@@ -14,6 +14,7 @@ from focusdig.cli.common import (
     console,
     fail,
     open_db,
+    plain,
 )
 from focusdig.database import session_scope
 from focusdig.sources import (
@@ -42,12 +43,12 @@ def sources_list(
     table = Table("name", "kind", "lang", "enabled", "url", "last status")
     for r in rows:
         table.add_row(
-            r["name"],
+            plain(r["name"]),
             r["kind"],
             r["language"] or "",
             "yes" if r["enabled"] else "no",
-            r["url"],
-            r["last_status"] or "never fetched",
+            plain(r["url"]),
+            plain(r["last_status"] or "never fetched"),
         )
     console.print(table)
 
