@@ -8,6 +8,7 @@ import os
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -22,6 +23,7 @@ from focusdig.classifier import (
 )
 from focusdig.classifier import data as D
 from focusdig.classifier import predict as P
+from focusdig.classifier.distill import soft_targets
 from focusdig.classifier.tokenizer import TextEncoder, train_tokenizer
 from focusdig.precision import autocast_dtype, cpu_has_native_bf16
 
@@ -531,3 +533,56 @@ def test_soups_average_seeds_and_greedy_never_loses(tmp_path: Path, enc: TextEnc
     ) / 2
     assert torch.allclose(load_file(str(soup / "model.safetensors"))[name], want)
     assert P.Classifier.load(soup).predict(["sales rose"])[0].label in D.LABELS
+
+
+def test_soft_targets_mix_gold_and_teacher() -> None:
+    examples = [
+        D.Example("profit rose", "positive", "twitter"),
+        D.Example("an unlabeled corpus line", "neutral", "corpus"),
+        D.Example("A rose, B fell", "negative", "sentfin", targets=((7, 8),)),
+    ]
+    teacher = np.array([[0.2, 0.2, 0.6], [0.7, 0.2, 0.1], [0.0, 0.0, 0.0]], dtype=np.float32)
+    has_teacher = np.array([True, True, False])
+    got = soft_targets(examples, teacher, has_teacher, weight=0.5, label_smoothing=0.3)
+    np.testing.assert_allclose(got[0], 0.5 * np.array([0.1, 0.1, 0.8]) + 0.5 * teacher[0])
+    np.testing.assert_allclose(got[1], teacher[1])  # no gold label: the teacher alone
+    np.testing.assert_allclose(got[2], [0.8, 0.1, 0.1])  # targeted: smoothed gold only
+    np.testing.assert_allclose(got.sum(1), 1.0, rtol=1e-6)
+
+
+def test_distilled_student_from_teacher_and_baseline(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the sampler's keep rate assumes the real corpus size; take the fixture's lines as they are
+    monkeypatch.setattr(D, "sample_corpus", lambda root, n, seed: list(D.stream_corpus(root))[:n])
+    common = dict(
+        data_dir=str(data_dir),
+        model={"d_model": 32, "n_heads": 2, "n_layers": 1, "d_ff": 64, "pool_dim": 16},
+        vocab_size=200,
+        tokenizer_lines=400,
+        pretrain_minutes=0.0,
+        epochs=2,
+        batch_size=16,
+        bf16=False,
+        num_threads=1,
+        out_dir=str(tmp_path / "models"),
+        work_dir=str(tmp_path / "work"),
+    )
+    teacher = train_classifier(TrainingArguments(**common, version="teacher"))
+    student = train_classifier(
+        TrainingArguments(
+            **common,
+            version="student",
+            teachers=[str(teacher)],
+            distill_lines=300,
+            distill_weight=0.7,
+        )
+    )
+    metrics = json.loads((student / "metrics.json").read_text())
+    labeled = json.loads((teacher / "metrics.json").read_text())["train_examples"]
+    assert labeled < metrics["train_examples"] <= labeled + 300  # minus known texts
+    assert (
+        "soft labels of 1 teacher model(s) + the linear baseline"
+        in (student / "MODEL_CARD.md").read_text()
+    )
+    assert Classifier.load(student).predict(["profit rose"])[0].label in D.LABELS

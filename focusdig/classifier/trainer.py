@@ -18,12 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from sklearn.metrics import f1_score
 from tqdm.auto import tqdm
 
 from focusdig.classifier import data as D
 from focusdig.classifier.artifacts import save_model_dir
+from focusdig.classifier.distill import add_distillation
 from focusdig.classifier.electra import ElectraConfig, ElectraPretrainer
 from focusdig.classifier.model import ClassifierConfig, SentimentClassifier, attention_entropy
 from focusdig.classifier.targets import add_targeted_splits, enable_targets, encode_examples
@@ -75,6 +77,13 @@ class TrainingArguments:
     # markers, each targeted training example seen `target_repeat` times an epoch
     targets: bool = False
     target_repeat: int = 1
+    # distillation (focusdig.classifier.distill): teacher model dirs whose mean probabilities
+    # (with the linear baseline if `teacher_baseline`) are mixed into the sentence-level gold
+    # labels at `distill_weight`, and label `distill_lines` unlabeled corpus lines
+    teachers: list[str] = field(default_factory=list)
+    teacher_baseline: bool = True
+    distill_lines: int = 0
+    distill_weight: float = 0.5
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainingArguments:
@@ -440,8 +449,11 @@ def finetune(
     model: SentimentClassifier,
     enc: TextEncoder,
     splits: dict[str, list[D.Example]],
+    soft: np.ndarray | None = None,
 ) -> dict:
-    """Fine-tune on `splits['train']`, early-stopping on val macro-F1; keeps the best weights."""
+    """Fine-tune on `splits['train']`, early-stopping on val macro-F1; keeps the best weights.
+
+    `soft` (N_train, L): target distributions (distillation) instead of the gold labels."""
     cfg, device = model.config, next(model.parameters()).device
     lab = {name: i for i, name in enumerate(cfg.labels)}
     train, val = splits["train"], splits["val"]
@@ -471,7 +483,14 @@ def finetune(
             ids, am = collate([seqs[i] for i in b], cfg.pad_id)
             labels = torch.tensor([y[i] for i in b], device=device)
             with _autocast(args, device):
-                _, alpha, loss = model(ids.to(device), am.to(device), labels, args.label_smoothing)
+                if soft is None:
+                    _, alpha, loss = model(
+                        ids.to(device), am.to(device), labels, args.label_smoothing
+                    )
+                else:
+                    logits, alpha, _ = model(ids.to(device), am.to(device))
+                    target = torch.from_numpy(soft[b]).to(device)
+                    loss = -(target * F.log_softmax(logits, -1)).sum(-1).mean()
                 if args.attention_entropy:
                     loss = loss + args.attention_entropy * attention_entropy(alpha)
             opt.zero_grad(set_to_none=True)
@@ -564,13 +583,32 @@ def train_classifier(args: TrainingArguments) -> Path:
     if args.targets:
         model, enc = enable_targets(model, enc)
         splits = add_targeted_splits(splits, args.data_dir, args.target_repeat, log)
+    soft = None
+    if args.teachers:
+        splits, soft = add_distillation(
+            splits,
+            args.data_dir,
+            args.teachers,
+            args.teacher_baseline,
+            args.distill_lines,
+            args.distill_weight,
+            args.label_smoothing,
+            args.seed,
+            log,
+        )
     start = time.time()
-    result = finetune(args, model, enc, splits)
+    result = finetune(args, model, enc, splits, soft)
     sources = ["twitter_fin (MIT)"]
     if args.use_phrasebank:
         sources.insert(0, "Financial PhraseBank v1.0 50Agree (CC BY-NC-SA 3.0)")
     if args.targets:
         sources.append("SEntFiN 1.0 targeted headlines, sentfin_targets train split (research use)")
+    if args.teachers:
+        sources.append(
+            f"soft labels of {len(args.teachers)} teacher model(s)"
+            + (" + the linear baseline" if args.teacher_baseline else "")
+            + (f" on {args.distill_lines} unlabeled fin_corpus lines" if args.distill_lines else "")
+        )
     pretrain_info = None
     if pretrained is not None:
         pstate = json.loads((pretrained / "state.json").read_text())

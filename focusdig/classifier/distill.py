@@ -1,0 +1,115 @@
+"""Distillation: a teacher ensemble's soft labels as the student's fine-tuning targets.
+
+Teachers are fine-tuned classifier directories (their sentence-level probabilities) and,
+optionally, the linear baseline fit on the same training split. Their averaged probabilities
+are mixed into the gold labels of the labeled training sentences and are the only target of
+unlabeled corpus lines (sampled from `fin_corpus`, validation and test texts kept out).
+Targeted (entity-level) examples keep their gold labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from focusdig.classifier import data as D
+from focusdig.classifier.artifacts import load_model_dir
+from focusdig.classifier.baseline import baseline_proba, fit_baseline
+from focusdig.classifier.targets import encode_examples
+
+
+def model_probs(model_dir: str | Path, texts: Sequence[str], batch_size: int = 128) -> np.ndarray:
+    """Sentence-level probabilities (N, 3) of a compact classifier directory, in LABELS order."""
+    from focusdig.classifier.trainer import predict_logits
+
+    model, enc, _ = load_model_dir(model_dir)
+    labels = list(model.config.labels)
+    if sorted(labels) != sorted(D.LABELS):
+        raise ValueError(f"{model_dir}: labels {labels} are not {list(D.LABELS)}")
+    examples = [D.Example(t, D.LABELS[0], "teacher") for t in texts]
+    logits = predict_logits(model, encode_examples(enc, examples, model.config), batch_size)
+    probs = torch.softmax(torch.from_numpy(logits), -1).numpy()
+    return probs[:, [labels.index(label) for label in D.LABELS]]
+
+
+def teacher_probs(
+    teachers: Sequence[str | Path],
+    texts: Sequence[str],
+    splits: dict[str, list[D.Example]] | None = None,
+    log: Callable[[str], None] = print,
+) -> np.ndarray:
+    """The ensemble's mean probabilities (N, 3) over `texts`. With `splits`, the linear baseline
+    (fit on its sentence-level train split, C chosen on val) is one more member."""
+    members = []
+    for path in teachers:
+        members.append(model_probs(path, texts))
+        log(f"teacher {path}: {len(texts)} texts labeled")
+    if splits is not None:
+        train = [ex for ex in splits["train"] if not ex.targets]
+        val = [ex for ex in splits["val"] if not ex.targets]
+        model, scores = fit_baseline(
+            [ex.text for ex in train],
+            [ex.label for ex in train],
+            [ex.text for ex in val],
+            [ex.label for ex in val],
+        )
+        members.append(baseline_proba(model, texts))
+        log(f"teacher linear baseline (val macro-F1 by C: {scores})")
+    if not members:
+        raise ValueError("distillation needs at least one teacher")
+    return np.mean(members, axis=0)
+
+
+def soft_targets(
+    examples: Sequence[D.Example],
+    teacher: np.ndarray,
+    has_teacher: np.ndarray,
+    weight: float,
+    label_smoothing: float,
+) -> np.ndarray:
+    """Targets (N, 3): smoothed gold one-hot, mixed with the teacher where it has a row
+    (`weight` = the teacher's share). Rows without a gold label (source "corpus") are the
+    teacher's alone."""
+    n, k = len(examples), len(D.LABELS)
+    gold = np.full((n, k), label_smoothing / k, dtype=np.float32)
+    for i, ex in enumerate(examples):
+        gold[i, D.LABELS.index(ex.label)] += 1.0 - label_smoothing
+    unlabeled = np.array([ex.source == "corpus" for ex in examples])
+    w = np.where(has_teacher, np.where(unlabeled, 1.0, weight), 0.0)[:, None]
+    return (1.0 - w) * gold + w * teacher
+
+
+def add_distillation(
+    splits: dict[str, list[D.Example]],
+    data_dir: str | None,
+    teachers: Sequence[str | Path],
+    baseline: bool,
+    unlabeled_lines: int,
+    weight: float,
+    label_smoothing: float,
+    seed: int,
+    log: Callable[[str], None] = print,
+) -> tuple[dict[str, list[D.Example]], np.ndarray]:
+    """Train split + `unlabeled_lines` corpus lines, and the soft targets of every train row."""
+    from focusdig.classifier.trainer import heldout_texts
+
+    train = list(splits["train"])
+    if unlabeled_lines:
+        known = heldout_texts(data_dir) | {D.normalize(ex.text) for ex in train}
+        lines = D.sample_corpus(data_dir, int(unlabeled_lines * 1.2), seed=seed + 3)
+        lines = [line for line in lines if D.normalize(line) not in known][:unlabeled_lines]
+        train += [D.Example(line, D.LABELS[1], "corpus") for line in lines]
+        log(f"distillation: {len(lines)} unlabeled corpus lines")
+    sentence_rows = [i for i, ex in enumerate(train) if not ex.targets]
+    probs = teacher_probs(
+        teachers, [train[i].text for i in sentence_rows], splits if baseline else None, log
+    )
+    teacher = np.zeros((len(train), len(D.LABELS)), dtype=np.float32)
+    teacher[sentence_rows] = probs
+    has_teacher = np.zeros(len(train), dtype=bool)
+    has_teacher[sentence_rows] = True
+    targets = soft_targets(train, teacher, has_teacher, weight, label_smoothing)
+    return {**splits, "train": train}, targets
