@@ -4,6 +4,7 @@ from alembic import context
 
 from focusdig.database import create_db_engine
 from focusdig.schema import Base
+from focusdig.search import outside_orm
 from focusdig.settings import Settings
 
 config = context.config
@@ -16,6 +17,7 @@ def _run(connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=outside_orm,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -35,6 +35,7 @@ from focusdig.schema import (
     Translation,
     item_time,
 )
+from focusdig.search import text_condition
 from focusdig.settings import DEFAULT_MIN_TRANSLATION_CONFIDENCE
 from focusdig.translation import is_low_confidence
 
@@ -44,7 +45,6 @@ COUNT_CAP = 1_000  # counting every match of a broad filter costs a scan of them
 # (on SQLite, with a million items, the first is faster above 10,000 to 35,000)
 DENSE_ENTITY = 20_000
 MAX_OFFSET = 10_000  # deeper pages: narrow the filter (e.g. ``until``) instead
-LIKE_ESCAPE = "\\"
 
 
 @dataclass(frozen=True)
@@ -101,11 +101,6 @@ def _mentions(session: Session, entity_id: int) -> ColumnElement[bool]:
     return Item.id.in_(mentioning)  # rare: read its items through the entity's index
 
 
-def _like_pattern(text: str) -> str:
-    escaped = text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _conditions(session: Session, where: ItemFilter) -> list[ColumnElement[bool]] | None:
     """The WHERE conditions of a filter; None when it cannot match (an unknown source)."""
     conditions: list[ColumnElement[bool]] = []
@@ -127,9 +122,7 @@ def _conditions(session: Session, where: ItemFilter) -> list[ColumnElement[bool]
     if where.until is not None:
         conditions.append(item_time < as_utc(where.until))
     if where.q:
-        pattern = _like_pattern(where.q)
-        in_title = Item.title.ilike(pattern, escape=LIKE_ESCAPE)
-        conditions.append(in_title | Item.text.ilike(pattern, escape=LIKE_ESCAPE))
+        conditions.append(text_condition(session, where.q))
     if where.label is not None:
         # EXISTS, not a condition on the joined score: the planner then still walks the items
         # newest first instead of reading every score with that label and sorting

@@ -104,10 +104,12 @@ class Item(Base):
 
 item_time = func.coalesce(Item.published_at, Item.fetched_at)
 """An item's time: when it was published, else when it was fetched. Lists are newest first by
-it, and date filters and daily series use it; the two indexes below serve those reads."""
+it, and date filters and daily series use it; the indexes below serve those reads."""
 
 Index("ix_items_time", item_time, Item.id)
 Index("ix_items_source_time", Item.source_id, item_time, Item.id)
+Index("ix_items_source_language_time", Item.source_id, Item.language, item_time, Item.id)
+# the text filter's trigram indexes are made by migrations only (see focusdig.search)
 
 
 class ModelVersion(Base):
