@@ -104,6 +104,9 @@ def test_item_filters_combine_and_paginate(shared_scored_db, monkeypatch):
         ({"label": "negative"}, lambda i: i["label"] == "negative"),
         ({"q": "BANK"}, lambda i: "bank" in (i["title"] + i["text"]).lower()),
         ({"q": "%"}, lambda i: "%" in i["title"] + i["text"]),  # a literal %, not a wildcard
+        ({"q": "_"}, lambda i: "_" in i["title"] + i["text"]),
+        ({"q": "DIE Börse"}, lambda i: "die börse" in (i["title"] + i["text"]).lower()),
+        ({"q": "st"}, lambda i: "st" in (i["title"] + i["text"]).lower()),  # under a trigram
         (
             {"source": "sample-en-comments", "label": "positive", "q": "the"},
             lambda i: (
@@ -117,6 +120,10 @@ def test_item_filters_combine_and_paginate(shared_scored_db, monkeypatch):
         expected = [i["id"] for i in everything if keep(i)]
         assert [i["id"] for i in all_items(client, **params)] == expected, params
     assert 0 < len(all_items(client, q="%")) < len(everything)
+    assert all_items(client, q="DIE Börse")  # in the German sample
+    chinese = next(i for i in everything if i["language"] == "zh")["title"][:3]
+    expected = [i["id"] for i in everything if chinese in i["title"] + i["text"]]
+    assert expected and [i["id"] for i in all_items(client, q=chinese)] == expected
 
     cut = datetime(2026, 11, 24, tzinfo=UTC)
     time_of = lambda i: datetime.fromisoformat(i["published_at"] or i["fetched_at"])  # noqa: E731
