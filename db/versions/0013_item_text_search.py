@@ -20,7 +20,8 @@ Create Date: 2026-11-26
   not the extension (other objects of the database may use it).
 
 ``ix_items_source_language_time`` (source, language, item time, id) serves "source +
-language" filters: the page and its count read only that language's items of the source.
+language" filters: the page and its count read only that language's items of the source. On
+SQLite it is analyzed at once (a fraction of a second on a million items).
 """
 
 import logging
@@ -92,6 +93,9 @@ def upgrade() -> None:
         f"(source_id, language, {ITEM_TIME}, id)"
     )
     if conn.dialect.name == "sqlite":
+        # without statistics of its own, SQLite took this index for a source filter alone
+        # and sorted all of the source's items (where tables were analyzed before)
+        op.execute("ANALYZE ix_items_source_language_time")
         if _sqlite_has_trigram(conn):
             for statement in SQLITE_UP:
                 op.execute(statement)
