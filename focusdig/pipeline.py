@@ -68,6 +68,7 @@ def _load(model: _Registered, device: str | None, precision: str) -> object:
                     precision=precision,
                     manifest=model.manifest,
                     version=model.version,
+                    int8=None,  # int8 on the CPU under "auto" (focusdig.precision)
                 )
             else:
                 from focusdig.translator import Translator

@@ -4,16 +4,21 @@
 instructions (AVX512-BF16 or AMX, e.g. AMD Zen 4, Intel Sapphire Rapids: about 1.8x the float32
 speed of our models, class probabilities within 0.01), and float32 everywhere else (emulated
 bfloat16 is slower than float32). The translator on a CPU goes one step further under ``auto``:
-its linear layers run as dynamically quantized int8 (``focusdig.translator.model.quantize_int8``).
+its linear layers run as dynamically quantized int8 (``focusdig.translator.model.quantize_int8``),
+and so do the classifier's in the pipeline's scoring and entity steps (``quantize_linear_int8``,
+``Classifier.load(int8=None)``).
 """
 
 from __future__ import annotations
 
+import copy
 import functools
+import warnings
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 import torch
+from torch import nn
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -48,3 +53,21 @@ def dtype_name(dtype: torch.dtype | None) -> str:
 def autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContextManager:
     """``torch.autocast`` for ``dtype``, or a no-op for float32."""
     return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+def int8_by_default(device: torch.device | str, precision: str = "auto") -> bool:
+    """Whether ``auto`` means dynamically quantized int8 linear layers: on the CPU only."""
+    return torch.device(device).type == "cpu" and precision == "auto"
+
+
+def quantize_linear_int8(model: nn.Module, inplace: bool = False) -> nn.Module:
+    """An inference copy of ``model`` (``inplace``: the model itself) on the CPU whose
+    ``nn.Linear`` layers run as dynamically quantized int8 matrix products (weights int8 per
+    output channel, activations quantized on the fly): PyTorch's ``quantize_dynamic``.
+    Everything else stays float32."""
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    model = (model if inplace else copy.deepcopy(model)).cpu().eval()
+    with warnings.catch_warnings():  # deprecated in favour of torchao, still supported
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(model, {nn.Linear: per_channel_dynamic_qconfig}, inplace=True)

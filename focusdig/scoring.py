@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from sqlalchemy import Engine, exists, func, select
+from sqlalchemy import Engine, exists, func, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from focusdig.classifier import Classifier, Prediction
-from focusdig.database import insert_unless_present, session_scope
+from focusdig.database import session_scope, upsert_statement
 from focusdig.schema import Item, Score, ScoreToken, Translation, utcnow
 
 TITLE_SEPARATOR = "\n\n"
@@ -68,36 +68,59 @@ def english_span(alignment: list[dict] | None, start: int, end: int) -> tuple[in
     return _aligned(alignment, start, end, "src", "tgt")
 
 
-def _token_rows(score_id: int, pred: Prediction, translation: Translation | None):
+def _token_rows(score_id: int, pred: Prediction, translation: Translation | None) -> list[dict]:
+    rows = []
     for rank, t in enumerate(pred.top_tokens, start=1):
-        row = ScoreToken(
-            score_id=score_id,
-            rank=rank,
-            word=t["word"][:200],
-            weight=float(t["weight"]),
-            start=t["start"],
-            end=t["end"],
-        )
         span = translation and source_span(translation.alignment, t["start"], t["end"])
-        if span:
-            row.source_start, row.source_end = span
-            row.source_word = translation.source_text[span[0] : span[1]][:200]
-        yield row
+        rows.append(
+            {
+                "score_id": score_id,
+                "rank": rank,
+                "word": t["word"][:200],
+                "weight": float(t["weight"]),
+                "start": t["start"],
+                "end": t["end"],
+                "source_word": translation.source_text[span[0] : span[1]][:200] if span else None,
+                "source_start": span[0] if span else None,
+                "source_end": span[1] if span else None,
+            }
+        )
+    return rows
 
 
-def _insert_score(session: Session, item_id: int, model_id: int, p: Prediction) -> int | None:
-    """Insert one score unless that (item, model) is already scored; returns its id or None."""
-    row = {
-        "item_id": item_id,
-        "model_version_id": model_id,
-        "label": p.label,
-        "score": p.score,
-        "prob_negative": p.probs["negative"],
-        "prob_neutral": p.probs.get("neutral", 0.0),  # a bullish/bearish model has none
-        "prob_positive": p.probs["positive"],
-        "scored_at": utcnow(),
-    }
-    return insert_unless_present(session, Score, row)
+def _store_scores(
+    session: Session,
+    rows: list[tuple[Item, Translation | None]],
+    predictions: list[Prediction],
+    model_id: int,
+) -> int:
+    """Insert the scores of a batch (those of (item, model) pairs already scored are skipped)
+    and their top words, each in one statement; returns how many scores were stored."""
+    now = utcnow()
+    score_rows = [
+        {
+            "item_id": item.id,
+            "model_version_id": model_id,
+            "label": p.label,
+            "score": p.score,
+            "prob_negative": p.probs["negative"],
+            "prob_neutral": p.probs.get("neutral", 0.0),  # a bullish/bearish model has none
+            "prob_positive": p.probs["positive"],
+            "scored_at": now,
+        }
+        for (item, _), p in zip(rows, predictions, strict=True)
+    ]
+    stmt = upsert_statement(session, Score).on_conflict_do_nothing()
+    stored = dict(session.execute(stmt.returning(Score.item_id, Score.id), score_rows).all())
+    tokens = [
+        token
+        for (item, translation), p in zip(rows, predictions, strict=True)
+        if item.id in stored
+        for token in _token_rows(stored[item.id], p, translation)
+    ]
+    if tokens:
+        session.execute(insert(ScoreToken), tokens)
+    return len(stored)
 
 
 def iter_score_batches(
@@ -127,12 +150,7 @@ def iter_score_batches(
             after = rows[-1][0].id
             texts = [t.text if t else item_text(i.kind, i.title, i.text) for i, t in rows]
             predictions = classifier.predict(texts, batch_size=batch_size)
-            stored = 0
-            for (item, translation), pred in zip(rows, predictions, strict=True):
-                score_id = _insert_score(session, item.id, model_id, pred)
-                if score_id is not None:
-                    stored += 1
-                    session.add_all(_token_rows(score_id, pred, translation))
+            stored = _store_scores(session, rows, predictions, model_id)
         yield stored
 
 

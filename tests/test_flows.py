@@ -139,23 +139,24 @@ def test_a_run_killed_mid_way_is_finished_by_the_next(
 
 
 # a scoring process that stops for kill -9 inside its second batch's transaction, after that
-# batch's first score row was written (not committed)
+# batch's score rows were written (not committed)
 SCORER_STOPPED_MID_WRITE = """
 import threading
 from focusdig import pipeline, scoring
 from focusdig.database import get_engine
 from focusdig.settings import Settings
 
-real_insert, calls = scoring._insert_score, []
+real_store, calls = scoring._store_scores, []
 
-def insert_then_stop(*args, **kwargs):
-    calls.append(1)
-    if len(calls) == 5:
-        print("mid-write", flush=True)
+def store_then_stop(*args, **kwargs):
+    stored = real_store(*args, **kwargs)
+    calls.append(stored)
+    if len(calls) == 2:
+        print(f"mid-write {stored}", flush=True)
         threading.Event().wait()
-    return real_insert(*args, **kwargs)
+    return stored
 
-scoring._insert_score = insert_then_stop
+scoring._store_scores = store_then_stop
 pipeline.process(get_engine(Settings.from_env()), batch_size=3)
 """
 
@@ -177,7 +178,7 @@ def test_a_process_killed_with_sigkill_mid_write_loses_and_doubles_nothing(
     line = child.stdout.readline()
     child.send_signal(signal.SIGKILL)
     _, error = child.communicate()
-    assert line == "mid-write\n", error
+    assert line == "mid-write 3\n", error
     assert child.returncode == -signal.SIGKILL
     assert counts(tiny_champion)["scores"] == 3  # the first batch, not the half-written second
     report = pipeline.process(tiny_champion, batch_size=3)

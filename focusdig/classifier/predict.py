@@ -23,9 +23,16 @@ import torch
 
 from focusdig.artifacts import newest_model_dir
 from focusdig.classifier.artifacts import load_model_dir
+from focusdig.classifier.model import SentimentClassifier
 from focusdig.classifier.targets import Span, mark_tokens, supports_targets, window
 from focusdig.classifier.tokenizer import Encoded, TextEncoder
-from focusdig.precision import autocast, autocast_dtype, dtype_name
+from focusdig.precision import (
+    autocast,
+    autocast_dtype,
+    dtype_name,
+    int8_by_default,
+    quantize_linear_int8,
+)
 
 
 @dataclass
@@ -203,10 +210,15 @@ class Classifier:
         path: Path | None = None,
         device: str | torch.device | None = None,
         precision: str = "auto",
+        int8: bool = False,
     ):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model = model.to(self.device).eval()
-        self.autocast_dtype = autocast_dtype(self.device, precision)
+        if int8 and self.device.type != "cpu":
+            raise ValueError("int8 (dynamic quantization) runs on the CPU only")
+        self.int8 = int8
+        self.model = quantize_linear_int8(model) if int8 else model.to(self.device).eval()
+        # int8 layers take float32 input: no autocast
+        self.autocast_dtype = None if int8 else autocast_dtype(self.device, precision)
         self.encoder = encoder
         self.config = config
         self.path = path
@@ -225,6 +237,7 @@ class Classifier:
         manifest: dict | None = None,
         version: str | None = None,
         explanation: str | None = None,
+        int8: bool | None = False,
     ) -> Classifier:
         """Load and verify any supported classifier directory (None: `default_model_dir()`):
         focusdig's own, a Hugging Face encoder fine-tuned by focusdig, or a Hugging Face
@@ -234,7 +247,11 @@ class Classifier:
         (process-wide) intra-op CPU threads. `precision`: auto, fp32, bf16 or fp16 (see
         `focusdig.precision`). `manifest`: file digests to check (default: the directory's
         manifest.json); `version`: the registered name; `explanation`: rollout or cls for
-        Hugging Face classification models.
+        Hugging Face classification models. `int8`: run the linear layers as dynamically
+        quantized int8 (CPU only); None: int8 where `focusdig.precision.int8_by_default` says
+        and the model is focusdig's own (what the pipeline uses; a Hugging Face model's int8
+        quality is not measured). Label agreement with float32 and macro-F1 on the test
+        splits: benchmarks/README.md section 6.
         """
         if num_threads:
             torch.set_num_threads(num_threads)
@@ -242,10 +259,16 @@ class Classifier:
         model, enc, config = load_model_dir(path, manifest, explanation)
         if version:
             config = {**config, "version": version}
-        return cls(model, enc, config, path=path, device=device, precision=precision)
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if int8 is None:
+            own = isinstance(model, SentimentClassifier)
+            int8 = own and int8_by_default(device, precision)
+        elif int8 and not isinstance(model, SentimentClassifier):
+            raise ValueError("int8 is for focusdig's own classifier, not a Hugging Face model")
+        return cls(model, enc, config, path=path, device=device, precision=precision, int8=int8)
 
     def __repr__(self) -> str:
-        dtype = dtype_name(self.autocast_dtype)
+        dtype = "int8" if self.int8 else dtype_name(self.autocast_dtype)
         return f"Classifier(version={self.version!r}, device={self.device.type!r}, {dtype})"
 
     # -- segmentation -------------------------------------------------------------------------

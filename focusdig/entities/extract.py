@@ -150,8 +150,8 @@ class Extractor:
                 for entity_id in ids:
                     yield Mention(entity_id, match.start(), match.end(), match.group(0), how)
 
-    def _mentions(self, doc) -> list[Mention]:
-        text = doc.text
+    def _mentions(self, text: str, doc) -> list[Mention]:
+        """Mentions in ``text``; ``doc``: its tokens (``doc.text`` would rebuild the text)."""
         shouted = None
         found = list(self._structured(text))
         for key, start, end in self.matcher(doc):
@@ -160,13 +160,16 @@ class Extractor:
                 shouted = _shouted(text) if shouted is None else shouted
                 if shouted:
                     continue
-            span = doc[start:end]
-            found.append(Mention(entity_id, span.start_char, span.end_char, span.text, how))
+            first, last = doc[start], doc[end - 1]
+            a, b = first.idx, last.idx + len(last)
+            found.append(Mention(entity_id, a, b, text[a:b], how))
         return _keep_longest(found)
 
     def extract(self, text: str) -> list[Mention]:
         """Mentions in ``text``, by position; offsets are character offsets into ``text``."""
-        return self._mentions(self.nlp.make_doc(text or ""))
+        text = text or ""
+        return self._mentions(text, self.nlp.make_doc(text))
 
     def extract_many(self, texts: Sequence[str]) -> list[list[Mention]]:
-        return [self._mentions(doc) for doc in self.nlp.tokenizer.pipe(texts)]
+        docs = self.nlp.tokenizer.pipe(texts)
+        return [self._mentions(text, doc) for text, doc in zip(texts, docs, strict=True)]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -266,15 +265,13 @@ class Seq2SeqTransformer(nn.Module):
 
 def quantize_int8(model: Seq2SeqTransformer) -> Seq2SeqTransformer:
     """An inference copy whose linear layers, and the output projection (an untied copy of
-    the embeddings), run as dynamically quantized int8 matrix products on the CPU (weights
-    int8 per output channel, activations quantized on the fly): PyTorch's
-    ``quantize_dynamic``. Embeddings, layer norms and attention stay float32."""
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    the embeddings), run as dynamically quantized int8 matrix products on the CPU
+    (``focusdig.precision.quantize_linear_int8``). Embeddings, layer norms and attention stay
+    float32."""
+    from focusdig.precision import quantize_linear_int8
 
     model = copy.deepcopy(model).cpu().eval()
     head = nn.Linear(model.config.d_model, model.config.vocab_size, bias=False)
     head.weight = nn.Parameter(model.embed.weight.detach().clone())
     model.lm_head = head
-    with warnings.catch_warnings():  # deprecated in favour of torchao, still supported
-        warnings.simplefilter("ignore")
-        return quantize_dynamic(model, {nn.Linear: per_channel_dynamic_qconfig}, inplace=True)
+    return quantize_linear_int8(model, inplace=True)

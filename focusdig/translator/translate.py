@@ -27,7 +27,7 @@ from torch import Tensor
 
 from focusdig.artifacts import MARIAN, describe
 from focusdig.langid import detect_languages, normalize_code
-from focusdig.precision import autocast, autocast_dtype
+from focusdig.precision import autocast, autocast_dtype, int8_by_default
 from focusdig.translator.artifacts import latest_model_dir, load_model_dir
 from focusdig.translator.generate import Hypothesis, beam_search, greedy_search, max_new_tokens
 from focusdig.translator.model import Seq2SeqTransformer, quantize_int8
@@ -171,7 +171,7 @@ class Translator:
         int8: bool | None = None,
     ):
         if int8 is None:  # auto: the fastest at equal quality (benchmarks/README.md)
-            int8 = device == "cpu" and precision == "auto"
+            int8 = int8_by_default(device, precision)
         if int8 and device != "cpu":
             raise ValueError("int8 (dynamic quantization) runs on the CPU only")
         self.int8 = int8
