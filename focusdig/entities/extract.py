@@ -81,9 +81,13 @@ def make_tokenizer():
     return nlp
 
 
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
+_ASCII_UPPER = re.compile(r"[A-Z]")
+
+
 def _shouted(text: str) -> bool:
-    letters = [c for c in text if c.isalpha() and c.isascii()]
-    return len(letters) >= 12 and sum(c.isupper() for c in letters) >= SHOUTED * len(letters)
+    letters = len(_ASCII_LETTER.findall(text))
+    return letters >= 12 and len(_ASCII_UPPER.findall(text)) >= SHOUTED * letters
 
 
 def _keep_longest(found: list[Mention]) -> list[Mention]:

@@ -139,12 +139,12 @@ def recompute(
                 {"entity_id": e, "day": day, **f, "updated_at": utcnow()}
                 for e, f in sorted(figures.items())
             ]
-    for chunk in _chunks(values, 200):
-        stmt = upsert_statement(session, EntityDay).values(chunk)
+    if values:  # one statement, executed for every row (no multi-row VALUES to compile)
+        stmt = upsert_statement(session, EntityDay)
         updated = {c: stmt.excluded[c] for c in ("mentions", "scored", "mean_score", *LABELS)}
         updated["updated_at"] = stmt.excluded.updated_at
         session.execute(
-            stmt.on_conflict_do_update(index_elements=["entity_id", "day"], set_=updated)
+            stmt.on_conflict_do_update(index_elements=["entity_id", "day"], set_=updated), values
         )
     return len(values)
 
