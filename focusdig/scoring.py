@@ -110,6 +110,8 @@ def _store_scores(
         }
         for (item, _), p in zip(rows, predictions, strict=True)
     ]
+    if not score_rows:
+        return 0
     stmt = upsert_statement(session, Score).on_conflict_do_nothing()
     stored = dict(session.execute(stmt.returning(Score.item_id, Score.id), score_rows).all())
     tokens = [

@@ -377,6 +377,27 @@ def test_precision_choice_and_bf16_agrees_with_fp32(model_dir: Path) -> None:
         assert a.top_tokens[0]["start"] >= 0 and b.top_tokens
 
 
+def test_int8_classifier_quantizes_linear_layers_and_agrees_with_fp32(model_dir: Path) -> None:
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+
+    texts = POS + NEG + NEU
+    exact = Classifier.load(model_dir, device="cpu", precision="fp32")
+    q = Classifier.load(model_dir, device="cpu", int8=True)
+    assert q.int8 and q.autocast_dtype is None and "int8" in repr(q)
+    layers = [m for m in q.model.modules() if isinstance(m, DynamicQuantizedLinear)]
+    assert layers and not any(type(m) is torch.nn.Linear for m in q.model.modules())
+    assert not any(isinstance(m, DynamicQuantizedLinear) for m in exact.model.modules())
+    for a, b, text in zip(exact.predict(texts), q.predict(texts), texts, strict=True):
+        assert max(abs(a.probs[k] - b.probs[k]) for k in a.probs) < 0.05
+        _check_offsets(text, b)
+    # auto (None): int8 on the CPU under precision "auto" only; the default stays float
+    assert Classifier.load(model_dir, device="cpu", int8=None).int8
+    assert not Classifier.load(model_dir, device="cpu", precision="fp32", int8=None).int8
+    assert not Classifier.load(model_dir, device="cpu").int8
+    with pytest.raises(ValueError, match="CPU only"):
+        Classifier(exact.model, exact.encoder, exact.config, device="cuda", int8=True)
+
+
 def test_electra_discriminator_learns_to_spot_replaced_tokens() -> None:
     from sklearn.metrics import roc_auc_score
 

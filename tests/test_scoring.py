@@ -43,10 +43,40 @@ def test_score_stores_each_item_once_with_valid_top_words(champion_db):
             assert [t.rank for t in s.tokens] == list(range(1, len(s.tokens) + 1))
             for t in s.tokens:
                 assert text[t.start : t.end] == t.word and t.word.strip() == t.word
+                if t.source_start is not None:  # a translated item's aligned source word
+                    source = translations[item.id].source_text
+                    assert source[t.source_start : t.source_end] == t.source_word[:200]
     assert "scored 0 items" in " ".join(run("score").stdout.split())
     with session_scope(champion_db) as session:
         assert session.scalar(select(func.count()).select_from(Score)) == len(readable)
         assert session.scalar(select(func.count()).select_from(ScoreToken)) <= len(readable) * 5
+
+
+def test_a_batch_stores_only_the_scores_not_already_there(champion_db):
+    from focusdig import pipeline, scoring
+
+    model_id, classifier = pipeline.load_champion(champion_db, "classifier")
+    assert classifier.int8 == (classifier.device.type == "cpu")  # the pipeline's CPU default
+    with session_scope(champion_db) as session:
+        rows = session.execute(
+            select(Item, Translation)
+            .outerjoin(Translation, Translation.item_id == Item.id)
+            .order_by(Item.id)
+            .limit(4)
+        ).all()
+        assert len(rows) == 4
+        texts = [item_text(i.kind, i.title, i.text) for i, _ in rows]
+        predictions = classifier.predict(texts)
+        assert scoring._store_scores(session, [], [], model_id) == 0
+        assert scoring._store_scores(session, rows[:2], predictions[:2], model_id) == 2
+    with session_scope(champion_db) as session:  # a concurrent run stored the first two
+        assert scoring._store_scores(session, rows, predictions, model_id) == 2
+    with session_scope(champion_db) as session:
+        scores = session.scalars(select(Score).order_by(Score.item_id)).all()
+        assert [s.item_id for s in scores] == [i.id for i, _ in rows]
+        for s, p in zip(scores, predictions, strict=True):
+            assert s.label == p.label and abs(s.score - p.score) < 1e-6
+            assert [t.word for t in s.tokens] == [t["word"] for t in p.top_tokens]
 
 
 def test_export_carries_scores_and_top_tokens(champion_db, tmp_path):
