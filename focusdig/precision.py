@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import copy
 import functools
+import threading
 import warnings
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import torch
@@ -71,3 +73,22 @@ def quantize_linear_int8(model: nn.Module, inplace: bool = False) -> nn.Module:
     with warnings.catch_warnings():  # deprecated in favour of torchao, still supported
         warnings.simplefilter("ignore")
         return quantize_dynamic(model, {nn.Linear: per_channel_dynamic_qconfig}, inplace=True)
+
+
+_threads_lock = threading.Lock()
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op CPU threads (None: as they are), restoring the
+    count after it; the count is process-wide, so such blocks run one at a time."""
+    if not n:
+        yield
+        return
+    with _threads_lock:
+        before = torch.get_num_threads()
+        torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)

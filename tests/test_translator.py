@@ -436,3 +436,27 @@ def test_int8_quantized_model_loads_and_translates(tr, tiny_translator):
     assert 0.0 < t.confidence <= 1.0
     with pytest.raises(ValueError, match="CPU"):
         Translator(tr.model, tr.tokenizer, tr.config, device="cuda", int8=True)
+
+
+def test_cpu_decoding_runs_on_one_thread_and_restores_the_count(tr, monkeypatch):
+    texts, langs = [s for _, s, _ in PAIRS], [lang for lang, _, _ in PAIRS]
+    seen, real_decode = [], tr._decode
+
+    def decode(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(tr, "_decode", decode)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        out = tr.translate(texts, src_lang=langs, batch_size=2)
+        assert torch.get_num_threads() == 2 and seen and set(seen) == {1}
+        monkeypatch.setattr(tr, "cpu_decode_threads", None)  # as they are
+        seen.clear()
+        ref = tr.translate(texts, src_lang=langs, batch_size=2)
+        assert set(seen) == {2}
+    finally:
+        torch.set_num_threads(before)
+    assert [t.text for t in out] == [t.text for t in ref] == [e for _, _, e in PAIRS]
+    assert [t.alignment for t in out] == [t.alignment for t in ref]

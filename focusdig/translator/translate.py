@@ -27,7 +27,7 @@ from torch import Tensor
 
 from focusdig.artifacts import MARIAN, describe
 from focusdig.langid import detect_languages, normalize_code
-from focusdig.precision import autocast, autocast_dtype, int8_by_default
+from focusdig.precision import autocast, autocast_dtype, int8_by_default, torch_threads
 from focusdig.translator.artifacts import latest_model_dir, load_model_dir
 from focusdig.translator.generate import Hypothesis, beam_search, greedy_search, max_new_tokens
 from focusdig.translator.model import Seq2SeqTransformer, quantize_int8
@@ -159,6 +159,10 @@ class Translator:
     """A loaded translation model. Use `Translator.load()`."""
 
     source_prefix = 1  # encoder input positions before the source tokens (the language tag)
+    # torch intra-op threads while decoding on the CPU: token-by-token decoding is many small
+    # operations, and splitting each across threads costs more than it gives (measured on 2
+    # shared cores: 205 items in 2.3 s on one thread, 6-20 s on two; benchmarks/README.md §6)
+    cpu_decode_threads: int | None = 1
 
     def __init__(
         self,
@@ -375,16 +379,18 @@ class Translator:
         order = sorted(range(len(pieces)), key=lambda j: len(encoded[j][0]))
         hyps: list[Hypothesis] = [None] * len(pieces)  # type: ignore[list-item]
         batch_size = max(batch_size, 1)
-        for b in range(0, len(order), batch_size):
-            batch = order[b : b + batch_size]
-            outs = self._decode(
-                [encoded[j][0] for j in batch],
-                [langs[pieces[j][0]] for j in batch],
-                beam_size,
-                no_repeat_ngram_size,
-            )
-            for j, hyp in zip(batch, outs, strict=True):
-                hyps[j] = hyp
+        threads = self.cpu_decode_threads if torch.device(self.device).type == "cpu" else None
+        with torch_threads(threads):
+            for b in range(0, len(order), batch_size):
+                batch = order[b : b + batch_size]
+                outs = self._decode(
+                    [encoded[j][0] for j in batch],
+                    [langs[pieces[j][0]] for j in batch],
+                    beam_size,
+                    no_repeat_ngram_size,
+                )
+                for j, hyp in zip(batch, outs, strict=True):
+                    hyps[j] = hyp
         results = [
             Translation(text, lang) if lang not in self.languages else Translation("", lang)
             for text, lang in zip(texts, langs, strict=True)
