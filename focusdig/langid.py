@@ -46,13 +46,6 @@ def _detector(low_accuracy: bool):
     return builder.build()
 
 
-def load_models() -> None:
-    """Load the detector's language models now rather than at the first detection (about
-    1.3 s of CPU, in lingua's own code with the GIL released, so a thread can do it while
-    another waits: `focusdig run` does it while its temporary Prefect API starts)."""
-    _detector(False).compute_language_confidence_values("load the language models")
-
-
 def normalize_code(code: str | None) -> str | None:
     """'zh-CN' / 'fr_FR' / 'DE' -> 'zh' / 'fr' / 'de'; '' or None -> None."""
     if not code:

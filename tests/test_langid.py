@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from focusdig import langid
 from focusdig.langid import detect_language, detect_languages, normalize_code
 
 
@@ -67,11 +66,3 @@ def test_low_accuracy_mode():
     assert (
         detect_language("Die EZB lässt die Leitzinsen unverändert.", low_accuracy=True)[0] == "de"
     )
-
-
-def test_loading_the_models_ahead_builds_the_full_accuracy_detector():
-    langid._detector.cache_clear()
-    langid.load_models()
-    assert langid._detector.cache_info().currsize == 1
-    assert langid.detect_language("Der Markt steigt heute laut Analysten deutlich")[0] == "de"
-    assert langid._detector.cache_info().misses == 1  # the detection used the loaded one

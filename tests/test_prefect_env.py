@@ -3,8 +3,6 @@ command line's imports, adopted by the command, stopped once; never for other co
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from focusdig import prefect_env
@@ -68,23 +66,3 @@ def test_other_commands_help_and_a_configured_server_start_nothing(at_exit, monk
     with prefect_env.temporary_api_started() as api:
         assert api is None
     assert RecordedAPI.started == []
-
-
-class UnstartableAPI(RecordedAPI):
-    def wait_ready(self) -> str:
-        raise prefect_env.TemporaryAPIError("the temporary Prefect API stopped: test")
-
-
-def test_run_loads_the_language_models_while_it_waits_for_the_api(at_exit, monkeypatch):
-    from typer.testing import CliRunner
-
-    from focusdig import langid
-    from focusdig.cli import app
-
-    loaded = threading.Event()
-    monkeypatch.setattr(langid, "load_models", loaded.set)
-    monkeypatch.setattr(prefect_env, "TemporaryAPI", UnstartableAPI)
-    result = CliRunner().invoke(app, ["run"])
-    assert result.exit_code == 2 and "temporary Prefect API stopped" in result.output
-    assert loaded.wait(timeout=10)
-    assert RecordedAPI.started[0].stops == 1

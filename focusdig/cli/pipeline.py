@@ -148,7 +148,6 @@ def run_pipeline(
 ) -> None:
     """The main job: ingest, detect languages, translate and score, once (ephemeral Prefect)."""
     import os
-    import threading
 
     from focusdig.prefect_env import TemporaryAPIError, one_off_run, temporary_api_started
 
@@ -163,10 +162,6 @@ def run_pipeline(
     # the temporary Prefect API starts while this process imports and opens the database
     with temporary_api_started() as api:
         open_db()
-        if api is not None:  # waiting for it is idle time: load the language models meanwhile
-            from focusdig.langid import load_models
-
-            threading.Thread(target=load_models, name="load language models", daemon=True).start()
         from flows.pipeline import pipeline_flow
         from focusdig.pipeline import set_progress_hook
 
