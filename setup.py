@@ -19,6 +19,7 @@ setup(
             "api/templates/*.html",
             "api/static/*",
             "entities/data/*",
+            "translator/data/*",
         ],
         "focusdig._models": ["classifier/*/*", "translator/*/*"],
         "focusdig._migrations": ["alembic.ini", "script.py.mako", "README.md"],

@@ -7,6 +7,9 @@ import gzip
 import math
 import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +20,11 @@ from focusdig.translator.artifacts import default_models_root, save_model_dir
 from focusdig.translator.data import Pair, load_pairs, split_pairs
 from focusdig.translator.generate import beam_search, block_repeated_ngrams, greedy_search
 from focusdig.translator.model import Seq2SeqTransformer
+from focusdig.translator.sentencizer import (
+    french_tokenizer_bytes,
+    french_tokenizer_file,
+    sentencizer,
+)
 from focusdig.translator.tokenizer import SubwordTokenizer
 from focusdig.translator.trainer import TrainingArguments, collate, encode_pairs, train_translator
 from focusdig.translator.translate import split_sentences
@@ -189,6 +197,47 @@ def test_split_sentences():
         "Fin",
     ]
     assert split_sentences("  ", "de") == []
+
+
+def test_the_shipped_french_tokenizer_is_spacys_without_its_token_match():
+    import spacy
+
+    shipped = french_tokenizer_file(spacy.__version__)
+    assert shipped.exists(), "run `python -m focusdig.translator.sentencizer` for this spaCy"
+    assert shipped.read_bytes() == french_tokenizer_bytes()
+
+
+FRENCH = [
+    "Le porte-monnaie est vide. L'arc-en-ciel brille ! Vient-il ? Oui.",
+    "M. Dupont et Mme. Martin (av. J.-C.) ont dit : « non. » Puis ils sont partis.",
+    "Le CAC 40 a gagné 1.5 %... Les sous-marins, etc. Voir https://example.fr/a.b. Fin",
+    "Après-demain. Grand-mère. Aujourd'hui, l'entr'acte ; c.-à-d. pas-à-pas. Saint-Étienne.",
+    "Il est 10 h. -Non. Pourquoi-pas? Les anti-inflammatoires. 3e trimestre. T-shirt.",
+    "Ex-PDG. Néo-libéral. Ultra-rapide. Demi-heure. S'il-vous-plaît. Peut-être !?! Bon.",
+]
+
+
+def test_french_sentences_are_those_of_spacy_french():
+    import spacy
+
+    french = spacy.blank("fr")
+    french.add_pipe("sentencizer")
+    feed = (Path(__file__).parent.parent / "focusdig/samples/fr_news.xml").read_text("utf-8")
+    for text in [*FRENCH, feed]:
+        expected = [(s.start_char, s.end_char) for s in french(text).sents]
+        assert [(s.start_char, s.end_char) for s in sentencizer("fr")(text).sents] == expected
+        assert len(expected) > 1
+
+
+def test_french_sentences_do_not_import_spacy_french():
+    probe = (
+        "import sys\n"
+        "from focusdig.translator.translate import split_sentences\n"
+        "spans = split_sentences('Bonjour M. Dupont. Au revoir.', 'fr')\n"
+        "print(spans, 'spacy.lang.fr' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[(0, 18), (19, 29)] False"
 
 
 def _write_data_dir(root):

@@ -1,13 +1,14 @@
 """`Translator`: zh/fr/de -> English for whole articles, with word alignments and a confidence.
 
 A text is cut into lines, each line into sentences (a blank spaCy pipeline with the rule-based
-`sentencizer` for de/fr, no model download; for Chinese a rule on 。！？ and their ASCII forms),
-and a sentence longer than the model's source window into chunks at clause, then word, then
-(only for a single overlong word) character boundaries: nothing is dropped or truncated. The
-pieces of all texts are decoded in length-sorted batches and each text's English pieces are
-joined in order (source line breaks between pieces are kept). Each target word is linked to the
-source word (for Chinese: the source subword) its tokens attend to most in the last decoder
-layer, with character offsets into the whole input text and the whole output text.
+`sentencizer` for de/fr, no model download, see `focusdig.translator.sentencizer`; for Chinese
+a rule on 。！？ and their ASCII forms), and a sentence longer than the model's source window
+into chunks at clause, then word, then (only for a single overlong word) character boundaries:
+nothing is dropped or truncated. The pieces of all texts are decoded in length-sorted batches
+and each text's English pieces are joined in order (source line breaks between pieces are
+kept). Each target word is linked to the source word (for Chinese: the source subword) its
+tokens attend to most in the last decoder layer, with character offsets into the whole input
+text and the whole output text.
 
 Confidence: the model's own probability of what it wrote, length-normalised: exp of the mean
 log-probability of the generated tokens (each piece's </s> included) over the whole text, so
@@ -16,7 +17,6 @@ a long sentence weighs in proportion to its length. 1.0 means every token was ce
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -31,6 +31,7 @@ from focusdig.precision import autocast, autocast_dtype, int8_by_default, torch_
 from focusdig.translator.artifacts import latest_model_dir, load_model_dir
 from focusdig.translator.generate import Hypothesis, beam_search, greedy_search, max_new_tokens
 from focusdig.translator.model import Seq2SeqTransformer, quantize_int8
+from focusdig.translator.sentencizer import sentencizer
 from focusdig.translator.tokenizer import SubwordTokenizer
 
 TARGET = "en"
@@ -59,19 +60,6 @@ class Translation:
     confidence: float | None = None  # in [0, 1]; None when nothing was translated
 
 
-@functools.cache
-def _sentencizer(lang: str):
-    """A blank spaCy pipeline for ``lang`` (multi-language if spaCy has none) + sentencizer."""
-    import spacy
-
-    try:
-        nlp = spacy.blank(lang)
-    except ImportError:
-        nlp = spacy.blank("xx")
-    nlp.add_pipe("sentencizer")
-    return nlp
-
-
 def _trimmed(text: str, start: int, end: int) -> tuple[int, int] | None:
     while start < end and text[start].isspace():
         start += 1
@@ -90,7 +78,7 @@ def split_sentences(text: str, lang: str) -> list[tuple[int, int]]:
             cuts = [s0 + m.end() for m in _ZH_SENTENCE_END.finditer(line.group())]
             bounds = zip([s0, *cuts], [*cuts, line.end()], strict=True)
         else:
-            nlp = _sentencizer(lang)
+            nlp = sentencizer(lang)
             nlp.max_length = max(nlp.max_length, len(line.group()) + 1)
             doc = nlp(line.group())
             bounds = ((s0 + s.start_char, s0 + s.end_char) for s in doc.sents)
