@@ -22,12 +22,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import torch
 from sqlalchemy import Engine, select
 
 from focusdig.classifier import Classifier, load_model_dir, save_model_dir
 from focusdig.classifier import data as base_data
 from focusdig.database import session_scope
 from focusdig.labels import current_labels
+from focusdig.precision import torch_threads
 from focusdig.registry import (
     artifact_dir,
     champion,
@@ -185,7 +187,11 @@ def retrain(
     training = TrainingArguments.from_dict(
         {**args.training, "data_dir": str(data_dir), "use_phrasebank": use_phrasebank}
     )
-    history = finetune(training, model, encoder, splits)
+    # the same labels give the same challenger: seeded, and on a fixed thread count (float sums
+    # depend on it) whatever the process set before
+    torch.manual_seed(training.seed)
+    with torch_threads(training.num_threads):
+        history = finetune(training, model, encoder, splits)
     with session_scope(engine) as session:
         out_dir = settings.models_dir / "classifier"
         version = _next_version(session, out_dir)

@@ -29,6 +29,7 @@ TINY_TRAINING = {
     "bf16": False,
     "label_smoothing": 0.0,
     "warmup_ratio": 0.0,
+    "num_threads": 1,  # tiny model: one thread is quicker, and the result the same every run
 }
 
 
@@ -291,3 +292,24 @@ def test_retrain_skips_without_enough_labels(db, prefect_harness):
     assert result.skipped and not result.promoted and "0 new label(s)" in result.reason
     out = json.loads(run("retrain", "--min-new-labels", "5", "--json").stdout)
     assert out["promoted"] is False and out["champion"] == "clf-base-1" and "reason" in out
+
+
+def test_same_labels_give_the_same_challenger_whatever_the_process_did_before(db, tmp_path):
+    settings, engine = db
+    run("label", "import", str(label_file(tmp_path, user_labels(30))))
+    args = RetrainArguments(
+        min_new_labels=10, gold_tolerance=1.0, training=TINY_TRAINING, noise_confidence=1.01
+    )
+    before = torch.get_num_threads()
+    figures = []
+    try:
+        for threads in (1, 3):  # other thread counts and random states, as earlier tests leave
+            torch.set_num_threads(threads)
+            torch.manual_seed(threads)
+            result = retrain(engine, settings, args)
+            figures.append(result.metrics["challenger"])
+            if result.promoted:
+                run("models", "rollback")
+    finally:
+        torch.set_num_threads(before)
+    assert figures[0] == figures[1]
