@@ -43,6 +43,11 @@ def main() -> None:
     )
     ap.add_argument("--beams", default="1,4", help="beam sizes to time (1: greedy)")
     ap.add_argument(
+        "--decode-threads",
+        type=int,
+        help="torch threads while decoding (default: the translator's cpu_decode_threads)",
+    )
+    ap.add_argument(
         "--out", default=str(Path(__file__).parent / "results" / "translator_speed.json")
     )
     a = ap.parse_args()
@@ -50,6 +55,8 @@ def main() -> None:
     tr = Translator.load(
         a.model, device="cpu", num_threads=a.threads, precision=a.precision, **load_kw
     )
+    if a.decode_threads is not None:
+        tr.cpu_decode_threads = a.decode_threads
     test = split_pairs(load_pairs(a.data_dir))["test"]
     runs = {}
     load_before = os.getloadavg()[0]
