@@ -210,9 +210,14 @@ class Classifier:
         path: Path | None = None,
         device: str | torch.device | None = None,
         precision: str = "auto",
-        int8: bool = False,
+        int8: bool | None = False,
     ):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        own = isinstance(model, SentimentClassifier)
+        if int8 is None:
+            int8 = own and int8_by_default(self.device, precision)
+        elif int8 and not own:
+            raise ValueError("int8 is for focusdig's own classifier, not a Hugging Face model")
         if int8 and self.device.type != "cpu":
             raise ValueError("int8 (dynamic quantization) runs on the CPU only")
         self.int8 = int8
@@ -259,12 +264,6 @@ class Classifier:
         model, enc, config = load_model_dir(path, manifest, explanation)
         if version:
             config = {**config, "version": version}
-        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        if int8 is None:
-            own = isinstance(model, SentimentClassifier)
-            int8 = own and int8_by_default(device, precision)
-        elif int8 and not isinstance(model, SentimentClassifier):
-            raise ValueError("int8 is for focusdig's own classifier, not a Hugging Face model")
         return cls(model, enc, config, path=path, device=device, precision=precision, int8=int8)
 
     def __repr__(self) -> str:
