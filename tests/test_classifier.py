@@ -81,6 +81,28 @@ def model_dir(tmp_path: Path, enc: TextEncoder) -> Path:
     )
 
 
+def test_tokenizer_training_gives_the_same_vocabulary_in_every_process() -> None:
+    """`tokenizers` orders ties by hash-map order, which changes with each process."""
+    import subprocess
+    import sys
+
+    script = (
+        "import json\nfrom focusdig.classifier.tokenizer import train_tokenizer\n"
+        f"texts = {(POS + NEG + NEU) * 20 + ['café naïve 公司 emoji 🚀 % $ , . - ( )'] * 5!r}\n"
+        "print(json.dumps(train_tokenizer(texts, vocab_size=300).get_vocab(), sort_keys=True))\n"
+    )
+    vocabularies = {
+        subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        ).stdout
+        for _ in range(4)
+    }
+    assert len(vocabularies) == 1
+    vocab = json.loads(vocabularies.pop())
+    assert [vocab[t] for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")] == [0, 1, 2, 3, 4]
+    assert {"profit", "##ed"} <= vocab.keys()
+
+
 def test_shapes_and_padding_invariance(enc: TextEncoder) -> None:
     model = tiny_model(enc)
     seqs = enc.ids_batch(["profit rose to a record high", "sales grew"], 32)
@@ -433,7 +455,7 @@ def test_electra_discriminator_learns_to_spot_replaced_tokens() -> None:
         losses.append(stats["gen"])
     assert sum(losses[-20:]) / 20 < sum(losses[:20]) / 20 - 1.0  # the generator learns
     after = detection_auc()
-    assert before < 0.7 and after > 0.9, (before, after)
+    assert after > 0.8 and after > before + 0.25, (before, after)
 
 
 def test_electra_pretraining_then_fine_tuning(data_dir: Path, tmp_path: Path) -> None:

@@ -35,13 +35,27 @@ def _empty_tokenizer() -> Tokenizer:
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 16_000) -> Tokenizer:
-    """Train a lowercase WordPiece vocabulary on `texts`."""
-    tok = _empty_tokenizer()
+    """Train a lowercase WordPiece vocabulary on `texts`, the same one on every run.
+
+    `tokenizers` (0.23) creates the continuing-subword tokens (``##x``) in hash-map order and
+    breaks ties between equally frequent merges by token id, so the same texts can give a
+    different vocabulary from one process to the next (huggingface/tokenizers#1794). Declaring
+    every ``##x`` up front, in sorted order, fixes their ids and with them the whole training.
+    """
+    texts = list(texts)
+    tok = _empty_tokenizer()  # a first pass without merges lists every ##x the texts need
+    tok.train_from_iterator(
+        texts, trainer=trainers.WordPieceTrainer(vocab_size=0, special_tokens=SPECIAL_TOKENS)
+    )
+    continuing = sorted(t for t in tok.get_vocab() if t.startswith("##"))
     trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size, min_frequency=3, special_tokens=SPECIAL_TOKENS
+        vocab_size=vocab_size, min_frequency=3, special_tokens=SPECIAL_TOKENS + continuing
     )
     tok.train_from_iterator(texts, trainer=trainer)
-    return tok
+    trained = _empty_tokenizer()  # the same vocabulary, with only the real special tokens
+    trained.model = models.WordPiece(tok.get_vocab(), unk_token=UNK, max_input_chars_per_word=100)
+    trained.add_special_tokens(SPECIAL_TOKENS)
+    return trained
 
 
 class TextEncoder:
