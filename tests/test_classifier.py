@@ -304,6 +304,12 @@ def test_data_loaders_and_splits(data_dir: Path) -> None:
         ex.text for ex in sets["phrasebank_50agree"]
     }
     assert len(list(D.stream_corpus(data_dir))) == 400
+    sample = D.sample_corpus(data_dir, 50, sources=["a"])
+    assert len(sample) == 50 and set(sample) <= set(D.stream_corpus(data_dir, sources=["a"]))
+    with pytest.raises(
+        ValueError, match=r"unknown fin_corpus sources \['tweets'\]; there are \['a'\]"
+    ):
+        D.sample_corpus(data_dir, 50, sources=["tweets"])
 
 
 def test_train_classifier_end_to_end(data_dir: Path, tmp_path: Path) -> None:
@@ -593,11 +599,7 @@ def test_soft_targets_mix_gold_and_teacher() -> None:
     np.testing.assert_allclose(got.sum(1), 1.0, rtol=1e-6)
 
 
-def test_distilled_student_from_teacher_and_baseline(
-    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # the sampler's keep rate assumes the real corpus size; take the fixture's lines as they are
-    monkeypatch.setattr(D, "sample_corpus", lambda root, n, seed: list(D.stream_corpus(root))[:n])
+def test_distilled_student_from_teacher_and_baseline(data_dir: Path, tmp_path: Path) -> None:
     common = dict(
         data_dir=str(data_dir),
         model={"d_model": 32, "n_heads": 2, "n_layers": 1, "d_ff": 64, "pool_dim": 16},
@@ -618,6 +620,7 @@ def test_distilled_student_from_teacher_and_baseline(
             version="student",
             teachers=[str(teacher)],
             distill_lines=300,
+            distill_sources=["a"],  # named: the keep rate then comes from the file's own size
             distill_weight=0.7,
         )
     )
@@ -626,6 +629,6 @@ def test_distilled_student_from_teacher_and_baseline(
     assert labeled < metrics["train_examples"] <= labeled + 300  # minus known texts
     assert (
         "soft labels of 1 teacher model(s) + the linear baseline"
-        in (student / "MODEL_CARD.md").read_text()
+        " on 300 unlabeled fin_corpus lines (a)" in (student / "MODEL_CARD.md").read_text()
     )
     assert Classifier.load(student).predict(["profit rose"])[0].label in D.LABELS

@@ -13,7 +13,7 @@ import hashlib
 import os
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,16 +123,24 @@ def eval_sets(root: str | Path | None = None, which: str = "test") -> dict[str, 
     }
 
 
-def corpus_files(root: str | Path | None = None) -> list[Path]:
-    return sorted((data_dir(root) / "fin_corpus").glob("*.txt.gz"))
+def corpus_files(root: str | Path | None = None, sources: Sequence[str] = ()) -> list[Path]:
+    """The fin_corpus files, or only those named in `sources` (e.g. "stocknet_tweets")."""
+    files = sorted((data_dir(root) / "fin_corpus").glob("*.txt.gz"))
+    if not sources:
+        return files
+    by_name = {path.name.removesuffix(".txt.gz"): path for path in files}
+    unknown = sorted(set(sources) - set(by_name))
+    if unknown:
+        raise ValueError(f"unknown fin_corpus sources {unknown}; there are {sorted(by_name)}")
+    return [by_name[name] for name in sorted(set(sources))]
 
 
 def stream_corpus(
-    root: str | Path | None = None, rate: float = 1.0, seed: int = 0
+    root: str | Path | None = None, rate: float = 1.0, seed: int = 0, sources: Sequence[str] = ()
 ) -> Iterator[str]:
     """Stream unlabeled corpus lines, keeping each with probability `rate` (seeded)."""
     rng = random.Random(seed)
-    for path in corpus_files(root):
+    for path in corpus_files(root, sources):
         with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
             for line in f:
                 if rng.random() < rate:
@@ -141,9 +149,12 @@ def stream_corpus(
                         yield line
 
 
-def sample_corpus(root: str | Path | None = None, n: int = 300_000, seed: int = 0) -> list[str]:
-    """About `n` corpus lines sampled uniformly over all files, shuffled (seeded)."""
-    total = 2_103_400  # lines in fin_corpus (README); only sets the keep rate
-    lines = list(stream_corpus(root, rate=min(1.0, n / total), seed=seed))
+def sample_corpus(
+    root: str | Path | None = None, n: int = 300_000, seed: int = 0, sources: Sequence[str] = ()
+) -> list[str]:
+    """About `n` corpus lines sampled uniformly over all files (or `sources`), shuffled (seeded)."""
+    # lines in fin_corpus (README), or in the chosen files; only sets the keep rate
+    total = sum(1 for _ in stream_corpus(root, sources=sources)) if sources else 2_103_400
+    lines = list(stream_corpus(root, rate=min(1.0, n / total), seed=seed, sources=sources))
     random.Random(seed).shuffle(lines)
     return lines[:n]

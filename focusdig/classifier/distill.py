@@ -88,6 +88,7 @@ def add_distillation(
     teachers: Sequence[str | Path],
     baseline: bool,
     unlabeled_lines: int,
+    unlabeled_sources: Sequence[str],
     weight: float,
     label_smoothing: float,
     seed: int,
@@ -99,7 +100,9 @@ def add_distillation(
     train = list(splits["train"])
     if unlabeled_lines:
         known = heldout_texts(data_dir) | {D.normalize(ex.text) for ex in train}
-        lines = D.sample_corpus(data_dir, int(unlabeled_lines * 1.2), seed=seed + 3)
+        lines = D.sample_corpus(
+            data_dir, int(unlabeled_lines * 1.2), seed=seed + 3, sources=unlabeled_sources
+        )
         lines = [line for line in lines if D.normalize(line) not in known][:unlabeled_lines]
         train += [D.Example(line, D.LABELS[1], "corpus") for line in lines]
         log(f"distillation: {len(lines)} unlabeled corpus lines")

@@ -79,10 +79,12 @@ class TrainingArguments:
     target_repeat: int = 1
     # distillation (focusdig.classifier.distill): teacher model dirs whose mean probabilities
     # (with the linear baseline if `teacher_baseline`) are mixed into the sentence-level gold
-    # labels at `distill_weight`, and label `distill_lines` unlabeled corpus lines
+    # labels at `distill_weight`, and label `distill_lines` unlabeled corpus lines (from the
+    # fin_corpus files named in `distill_sources`, e.g. ["stocknet_tweets"]; all when empty)
     teachers: list[str] = field(default_factory=list)
     teacher_baseline: bool = True
     distill_lines: int = 0
+    distill_sources: list[str] = field(default_factory=list)
     distill_weight: float = 0.5
 
     @classmethod
@@ -591,6 +593,7 @@ def train_classifier(args: TrainingArguments) -> Path:
             args.teachers,
             args.teacher_baseline,
             args.distill_lines,
+            args.distill_sources,
             args.distill_weight,
             args.label_smoothing,
             args.seed,
@@ -607,7 +610,12 @@ def train_classifier(args: TrainingArguments) -> Path:
         sources.append(
             f"soft labels of {len(args.teachers)} teacher model(s)"
             + (" + the linear baseline" if args.teacher_baseline else "")
-            + (f" on {args.distill_lines} unlabeled fin_corpus lines" if args.distill_lines else "")
+            + (
+                f" on {args.distill_lines} unlabeled fin_corpus lines"
+                + (f" ({', '.join(args.distill_sources)})" if args.distill_sources else "")
+                if args.distill_lines
+                else ""
+            )
         )
     pretrain_info = None
     if pretrained is not None:
