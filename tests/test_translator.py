@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import gzip
+import json
 import math
 import os
 import random
@@ -16,7 +17,7 @@ import torch
 
 from focusdig.classifier.artifacts import ArtifactError
 from focusdig.translator import Translator, TranslatorConfig
-from focusdig.translator.artifacts import default_models_root, save_model_dir
+from focusdig.translator.artifacts import default_models_root, load_model_dir, save_model_dir
 from focusdig.translator.data import Pair, load_pairs, split_pairs
 from focusdig.translator.generate import beam_search, block_repeated_ngrams, greedy_search
 from focusdig.translator.model import Seq2SeqTransformer
@@ -285,6 +286,18 @@ def test_trainer_smoke_and_resume(tmp_path):
     assert set(loaded.config["languages"]) == {"zh", "fr", "de"}
     assert '"steps": 10' in (path / "metrics.json").read_text()
     assert len(loaded.translate(["Le marché est en hausse."], src_lang="fr")) == 1
+
+    # continued training from the model directory: its tokenizer and weights, a new line entry
+    more = {**common, "work_dir": str(tmp_path / "work2"), "version": "mt-more", "model": {}}
+    continued = train_translator(TrainingArguments(max_steps=0, init_from=str(path), **more))
+    before, after = load_model_dir(path), load_model_dir(continued)
+    assert after[1].vocab_size == before[1].vocab_size
+    for name, weight in before[0].state_dict().items():  # no step: the same weights
+        torch.testing.assert_close(after[0].state_dict()[name], weight)
+    training = json.loads((continued / "metrics.json").read_text())["training"]
+    assert training["init_from"] == "mt-smoke" and training["steps"] == 0
+    assert training["total_minutes"] >= training["minutes"]
+    assert "continuing `mt-smoke`" in (continued / "MODEL_CARD.md").read_text()
 
 
 def test_shipped_model_translates_french():

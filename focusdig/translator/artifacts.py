@@ -72,11 +72,15 @@ def _model_card(config: dict, metrics: dict) -> str:
             + (f"; BLEU by source: {', '.join(parts)}" if parts else "")
         )
     t = metrics.get("training", {})
-    budget = (
-        f"Trained for {t['minutes']} min ({t['steps']} steps) on a CPU"
-        if "minutes" in t
-        else "Trained briefly on a CPU"
-    )
+    if "init_from" in t:
+        budget = (
+            f"Trained for {t['total_minutes']} min on a CPU (the last {t['minutes']} min, "
+            f"{t['steps']} steps, continuing `{t['init_from']}`)"
+        )
+    elif "minutes" in t:
+        budget = f"Trained for {t['minutes']} min ({t['steps']} steps) on a CPU"
+    else:
+        budget = "Trained briefly on a CPU"
     lines += [
         "",
         "## Limitations",

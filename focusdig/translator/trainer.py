@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 
 from focusdig.precision import cpu_has_native_bf16
 from focusdig.translator import data as D
-from focusdig.translator.artifacts import TATOEBA_ATTRIBUTION, save_model_dir
+from focusdig.translator.artifacts import TATOEBA_ATTRIBUTION, load_model_dir, save_model_dir
 from focusdig.translator.evaluate import evaluate_pairs
 from focusdig.translator.model import Seq2SeqTransformer, TranslatorConfig
 from focusdig.translator.tokenizer import SubwordTokenizer
@@ -40,6 +40,9 @@ class TrainingArguments:
     data_dir: str | None = None  # default: $FOCUSDIG_DATA_DIR
     version: str | None = None  # default: mt-<UTC timestamp>
     model: dict = field(default_factory=dict)  # TranslatorConfig overrides
+    # continue training a translator model directory: its tokenizer, configuration and weights
+    # (a fresh optimizer; `model` and `vocab_size` are then ignored)
+    init_from: str | None = None
     seed: int = 0
     num_threads: int = 2
     vocab_size: int = 16_000
@@ -205,6 +208,15 @@ def average_checkpoints(paths: list[Path]) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
+def _earlier_training(init_from: str | None, minutes: float) -> dict:
+    """For a continued model: what it started from and the training minutes of the whole line."""
+    if not init_from:
+        return {}
+    earlier = json.loads((Path(init_from) / "metrics.json").read_text()).get("training", {})
+    total = earlier.get("total_minutes", earlier.get("minutes", 0.0)) + minutes
+    return {"init_from": Path(init_from).name, "total_minutes": round(total, 1)}
+
+
 def validation_loss(model: Seq2SeqTransformer, examples: list, max_tokens: int) -> float:
     model.eval()
     total, n = 0.0, 0
@@ -244,8 +256,12 @@ def train_translator(args: TrainingArguments) -> Path:
     )
     log("pairs: " + ", ".join(f"{k} {len(v)}" for k, v in splits.items()))
     tok_path = work / "tokenizer.json"
+    init = load_model_dir(args.init_from) if args.init_from else None
     if args.resume and tok_path.is_file():
         tok = SubwordTokenizer.from_file(tok_path)
+    elif init:
+        tok = init[1]
+        tok.save(tok_path)
     else:
 
         def texts():
@@ -270,17 +286,23 @@ def train_translator(args: TrainingArguments) -> Path:
         f"{sum(tgt_lens)} target tokens per epoch"
     )
 
-    cfg = TranslatorConfig(
-        **{
-            "vocab_size": tok.vocab_size,
-            "pad_id": tok.pad_id,
-            "bos_id": tok.bos_id,
-            "eos_id": tok.eos_id,
-            **args.model,
-        }
-    )
+    if init:
+        cfg = init[0].config
+    else:
+        cfg = TranslatorConfig(
+            **{
+                "vocab_size": tok.vocab_size,
+                "pad_id": tok.pad_id,
+                "bos_id": tok.bos_id,
+                "eos_id": tok.eos_id,
+                **args.model,
+            }
+        )
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = Seq2SeqTransformer(cfg).to(device)
+    if init:
+        model.load_state_dict(init[0].state_dict())
+        log(f"initialized from {args.init_from} ({init[2]['version']})")
     log(f"model {model.num_params() / 1e6:.2f}M params on {device}: {cfg}")
     opt = _optimizer(model, args)
     state = {
@@ -312,7 +334,9 @@ def train_translator(args: TrainingArguments) -> Path:
         )
         for bi in range(state["batch"], len(batches)):
             elapsed = time.time() - t_start
-            if elapsed >= budget or (args.max_steps and state["step"] >= args.max_steps):
+            if elapsed >= budget or (
+                args.max_steps is not None and state["step"] >= args.max_steps
+            ):
                 finished = True
                 break
             lr = lr_at(args, state["step"] + 1, elapsed / budget)
@@ -395,6 +419,7 @@ def train_translator(args: TrainingArguments) -> Path:
             "steps": state["step"],
             "minutes": round(state["elapsed"] / 60, 1),
             "examples_per_epoch": len(train),
+            **_earlier_training(args.init_from, state["elapsed"] / 60),
         },
     }
     counts = {}
