@@ -1,11 +1,12 @@
 """Translator quality: sacrebleu BLEU and chrF per language on the held-out test split.
 
     FOCUSDIG_DATA_DIR=../shared/data python benchmarks/translator_quality.py [--beam 4] \
-        [--no-repeat-ngram 0] [--precision fp32] [--int8]
+        [--no-repeat-ngram 0] [--precision fp32] [--int8] [--split valid --model DIR]
 
 Uses the same deterministic split as training (2 % of source sentences by hash, English side
 >= 4 words, at most 1,000 pairs per language). Writes benchmarks/results/translator_quality.json
-(translator_quality_beam4.json for --beam 4, _int8 for --int8, _fp32 for --precision fp32).
+(translator_quality_beam4.json for --beam 4, _int8 for --int8, _fp32 for --precision fp32;
+translator_quality_valid_<version>.json for the validation split, on which models are chosen).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=None, help="model directory (default: newest shipped)")
     ap.add_argument("--data-dir", default=None, help="default: $FOCUSDIG_DATA_DIR")
+    ap.add_argument(
+        "--split", default="test", choices=["test", "valid"], help="valid: for choosing models"
+    )
     ap.add_argument("--beam", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=64)
@@ -51,7 +55,7 @@ def main() -> None:
         load_pairs(a.data_dir),
         max_test=training.get("max_test", 1000),
         max_valid=training.get("max_valid", 400),
-    )["test"]
+    )[a.split]
     t0 = time.perf_counter()
     scores = evaluate_pairs(
         tr, test, beam_size=a.beam, batch_size=a.batch_size, no_repeat_ngram_size=a.no_repeat_ngram
@@ -60,6 +64,7 @@ def main() -> None:
     result = {
         "model": tr.version,
         "model_dir": str(tr.path),
+        "split": a.split,
         "decoding": "greedy" if a.beam == 1 else f"beam {a.beam}",
         "no_repeat_ngram_size": a.no_repeat_ngram,
         "precision": "int8 (dynamic)"
@@ -79,7 +84,8 @@ def main() -> None:
             + (f">= {goal:.0f} {'met' if m['bleu'] >= goal else 'NOT met'}" if goal else "")
         )
     suffix = (
-        ("" if a.beam == 1 else f"_beam{a.beam}")
+        ("" if a.split == "test" else f"_{a.split}_{tr.version}")
+        + ("" if a.beam == 1 else f"_beam{a.beam}")
         + ("" if a.no_repeat_ngram == 3 else f"_norepeat{a.no_repeat_ngram}")
         + ("_int8" if a.int8 else "")
         + ("" if a.precision == "auto" else f"_{a.precision}")
