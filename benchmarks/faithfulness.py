@@ -1,7 +1,7 @@
 """Faithfulness of the attention explanation (comprehensiveness, DeYoung et al. 2020).
 
     FOCUSDIG_DATA_DIR=../shared/data python benchmarks/faithfulness.py [--model DIR]
-        [--explanation rollout|cls] [--limit N]
+        [--explanation rollout|cls] [--limit N] [--split val]
 
 For each test text with at least `--min-words` words: delete the top-k attended words (k=5)
 and, separately, k random words; the drop in the probability of the originally predicted class
@@ -53,9 +53,10 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--explanation", help="rollout or cls (Hugging Face classifiers only)")
     p.add_argument("--limit", type=int, help="at most this many texts (a quick look)")
+    p.add_argument("--split", default="test", choices=["test", "val"], help="val: for choosing")
     a = p.parse_args()
     clf = Classifier.load(a.model, explanation=a.explanation)
-    sets = D.eval_sets(a.data_dir, "test")
+    sets = D.eval_sets(a.data_dir, a.split)
     texts = [ex.text for name in ("phrasebank_50agree", "twitter") for ex in sets[name]]
     texts = [t for t in texts if len(word_spans(clf, t)) >= a.min_words][: a.limit]
     preds = clf.predict(texts, top_k=a.k)
@@ -82,6 +83,7 @@ def main() -> None:
     explanation = getattr(clf.model, "explanation", "attention pooling")
     result = {
         "model": clf.version,
+        "split": a.split,
         "explanation": explanation,
         "n_texts": len(texts),
         "k": a.k,
@@ -91,12 +93,12 @@ def main() -> None:
         "ratio": round(comp_top / comp_rand, 2) if comp_rand > 0 else None,
         "label_flip_rate_top_k": round(flip_top, 4),
     }
-    print(f"{len(texts)} test texts with >= {a.min_words} words, k={a.k}")
+    print(f"{len(texts)} {a.split} texts with >= {a.min_words} words, k={a.k}")
     print(
         f"drop in predicted-class prob: top-{a.k} attended {comp_top:.4f}, "
         f"random {comp_rand:.4f}, ratio {result['ratio']}x (goal >= 3x)"
     )
-    name = "faithfulness"
+    name = "faithfulness" + ("" if a.split == "test" else f"_{a.split}")
     if a.model:
         name += f"_{clf.version}" + (f"_{a.explanation}" if a.explanation else "")
     out = Path(__file__).resolve().parent / "results" / f"{name}.json"

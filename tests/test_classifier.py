@@ -24,7 +24,7 @@ from focusdig.classifier import (
 from focusdig.classifier import data as D
 from focusdig.classifier import predict as P
 from focusdig.classifier.distill import soft_targets
-from focusdig.classifier.tokenizer import TextEncoder, train_tokenizer
+from focusdig.classifier.tokenizer import TextEncoder, drop_links, train_tokenizer
 from focusdig.precision import autocast_dtype, cpu_has_native_bf16
 
 POS = ["profit rose to a record high", "sales grew strongly", "shares jumped after earnings beat"]
@@ -101,6 +101,20 @@ def test_tokenizer_training_gives_the_same_vocabulary_in_every_process() -> None
     vocab = json.loads(vocabularies.pop())
     assert [vocab[t] for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")] == [0, 1, 2, 3, 4]
     assert {"profit", "##ed"} <= vocab.keys()
+
+
+def test_drop_links_deletes_links_and_keeps_offsets(enc: TextEncoder, tmp_path: Path) -> None:
+    text = "Profit rose https://t.co/AbC12 and (WWW.Example.com/x) sales grew http://x.io"
+    dropped = drop_links(enc)
+    assert dropped.drops_links and not enc.drops_links and drop_links(dropped) is dropped
+    got = dropped.encode(text)
+    assert (
+        "".join(text[s:e] for s, e in got.offsets) == "Profitroseand(salesgrew"
+    )  # the link takes its ")"
+    assert got.ids == enc.encode("profit rose and ( sales grew").ids
+    dropped.save(tmp_path / "tokenizer.json")
+    assert TextEncoder.from_file(tmp_path / "tokenizer.json").drops_links
+    assert dropped.ids_batch([text], 32) == enc.ids_batch(["profit rose and ( sales grew"], 32)
 
 
 def test_shapes_and_padding_invariance(enc: TextEncoder) -> None:
@@ -356,8 +370,13 @@ def test_train_classifier_end_to_end(data_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="work-dir"):
         train_classifier(args)
     args.work_dir, args.version, args.pretrain_minutes = str(tmp_path / "tw"), "clf-tw-1", 0.0
+    args.drop_links = True
     path3 = train_classifier(args)
     assert "PhraseBank" not in (path3 / "config.json").read_text()
+    assert "Web links" in (path3 / "MODEL_CARD.md").read_text()
+    assert (
+        Classifier.load(path3).encoder.drops_links and not Classifier.load(path).encoder.drops_links
+    )
 
 
 def _shipped() -> Path | None:

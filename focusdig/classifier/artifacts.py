@@ -51,6 +51,11 @@ def _model_card(config: dict, metrics: dict) -> str:
             if c.get("tgt_open_id") is not None
             else "Targeted sentiment: no (entity scores fall back to the sentence's score)."
         ),
+        *(
+            ["", "Web links (`http…`, `www.…`) are deleted before tokenization."]
+            if config.get("drops_links")
+            else []
+        ),
         "",
         "## Training data",
         "",
@@ -119,6 +124,7 @@ def save_model_dir(
         "num_params": model.num_params(),
         "training_data": training_data,
         "pretraining_data": pretraining_data,
+        "drops_links": enc.drops_links,
     }
     return write_model_files(path, config, enc, metrics, _model_card(config, metrics))
 

@@ -7,14 +7,18 @@ character offsets into the original text.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = [PAD, UNK, CLS, SEP, MASK]  # ids 0..4
+# web links: no sentiment in them, and a tweet's t.co link is nine BERT "words" that drew the
+# attention (top words) away from the text (benchmarks/README.md section 1, session 6)
+LINK_PATTERN = r"(?i)(?:https?://|www\.)\S+"
 
 
 @dataclass
@@ -58,6 +62,20 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 16_000) -> Tokenizer
     return trained
 
 
+def drop_links(encoder: TextEncoder) -> TextEncoder:
+    """The same vocabulary, with web links deleted before tokenization.
+
+    The deletion is the tokenizer's first normalizer, so it is saved in ``tokenizer.json`` and
+    every loader of the model applies it; offsets still point into the original text."""
+    if encoder.drops_links:
+        return encoder
+    tokenizer = Tokenizer.from_str(encoder.tokenizer.to_str())
+    link = normalizers.Replace(Regex(LINK_PATTERN), "")
+    rest = [tokenizer.normalizer] if tokenizer.normalizer is not None else []
+    tokenizer.normalizer = normalizers.Sequence([link, *rest])
+    return TextEncoder(tokenizer, encoder.specials)
+
+
 class TextEncoder:
     """Thin wrapper that encodes texts to ids with offsets and word ids.
 
@@ -89,6 +107,12 @@ class TextEncoder:
     @property
     def vocab_size(self) -> int:
         return self.tokenizer.get_vocab_size()
+
+    @property
+    def drops_links(self) -> bool:
+        normalizer = json.loads(self.tokenizer.to_str()).get("normalizer") or {}
+        steps = normalizer.get("normalizers", [normalizer])
+        return any(step.get("pattern") == {"Regex": LINK_PATTERN} for step in steps)
 
     def encode_batch(self, texts: list[str]) -> list[Encoded]:
         out = []

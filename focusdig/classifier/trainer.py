@@ -29,7 +29,7 @@ from focusdig.classifier.distill import add_distillation
 from focusdig.classifier.electra import ElectraConfig, ElectraPretrainer
 from focusdig.classifier.model import ClassifierConfig, SentimentClassifier, attention_entropy
 from focusdig.classifier.targets import add_targeted_splits, enable_targets, encode_examples
-from focusdig.classifier.tokenizer import TextEncoder, train_tokenizer
+from focusdig.classifier.tokenizer import TextEncoder, drop_links, train_tokenizer
 from focusdig.precision import cpu_has_native_bf16
 
 
@@ -71,6 +71,8 @@ class TrainingArguments:
     # weight of the pooling attention's mean entropy in the loss: > 0 concentrates the attention
     # on fewer words (sharper explanations; benchmarks/faithfulness.py measures the effect)
     attention_entropy: float = 0.0
+    # delete web links before tokenization (focusdig.classifier.tokenizer.drop_links)
+    drop_links: bool = False
     patience: int = 3  # epochs without val macro-F1 improvement before stopping
     bf16: bool = True  # bfloat16 autocast on CUDA and on CPUs with native bf16 (else fp32)
     # targeted (entity-level) sentiment: add sentfin_targets (split by headline) with [TGT]
@@ -571,6 +573,8 @@ def train_classifier(args: TrainingArguments) -> Path:
         enc = TextEncoder.from_file(tok if tok.exists() else tok.parent.parent / tok.name)
     else:
         enc = get_tokenizer(args, train_texts)
+    if args.drop_links:
+        enc = drop_links(enc)
     cfg = make_config(args, enc)
     model = SentimentClassifier(cfg).to(device)
     log(f"model: {model.num_params() / 1e6:.2f}M params (excluding MLM head)")
