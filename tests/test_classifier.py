@@ -30,6 +30,7 @@ from focusdig.precision import autocast_dtype, cpu_has_native_bf16
 POS = ["profit rose to a record high", "sales grew strongly", "shares jumped after earnings beat"]
 NEG = ["the company filed for bankruptcy", "profit fell sharply", "shares plunged on weak outlook"]
 NEU = ["the company is based in helsinki", "the meeting is on monday", "it has 200 employees"]
+TINY_TRAINING_MODEL = {"d_model": 32, "n_heads": 2, "n_layers": 1, "d_ff": 64, "pool_dim": 16}
 
 
 def tiny_encoder() -> TextEncoder:
@@ -488,7 +489,7 @@ def test_electra_pretraining_then_fine_tuning(data_dir: Path, tmp_path: Path) ->
         out_dir=str(tmp_path / "models"),
         work_dir=str(tmp_path / "work"),
         data_dir=str(data_dir),
-        model={"d_model": 32, "n_heads": 2, "n_layers": 1, "d_ff": 64, "pool_dim": 16},
+        model=TINY_TRAINING_MODEL,
         objective="electra",
         electra={"gen_d_ff": 32},
         vocab_size=200,
@@ -522,7 +523,7 @@ def test_exported_electra_state_continues_pretraining(data_dir: Path, tmp_path: 
     args = TrainingArguments(
         work_dir=str(tmp_path / "a"),
         data_dir=str(data_dir),
-        model={"d_model": 32, "n_heads": 2, "n_layers": 1, "d_ff": 64, "pool_dim": 16},
+        model=TINY_TRAINING_MODEL,
         objective="electra",
         electra={"gen_d_ff": 32},
         vocab_size=200,
@@ -621,7 +622,7 @@ def test_soft_targets_mix_gold_and_teacher() -> None:
 def test_distilled_student_from_teacher_and_baseline(data_dir: Path, tmp_path: Path) -> None:
     common = dict(
         data_dir=str(data_dir),
-        model={"d_model": 32, "n_heads": 2, "n_layers": 1, "d_ff": 64, "pool_dim": 16},
+        model=TINY_TRAINING_MODEL,
         vocab_size=200,
         tokenizer_lines=400,
         pretrain_minutes=0.0,
