@@ -102,10 +102,12 @@ def test_installed_focusdig_run_translates_and_scores_with_the_shipped_models(in
     """The console script's `focusdig run` (temporary Prefect API, migrations, both models)."""
     feed = shutil.copy(ROOT / "focusdig" / "samples" / "de_news.xml", installed.parent)
     summary = json.loads(run_installed(installed, "focusdig", "run", "--json", str(feed)))
-    newest = max((ROOT / "models" / "classifier").iterdir(), key=lambda p: p.name).name
-    (translator,) = (ROOT / "models" / "translator").iterdir()
+    newest, translator = (
+        max((ROOT / "models" / kind).iterdir(), key=lambda p: p.name).name
+        for kind in ("classifier", "translator")
+    )
     assert summary["items_new"] == summary["scored"] > 0 and summary["translated"] > 0
-    assert (summary["classifier"], summary["translator"]) == (newest, translator.name)
+    assert (summary["classifier"], summary["translator"]) == (newest, translator)
     listed = json.loads(run_installed(installed, "focusdig", "models", "list", "--json"))
     (champion,) = [m for m in listed if m["status"] == "champion" and m["kind"] == "classifier"]
     assert champion["version"] == newest
