@@ -32,7 +32,7 @@ from focusdig.classifier import data as D
 from focusdig.classifier.predict import Classifier
 from focusdig.classifier.tokenizer import LINK_PATTERN
 
-LINK = re.compile(LINK_PATTERN.removeprefix("(?i)"), re.IGNORECASE)
+LINK = re.compile(LINK_PATTERN)
 
 
 def word_spans(clf: Classifier, text: str) -> list[tuple[int, int]]:

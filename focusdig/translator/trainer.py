@@ -256,11 +256,13 @@ def train_translator(args: TrainingArguments) -> Path:
     )
     log("pairs: " + ", ".join(f"{k} {len(v)}" for k, v in splits.items()))
     tok_path = work / "tokenizer.json"
-    init = load_model_dir(args.init_from) if args.init_from else None
+    init_model, init_tok, init_config = (
+        load_model_dir(args.init_from) if args.init_from else (None, None, None)
+    )
     if args.resume and tok_path.is_file():
         tok = SubwordTokenizer.from_file(tok_path)
-    elif init:
-        tok = init[1]
+    elif init_tok is not None:
+        tok = init_tok
         tok.save(tok_path)
     else:
 
@@ -286,8 +288,10 @@ def train_translator(args: TrainingArguments) -> Path:
         f"{sum(tgt_lens)} target tokens per epoch"
     )
 
-    if init:
-        cfg = init[0].config
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if init_model is not None:
+        model, cfg = init_model.to(device), init_model.config
+        log(f"initialized from {args.init_from} ({init_config['version']})")
     else:
         cfg = TranslatorConfig(
             **{
@@ -298,11 +302,7 @@ def train_translator(args: TrainingArguments) -> Path:
                 **args.model,
             }
         )
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = Seq2SeqTransformer(cfg).to(device)
-    if init:
-        model.load_state_dict(init[0].state_dict())
-        log(f"initialized from {args.init_from} ({init[2]['version']})")
+        model = Seq2SeqTransformer(cfg).to(device)
     log(f"model {model.num_params() / 1e6:.2f}M params on {device}: {cfg}")
     opt = _optimizer(model, args)
     state = {
