@@ -34,6 +34,13 @@ _LETTER = re.compile(r"[^\W\d_]")
 _SHORT_CHARS = 20  # fewer letters than this: the detector is "unsure"
 _UNSURE = 0.6  # top confidence below this: the detector is "unsure"
 _HINT_FLOOR = 0.01  # a hint the detector all but rules out ("Le marché" vs "de") is ignored
+# Low-accuracy mode (trigrams only: loads in 0.1 s, high accuracy's models take 1.3 s) is trusted
+# when it is sure and the text is long, or it confirms the feed's declared language; otherwise
+# high accuracy decides. On 20,000 news and Tatoeba texts it agreed with high accuracy on every
+# text it was trusted with by length (benchmarks/README.md section 4, "Language identification").
+_QUICK_SURE = 0.9
+_QUICK_LETTERS = 120
+_QUICK_LETTERS_WITH_HINT = 20
 
 
 @lru_cache(maxsize=2)
@@ -72,6 +79,8 @@ def detect_language(
     n_latin_words = len(_LATIN_WORD.findall(text))
     if n_han >= 2 and n_han >= n_latin_words and not _KANA_HANGUL.search(text):
         return "zh", round(min(1.0, 0.5 + 0.5 * n_han / n_letters), 4)
+    if not low_accuracy and (quick := _quick_answer(text, hint, n_letters)):
+        return quick
     values = _detector(low_accuracy).compute_language_confidence_values(text)
     conf = {v.language.iso_code_639_1.name.lower(): float(v.value) for v in values}
     top, top_conf = max(conf.items(), key=lambda kv: kv[1])
@@ -80,6 +89,18 @@ def detect_language(
         if (short or top_conf < _UNSURE) and conf.get(hint, 0.0) >= _HINT_FLOOR:
             return hint, round(conf[hint], 4)
     return top, round(top_conf, 4)
+
+
+def _quick_answer(text: str, hint: str | None, n_letters: int) -> tuple[str, float] | None:
+    """Low-accuracy mode's answer where it can be trusted (see `_QUICK_SURE`), else None."""
+    best = _detector(True).compute_language_confidence_values(text)[0]
+    code = best.language.iso_code_639_1.name.lower()
+    long_enough = n_letters >= _QUICK_LETTERS or (
+        code == hint and n_letters >= _QUICK_LETTERS_WITH_HINT
+    )
+    if best.value >= _QUICK_SURE and long_enough:
+        return code, round(float(best.value), 4)
+    return None
 
 
 def detect_languages(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from focusdig import langid
 from focusdig.langid import detect_language, detect_languages, normalize_code
 
 
@@ -66,3 +67,37 @@ def test_low_accuracy_mode():
     assert (
         detect_language("Die EZB lässt die Leitzinsen unverändert.", low_accuracy=True)[0] == "de"
     )
+
+
+def _detectors_built(monkeypatch) -> list[bool]:
+    """Record which lingua detectors (high accuracy: False, low: True) get used."""
+    used = []
+    build = langid._detector
+
+    def recording(low_accuracy: bool):
+        used.append(low_accuracy)
+        return build(low_accuracy)
+
+    monkeypatch.setattr(langid, "_detector", recording)
+    return used
+
+
+def test_long_or_confirmed_text_needs_only_the_quick_detector(monkeypatch):
+    used = _detectors_built(monkeypatch)
+    long_text = (
+        "Shares of the retailer fell sharply on Tuesday after it cut its full-year outlook, "
+        "citing weaker demand in Europe and higher costs for freight and wages."
+    )
+    assert len([c for c in long_text if c.isalpha()]) >= langid._QUICK_LETTERS
+    assert detect_language(long_text)[0] == "en"
+    assert detect_language("Die Inflation in Deutschland sinkt weiter", "de")[0] == "de"
+    assert used == [True, True]
+
+
+def test_short_or_unconfirmed_text_goes_to_high_accuracy(monkeypatch):
+    used = _detectors_built(monkeypatch)
+    # low accuracy alone calls this Italian or Dutch; without a declared language the full
+    # detector decides
+    assert detect_language("L'inflation ralentit en zone euro")[0] == "fr"
+    assert detect_language("Le CAC 40 termine en hausse", "fr")[0] == "fr"
+    assert False in used
