@@ -128,6 +128,20 @@ class ProcessReport:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+def warm_up(engine: Engine) -> None:
+    """Import and build ahead what a run's first steps would: FastAPI's encoder (Prefect
+    serializes flow parameters with it), spaCy (sentence splitting and entity extraction) and
+    the current watchlist's extractor. `focusdig run` does this while its temporary Prefect API
+    starts (benchmarks/README.md section 7); the steps reuse what is built."""
+    import fastapi.encoders  # noqa: F401
+    import spacy  # noqa: F401
+
+    from focusdig.entities.scan import extractor_for
+
+    with session_scope(engine) as session:
+        extractor_for(session)
+
+
 def detect_step(engine: Engine, batch_size: int = 500, progress: Progress | None = None) -> int:
     from focusdig.translation import iter_language_batches
 

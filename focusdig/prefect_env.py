@@ -20,8 +20,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 
 OFFLINE_DEFAULTS = {
     # no telemetry: offline machines, and it logs a "database is locked" error in ephemeral mode
@@ -83,11 +84,19 @@ class TemporaryAPI:
             try:
                 with direct.open(f"{self.url}/health", timeout=2) as response:
                     if response.status == 200:
-                        return self.url
+                        break
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.05)
-        raise TemporaryAPIError(f"the temporary Prefect API did not answer within {timeout:g} s")
+        else:
+            raise TemporaryAPIError(
+                f"the temporary Prefect API did not answer within {timeout:g} s"
+            )
+        # The API builds its routes on the first request after the health check (0.5 s of the
+        # server's CPU): Prefect's client asks for the version first, so ask now.
+        with suppress(urllib.error.URLError, OSError):
+            direct.open(f"{self.url}/admin/version", timeout=timeout).close()
+        return self.url
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -176,8 +185,13 @@ def send_queued_to_api(timeout: float = 5.0) -> None:
 
 
 @contextmanager
-def one_off_run(api: TemporaryAPI | None = None) -> Iterator[None]:
+def one_off_run(
+    api: TemporaryAPI | None = None, while_starting: Callable[[], object] | None = None
+) -> Iterator[None]:
     """Settings for flows run once in this process (`focusdig run`).
+
+    ``while_starting`` is work for this process while the temporary API ``api`` finishes its
+    start (it waits in another thread meanwhile): this core would otherwise sit idle.
 
     With a temporary API (``api``, or Prefect's own when ``PREFECT_API_URL`` is unset), the
     flows report to a server that ends with the process, so nobody can watch their heartbeats
@@ -196,6 +210,10 @@ def one_off_run(api: TemporaryAPI | None = None) -> Iterator[None]:
         return
     updates: dict = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     if api is not None:
-        updates[PREFECT_API_URL] = api.wait_ready()
+        with ThreadPoolExecutor(1, thread_name_prefix="focusdig-api-wait") as waiter:
+            ready = waiter.submit(api.wait_ready)
+            if while_starting is not None:
+                while_starting()
+            updates[PREFECT_API_URL] = ready.result()
     with temporary_settings(updates=updates):
         yield

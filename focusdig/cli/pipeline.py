@@ -161,12 +161,12 @@ def run_pipeline(
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
     # the temporary Prefect API starts while this process imports and opens the database
     with temporary_api_started() as api:
-        open_db()
+        _, engine = open_db()
         from flows.pipeline import pipeline_flow
-        from focusdig.pipeline import set_progress_hook
+        from focusdig.pipeline import set_progress_hook, warm_up
 
         try:
-            with one_off_run(api), step_progress() as advance:
+            with one_off_run(api, lambda: warm_up(engine)), step_progress() as advance:
                 set_progress_hook(advance)
                 try:
                     summary = pipeline_flow(feeds or None, device=device, batch_size=batch_size)
