@@ -118,6 +118,15 @@ def insert_unless_present(session: Session, model: type, row: dict) -> int | Non
     return session.execute(stmt).scalar()
 
 
+def insert_all_unless_present(session: Session, model: type, rows: list[dict]) -> int:
+    """`insert_unless_present` for many rows at once (one statement, or a few for thousands of
+    rows); returns how many were new. Rows that clash with each other keep the first."""
+    if not rows:
+        return 0
+    stmt = upsert_statement(session, model).on_conflict_do_nothing().returning(model.id)
+    return len(session.execute(stmt, rows).all())
+
+
 def upsert_statement(session: Session, model: type):
     """``INSERT`` with ``on_conflict_do_update``/``do_nothing`` for the session's engine."""
     return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert(model)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 UNDETERMINED = "und"
@@ -66,41 +67,65 @@ def _script_fits(lang: str, n_han: int, n_latin_words: int) -> bool:
     return lang == "ru" or n_latin_words > 0
 
 
-def detect_language(
-    text: str, hint: str | None = None, *, low_accuracy: bool = False
-) -> tuple[str, float]:
-    """Detect the language of `text` -> (ISO 639-1 code, confidence in [0, 1])."""
+@dataclass
+class _Text:
+    """One text on its way through `detect_languages`."""
+
+    text: str
+    hint: str | None
+    n_letters: int
+    n_han: int
+    n_latin_words: int
+    answer: tuple[str, float] | None = None
+
+
+def _prepare(text: str | None, hint: str | None) -> _Text:
+    """Counts, and the answers that need no detector (no letters; mostly Han characters)."""
     hint = normalize_code(hint)
     text = (text or "").strip()
-    n_letters = len(_LETTER.findall(text))
-    if n_letters == 0:
-        return (hint or UNDETERMINED), 0.0
-    n_han = len(_HAN.findall(text))
-    n_latin_words = len(_LATIN_WORD.findall(text))
-    if n_han >= 2 and n_han >= n_latin_words and not _KANA_HANGUL.search(text):
-        return "zh", round(min(1.0, 0.5 + 0.5 * n_han / n_letters), 4)
-    if not low_accuracy and (quick := _quick_answer(text, hint, n_letters)):
-        return quick
-    values = _detector(low_accuracy).compute_language_confidence_values(text)
-    conf = {v.language.iso_code_639_1.name.lower(): float(v.value) for v in values}
-    top, top_conf = max(conf.items(), key=lambda kv: kv[1])
-    if hint and hint != top and _script_fits(hint, n_han, n_latin_words):
-        short = n_letters < _SHORT_CHARS or n_latin_words + n_han < 3
-        if (short or top_conf < _UNSURE) and conf.get(hint, 0.0) >= _HINT_FLOOR:
-            return hint, round(conf[hint], 4)
-    return top, round(top_conf, 4)
-
-
-def _quick_answer(text: str, hint: str | None, n_letters: int) -> tuple[str, float] | None:
-    """Low-accuracy mode's answer where it can be trusted (see `_QUICK_SURE`), else None."""
-    best = _detector(True).compute_language_confidence_values(text)[0]
-    code = best.language.iso_code_639_1.name.lower()
-    long_enough = n_letters >= _QUICK_LETTERS or (
-        code == hint and n_letters >= _QUICK_LETTERS_WITH_HINT
+    found = _Text(
+        text,
+        hint,
+        n_letters=len(_LETTER.findall(text)),
+        n_han=len(_HAN.findall(text)),
+        n_latin_words=len(_LATIN_WORD.findall(text)),
     )
-    if best.value >= _QUICK_SURE and long_enough:
-        return code, round(float(best.value), 4)
-    return None
+    if found.n_letters == 0:
+        found.answer = (hint or UNDETERMINED), 0.0
+    elif found.n_han >= 2 and found.n_han >= found.n_latin_words and not _KANA_HANGUL.search(text):
+        found.answer = "zh", round(min(1.0, 0.5 + 0.5 * found.n_han / found.n_letters), 4)
+    return found
+
+
+def _confidences(texts: list[str], low_accuracy: bool) -> list[dict[str, float]]:
+    """Each text's confidence per language, computed on all cores for more than one text."""
+    if not texts:
+        return []
+    detector = _detector(low_accuracy)
+    if len(texts) == 1:
+        found = [detector.compute_language_confidence_values(texts[0])]
+    else:
+        found = detector.compute_language_confidence_values_in_parallel(texts)
+    return [{v.language.iso_code_639_1.name.lower(): float(v.value) for v in f} for f in found]
+
+
+def _quick_answer(t: _Text, conf: dict[str, float]) -> tuple[str, float] | None:
+    """Low-accuracy mode's answer where it can be trusted (see `_QUICK_SURE`), else None."""
+    code, value = max(conf.items(), key=lambda kv: kv[1])
+    long_enough = t.n_letters >= _QUICK_LETTERS or (
+        code == t.hint and t.n_letters >= _QUICK_LETTERS_WITH_HINT
+    )
+    return (code, round(value, 4)) if value >= _QUICK_SURE and long_enough else None
+
+
+def _full_answer(t: _Text, conf: dict[str, float]) -> tuple[str, float]:
+    """The detector's answer, or the declared language where the detector is unsure."""
+    top, top_conf = max(conf.items(), key=lambda kv: kv[1])
+    if t.hint and t.hint != top and _script_fits(t.hint, t.n_han, t.n_latin_words):
+        short = t.n_letters < _SHORT_CHARS or t.n_latin_words + t.n_han < 3
+        if (short or top_conf < _UNSURE) and conf.get(t.hint, 0.0) >= _HINT_FLOOR:
+            return t.hint, round(conf[t.hint], 4)
+    return top, round(top_conf, 4)
 
 
 def detect_languages(
@@ -114,6 +139,17 @@ def detect_languages(
         hints = [hints] * len(texts)
     if len(hints) != len(texts):
         raise ValueError(f"{len(texts)} texts but {len(hints)} hints")
-    return [
-        detect_language(t, h, low_accuracy=low_accuracy) for t, h in zip(texts, hints, strict=True)
-    ]
+    found = [_prepare(t, h) for t, h in zip(texts, hints, strict=True)]
+    passes = [(True, _quick_answer)] if not low_accuracy else []
+    for low, answer in [*passes, (low_accuracy, _full_answer)]:
+        undecided = [t for t in found if t.answer is None]
+        for t, conf in zip(undecided, _confidences([t.text for t in undecided], low), strict=True):
+            t.answer = answer(t, conf)
+    return [t.answer for t in found]
+
+
+def detect_language(
+    text: str, hint: str | None = None, *, low_accuracy: bool = False
+) -> tuple[str, float]:
+    """Detect the language of `text` -> (ISO 639-1 code, confidence in [0, 1])."""
+    return detect_languages([text], [hint], low_accuracy=low_accuracy)[0]

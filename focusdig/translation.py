@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlalchemy import ColumnElement, Engine, case, exists, func, null, select, update
+from sqlalchemy import ColumnElement, Engine, bindparam, case, exists, func, null, select, update
 
 from focusdig.database import insert_unless_present, session_scope
 from focusdig.langid import detect_languages
@@ -71,12 +71,15 @@ def iter_language_batches(engine: Engine, batch_size: int = 500) -> Iterator[int
                 return
             texts = [item_text(kind, title, text) for _, kind, title, text, _ in rows]
             found = detect_languages(texts, hints=[hint for *_, hint in rows])
-            for (item_id, *_), (language, confidence) in zip(rows, found, strict=True):
-                session.execute(
-                    update(Item)
-                    .where(Item.id == item_id)
-                    .values(language=language, language_confidence=float(confidence))
-                )
+            session.connection().execute(  # one executemany; an item deleted meanwhile is skipped
+                update(Item)
+                .where(Item.id == bindparam("item_id"))
+                .values(language=bindparam("found"), language_confidence=bindparam("confidence")),
+                [
+                    {"item_id": item_id, "found": language, "confidence": float(confidence)}
+                    for (item_id, *_), (language, confidence) in zip(rows, found, strict=True)
+                ],
+            )
         yield len(rows)
 
 

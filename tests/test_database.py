@@ -70,9 +70,14 @@ def test_dedup_by_guid_url_and_content_hash(database_url):
         ]
         assert store_entries(session, b, again) == (1, 2)
         assert store_entries(session, a, first) == (0, 2)
+        # a feed that repeats an entry: the first copy is stored, the second is a duplicate
+        twice = [entry("5", "https://a.example/5", "Orders up"), entry("5", "https://a.example/5")]
+        assert store_entries(session, a, twice) == (1, 1)
+        assert store_entries(session, a, []) == (0, 0)
     with session_scope(engine) as session:
         assert session.scalar(select(Item.id).where(Item.guid == "1").limit(2)) is not None
-        assert len(session.scalars(select(Item)).all()) == 3
+        assert len(session.scalars(select(Item)).all()) == 4
+        assert session.scalar(select(Item.title).where(Item.guid == "5")) == "Orders up"
 
 
 def test_comments_link_to_their_article_in_any_order(database_url):

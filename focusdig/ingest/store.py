@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, aliased
 
-from focusdig.database import insert_unless_present
+from focusdig.database import insert_all_unless_present
 from focusdig.ingest.parse import FeedEntry
 from focusdig.schema import Item, Source, utcnow
 
@@ -56,16 +56,10 @@ def entry_row(source: Source, entry: FeedEntry) -> dict:
     }
 
 
-def insert_ignoring_duplicates(session: Session, row: dict) -> bool:
-    """Insert one item; False when any unique key (guid, URL, content hash) already exists."""
-    return insert_unless_present(session, Item, row) is not None
-
-
 def store_entries(session: Session, source: Source, entries: list[FeedEntry]) -> tuple[int, int]:
-    """Store a feed's entries; returns (new, duplicates). Idempotent."""
-    new = 0
-    for entry in entries:
-        new += insert_ignoring_duplicates(session, entry_row(source, entry))
+    """Store a feed's entries; returns (new, duplicates). Idempotent: an entry whose guid, URL or
+    content hash is already stored (or earlier in the list) is a duplicate."""
+    new = insert_all_unless_present(session, Item, [entry_row(source, e) for e in entries])
     return new, len(entries) - new
 
 
