@@ -1,4 +1,4 @@
-"""Process flow: language id → translate → score → entities, each a batched, resumable task."""
+"""Process flow: language id → translation beside scoring → entities (resumable tasks)."""
 
 from __future__ import annotations
 
@@ -52,11 +52,12 @@ def score_entities(settings: Settings, device: str | None, batch_size: int) -> t
 
 @flow(name="process", log_prints=True)
 def process_flow(device: str | None = None, batch_size: int = 64) -> pipeline.ProcessReport:
-    """Language id, translation, scoring and entities of everything not yet done."""
+    """Language id, translation (beside scoring what is readable meanwhile), scoring and
+    entities of everything not yet done."""
     settings = Settings.from_env()
     return pipeline.run_steps(
         lambda: detect_languages(settings),
-        lambda: translate(settings, device, batch_size),
+        lambda: translate.submit(settings, device, batch_size),
         lambda: score(settings, device, batch_size),
         lambda: score_entities(settings, device, batch_size),
     )

@@ -238,3 +238,39 @@ def test_focusdig_run_command_end_to_end(prefect_harness, database_url, tiny_cha
     assert table.exit_code == 0, table.output
     assert "focusdig run" in table.output and "failed" in table.output
     assert counts(tiny_champion) == stored
+
+
+def test_translation_runs_beside_a_first_scoring_pass_and_a_second_pass_follows():
+    events: list[str] = []
+    first_pass_started = threading.Event()
+
+    def translate():
+        assert first_pass_started.wait(5), "translation was not running beside scoring"
+        events.append("translated")
+        return 3, "mt-test"
+
+    def score():
+        events.append("score pass")
+        first_pass = not first_pass_started.is_set()
+        first_pass_started.set()
+        return (10, "clf-test") if first_pass else (3, "clf-test")
+
+    report = pipeline.run_steps(
+        lambda: 7, lambda: pipeline.in_thread(translate), score, lambda: (0, 0, 0)
+    )
+    assert events == ["score pass", "translated", "score pass"]
+    assert (report.languages_detected, report.translated, report.scored) == (7, 3, 13)
+    assert (report.translator, report.classifier) == ("mt-test", "clf-test")
+
+
+def test_a_failed_translation_still_lets_the_first_scoring_pass_finish():
+    scored = []
+
+    def translate():
+        raise RuntimeError("translator files changed")
+
+    with pytest.raises(RuntimeError, match="translator files changed"):
+        pipeline.run_steps(
+            lambda: 0, lambda: pipeline.in_thread(translate), lambda: scored.append(1) or (1, "c")
+        )
+    assert scored == [1]
