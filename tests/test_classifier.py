@@ -571,7 +571,8 @@ def test_packed_batch_matches_collate() -> None:
 def test_soups_average_seeds_and_greedy_never_loses(tmp_path: Path, enc: TextEncoder) -> None:
     from safetensors.torch import load_file
 
-    from focusdig.classifier.sweep import save_soup, soups
+    from focusdig.classifier import load_model_dir
+    from focusdig.classifier.sweep import _score, save_soup, soups
 
     dirs = [
         save_model_dir(
@@ -602,6 +603,12 @@ def test_soups_average_seeds_and_greedy_never_loses(tmp_path: Path, enc: TextEnc
     ) / 2
     assert torch.allclose(load_file(str(soup / "model.safetensors"))[name], want)
     assert P.Classifier.load(soup).predict(["sales rose"])[0].label in D.LABELS
+    # the uniform figure is that of the averaged weights (scoring one member must not change
+    # another's weights on the CPU, where the model is not copied to a device)
+    everything = save_soup(dirs, ["s0", "s1", "s2"], tmp_path, "all", {})
+    model, everything_enc, _ = load_model_dir(everything)
+    uniform = {k: v for k, v in mixes["uniform"].items() if k != "members"}
+    assert uniform == _score(model, everything_enc, val)
 
 
 def test_soft_targets_mix_gold_and_teacher() -> None:

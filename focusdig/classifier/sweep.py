@@ -117,7 +117,8 @@ def soups(model_dirs: list[Path], val: list[D.Example], device: torch.device) ->
     """Uniform and greedy weight averages of fine-tuned seeds (same pretrained start)."""
     loaded = [load_model_dir(p) for p in model_dirs]
     enc = loaded[0][1]
-    states = [{k: v.float() for k, v in m.state_dict().items()} for m, _, _ in loaded]
+    # copies: on the CPU `.to(device)` keeps the first model's tensors, which each trial loads into
+    states = [{k: v.float().clone() for k, v in m.state_dict().items()} for m, _, _ in loaded]
     model = loaded[0][0].to(device)
 
     def score(members: list[int]) -> dict:
