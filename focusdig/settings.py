@@ -38,7 +38,7 @@ def alert_thresholds_from_env(env: dict[str, str]) -> Thresholds:
         raise ValueError(f"alert thresholds (FOCUSDIG_ALERT_*): {exc}") from None
 
 
-DEFAULT_MIN_TRANSLATION_CONFIDENCE = 0.31
+DEFAULT_MIN_TRANSLATION_CONFIDENCE = 0.34
 """Below this confidence a translation is more likely bad (sentence chrF < 30) than not, for the
 shipped translator on held-out pairs (``benchmarks/translation_confidence.py``)."""
 

@@ -29,7 +29,7 @@ from focusdig.schema import (
     Translation,
 )
 from focusdig.scoring import item_text
-from focusdig.settings import Settings
+from focusdig.settings import DEFAULT_MIN_TRANSLATION_CONFIDENCE, Settings
 
 # ------------------------------------------------------------------ extraction (no database)
 
@@ -253,7 +253,7 @@ def ingest_file(tmp_path, name: str, items) -> None:
 
 
 def expected_rollups(
-    session, min_confidence: float = 0.31
+    session, min_confidence: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE
 ) -> dict[tuple[int, object], tuple[int, float | None, tuple]]:
     """The rollups recomputed from scratch: mentions, mean score, label counts per day (the
     scores of translations below ``min_confidence`` left out)."""
@@ -288,7 +288,9 @@ def stored_rollups(session):
     }
 
 
-def assert_rollups_match(engine, min_confidence: float = 0.31) -> None:
+def assert_rollups_match(
+    engine, min_confidence: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE
+) -> None:
     with session_scope(engine) as session:
         expected, stored = expected_rollups(session, min_confidence), stored_rollups(session)
     assert stored.keys() == expected.keys()
