@@ -132,11 +132,10 @@ class ProcessReport:
 
 def warm_up(engine: Engine) -> None:
     """Import and build ahead what a run's first steps would: FastAPI's encoder (Prefect
-    serializes flow parameters with it), spaCy (sentence splitting and entity extraction) and
-    the current watchlist's extractor. `focusdig run` does this while its temporary Prefect API
-    starts (benchmarks/README.md section 7); the steps reuse what is built."""
+    serializes flow parameters with it) and the current watchlist's extractor (which imports
+    spaCy, also used for sentence splitting). `focusdig run` does this while its temporary
+    Prefect API starts (benchmarks/README.md section 7); the steps reuse what is built."""
     import fastapi.encoders  # noqa: F401
-    import spacy  # noqa: F401
 
     from focusdig.entities.scan import extractor_for
 
