@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -186,6 +187,64 @@ def translate_step(
     return done, versions
 
 
+class CpuShare:
+    """Torch intra-op threads for a step that runs beside other steps on the CPU.
+
+    Two steps that each take every core spin against each other (OpenMP threads wait for
+    their team): on 2 cores, translation (one decoding thread) beside scoring on two threads
+    took 24.4 s and 45 CPU-seconds; with scoring on one thread until translation ended,
+    19.4 s and 34 (benchmarks/README.md section 6). A step started beside others is
+    ``add``-ed; a step that fits its threads before each batch (``fitting``) takes one
+    thread while any added step runs, and the count it started with once none does. With
+    PyTorch's OpenMP backend (Linux, macOS) the count belongs to the calling thread, so the
+    added steps keep theirs.
+    """
+
+    def __init__(self) -> None:
+        self._running = 0
+        self._lock = threading.Lock()
+
+    @property
+    def busy(self) -> bool:
+        """Whether an added step is still running."""
+        return self._running > 0
+
+    def add(self, running: Running) -> None:
+        """Count ``running`` until it is done."""
+        with self._lock:
+            self._running += 1
+        running.add_done_callback(self._done)
+
+    def _done(self, _running: Running) -> None:
+        with self._lock:
+            self._running -= 1
+
+    @contextmanager
+    def fitting(self, device) -> Iterator[Callable[[], None]]:
+        """A function to call before each batch of a step on ``device``: on the CPU it sets
+        this thread's torch threads (one while an added step runs, else the count at entry,
+        which is restored after); on an accelerator it does nothing."""
+        import torch
+
+        if device.type != "cpu":
+            yield lambda: None
+            return
+        full = torch.get_num_threads()
+
+        def fit() -> None:
+            wanted = 1 if self.busy else full
+            if torch.get_num_threads() != wanted:
+                torch.set_num_threads(wanted)
+
+        try:
+            yield fit
+        finally:
+            torch.set_num_threads(full)
+
+
+CPU_SHARE = CpuShare()  # this process's steps
+
+
 def score_step(
     engine: Engine,
     batch_size: int = 64,
@@ -205,10 +264,13 @@ def score_step(
         return 0, model.version  # nothing to score: the model is not even loaded
     classifier = _load(model, device, precision)
     done = 0
-    for n in iter_score_batches(engine, classifier, model.id, batch_size, since):
-        done += n
-        if progress:
-            progress("score", n, total)
+    with CPU_SHARE.fitting(classifier.device) as fit:
+        fit()
+        for n in iter_score_batches(engine, classifier, model.id, batch_size, since):
+            done += n
+            if progress:
+                progress("score", n, total)
+            fit()
     return done, classifier.version
 
 
@@ -260,6 +322,8 @@ class Running(Protocol):
 
     def result(self) -> tuple[int, str | None]: ...
 
+    def add_done_callback(self, fn: Callable[[Running], object]) -> None: ...
+
 
 def in_thread(step: Callable[[], tuple[int, str | None]]) -> Future:
     """Start ``step`` in a thread of its own (which ends with it)."""
@@ -277,12 +341,14 @@ def run_steps(
 ) -> ProcessReport:
     """Language id; translation beside a first scoring pass; a second pass for what translation
     added; entities (the flow passes its tasks here). On a CPU, translation decodes on one
-    thread, so the first pass has the other core for the items readable meanwhile."""
+    thread, so the first pass has the other core for the items readable meanwhile (one
+    thread until translation ends: ``CpuShare``)."""
     report = ProcessReport()
     t0 = time.perf_counter()
     report.languages_detected = detect()
     t1 = time.perf_counter()
     translation = start_translate()
+    CPU_SHARE.add(translation)  # scoring takes one thread while translation decodes
     scored_beside, report.classifier = score()
     report.translated, report.translator = translation.result()
     if report.translator is None:

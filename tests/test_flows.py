@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 from conftest import FEEDS
@@ -261,6 +262,45 @@ def test_translation_runs_beside_a_first_scoring_pass_and_a_second_pass_follows(
     assert events == ["score pass", "translated", "score pass"]
     assert (report.languages_detected, report.translated, report.scored) == (7, 3, 13)
     assert (report.translator, report.classifier) == ("mt-test", "clf-test")
+
+
+def test_scoring_takes_one_thread_while_translation_decodes_and_all_again_after(
+    database_url, tiny_champion, feed_server
+):
+    import torch
+
+    settings = Settings.from_env()
+    with session_scope(tiny_champion) as session:
+        ids = [add_source(session, url)[0].id for url in serve_feeds(feed_server)]
+    ingest_sources(tiny_champion, settings, ids)
+    first_batch_done = threading.Event()
+    threads_per_batch: list[int] = []
+
+    def translate():
+        assert first_batch_done.wait(10)
+        return 0, None
+
+    def progress(step, n, total):
+        threads_per_batch.append(torch.get_num_threads())
+        first_batch_done.set()
+        deadline = time.monotonic() + 10  # the future's done callback runs just after it
+        while pipeline.CPU_SHARE.busy and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        report = pipeline.run_steps(
+            lambda: 0,
+            lambda: pipeline.in_thread(translate),
+            lambda: pipeline.score_step(tiny_champion, 4, "cpu", progress),
+        )
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    assert report.scored == counts(tiny_champion)["items"] == 8
+    assert threads_per_batch == [1, 2]  # the second batch ran after translation had ended
+    assert after == 2
 
 
 def test_a_failed_translation_still_lets_the_first_scoring_pass_finish():
