@@ -121,3 +121,27 @@ def test_feed_text_and_names_are_printed_as_they_are(database_url, tmp_path, mon
     assert title in listed and "[i]mine[/i]" in listed
     assert "added: [u]Acme[/u] Corp" in run("entities", "add", "[u]Acme[/u] Corp").stdout
     assert "[u]Acme[/u] Corp" in run("entities", "list").stdout
+
+
+def test_a_step_run_in_two_passes_never_overflows_its_progress_bar(monkeypatch):
+    import rich.progress
+
+    from focusdig.cli.common import step_progress
+
+    made: list[rich.progress.Progress] = []
+
+    class Recording(rich.progress.Progress):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(rich.progress, "Progress", Recording)
+    with step_progress() as advance:
+        advance("score", 4, 5)
+        advance("score", 1, 5)  # the first pass: 5 of 5
+        advance("score", 2, 3)  # a second pass, for what translation added
+        advance("score", 1, 3)
+        advance("language id", 7, 0)  # no total known
+        score, language = made[0].tasks
+        assert (score.completed, score.total) == (8, 8)
+        assert (language.completed, language.total) == (7, None)

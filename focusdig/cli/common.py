@@ -47,7 +47,10 @@ def open_db(samples: bool = True) -> tuple[Settings, Engine]:
 
 @contextmanager
 def step_progress() -> Iterator[Callable[[str, int, int], None]]:
-    """Progress bars (on stderr), one per pipeline step, fed by the returned callback."""
+    """Progress bars (on stderr), one per pipeline step, fed by the returned callback
+    (step, done in this batch, total of this pass; 0: unknown). A step can run in two passes
+    (scoring before and after translation): a batch that would overflow the bar starts a
+    pass, whose total is added to what is done."""
     from rich.progress import Progress
 
     with Progress(console=err, transient=True) as bars:
@@ -56,6 +59,9 @@ def step_progress() -> Iterator[Callable[[str, int, int], None]]:
         def advance(step: str, done: int, total: int) -> None:
             if step not in tasks:
                 tasks[step] = bars.add_task(step, total=total or None)
+            bar = next(t for t in bars.tasks if t.id == tasks[step])
+            if bar.total is not None and bar.completed + done > bar.total:
+                bars.update(tasks[step], total=bar.completed + max(total, done))
             bars.advance(tasks[step], done)
 
         yield advance
