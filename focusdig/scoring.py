@@ -121,7 +121,7 @@ def _store_scores(
         for token in _token_rows(stored[item.id], p, translation)
     ]
     if tokens:
-        session.execute(insert(ScoreToken), tokens)
+        session.execute(insert(ScoreToken.__table__), tokens)  # Core: no ORM bookkeeping
     return len(stored)
 
 

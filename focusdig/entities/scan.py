@@ -26,7 +26,12 @@ from sqlalchemy import Engine, exists, func, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from focusdig.classifier import Classifier, Prediction
-from focusdig.database import serialize_writers, session_scope, upsert_statement
+from focusdig.database import (
+    insert_all_unless_present,
+    serialize_writers,
+    session_scope,
+    upsert_statement,
+)
 from focusdig.entities import rollups
 from focusdig.entities.extract import Extractor, Mention, WatchEntry
 from focusdig.schema import (
@@ -194,13 +199,8 @@ def _store(
         for (entry, entity_id, targeted), p in zip(pairs, predictions, strict=True)
         if entity_id in alive
     ]
-    mentions = scores = 0
-    if mention_rows:
-        stmt = upsert_statement(session, EntityMention).on_conflict_do_nothing()
-        mentions = session.execute(stmt.returning(EntityMention.id), mention_rows).all()
-    if score_rows:
-        stmt = upsert_statement(session, EntityScore).on_conflict_do_nothing()
-        scores = session.execute(stmt.returning(EntityScore.id), score_rows).all()
+    mentions = insert_all_unless_present(session, EntityMention, mention_rows)
+    scores = insert_all_unless_present(session, EntityScore, score_rows)
     scan = upsert_statement(session, EntityScan)
     scan = scan.on_conflict_do_update(
         index_elements=["item_id"],
@@ -216,7 +216,7 @@ def _store(
         {(m.entity_id, e.day) for e in found for m, _ in e.mentions if m.entity_id in alive},
         min_confidence,
     )
-    return len(mentions or []), len(scores or [])
+    return mentions, scores
 
 
 def iter_entity_batches(
