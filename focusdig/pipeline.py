@@ -196,8 +196,8 @@ class CpuShare:
     19.4 s and 34 (benchmarks/README.md section 6). A step started beside others is
     ``add``-ed; a step that fits its threads before each batch (``fitting``) takes one
     thread while any added step runs, and the count it started with once none does. With
-    PyTorch's OpenMP backend (Linux, macOS) the count belongs to the calling thread, so the
-    added steps keep theirs.
+    PyTorch's OpenMP backend (``torch.__config__.parallel_info()``; the Linux wheels) the
+    count belongs to the calling thread, so the added steps keep theirs.
     """
 
     def __init__(self) -> None:
