@@ -197,7 +197,9 @@ class CpuShare:
     ``add``-ed; a step that fits its threads before each batch (``fitting``) takes one
     thread while any added step runs, and the count it started with once none does. With
     PyTorch's OpenMP backend (``torch.__config__.parallel_info()``; the Linux wheels) the
-    count belongs to the calling thread, so the added steps keep theirs.
+    count belongs to the calling thread, so the added steps keep theirs. (Not
+    ``precision.torch_threads``: its lock, held for a whole translation call, would make the
+    scoring batches wait for translation.)
     """
 
     def __init__(self) -> None:

@@ -81,7 +81,9 @@ _threads_lock = threading.Lock()
 @contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
     """Run the block with ``n`` torch intra-op CPU threads (None: as they are), restoring the
-    count after it; the count is process-wide, so such blocks run one at a time."""
+    count after it. With PyTorch's OpenMP backend the count belongs to the calling thread; with
+    its native thread pool it is process-wide, so such blocks run one at a time. (Scoring beside
+    translation fits its count per batch instead: ``pipeline.CpuShare``.)"""
     if not n:
         yield
         return
