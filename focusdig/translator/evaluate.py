@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import sacrebleu
@@ -28,19 +28,28 @@ def evaluate_pairs(
     no_repeat_ngram_size: int = 3,
 ) -> dict[str, dict]:
     """Scores per source language (and per language/origin, e.g. "fr/news")."""
+
+    def translate(texts: list[str], lang: str) -> list[str]:
+        results = translator.translate(
+            texts,
+            src_lang=lang,
+            beam_size=beam_size,
+            batch_size=batch_size,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+        )
+        return [t.text for t in results]
+
+    return score_by_language(translate, pairs)
+
+
+def score_by_language(
+    translate: Callable[[list[str], str], list[str]], pairs: Sequence[Pair]
+) -> dict[str, dict]:
+    """`translate(texts, lang)` scored per source language and per language/origin."""
     out: dict[str, dict] = {}
     for lang in sorted({p.lang for p in pairs}):
         subset = [p for p in pairs if p.lang == lang]
-        hyps = [
-            t.text
-            for t in translator.translate(
-                [p.src for p in subset],
-                src_lang=lang,
-                beam_size=beam_size,
-                batch_size=batch_size,
-                no_repeat_ngram_size=no_repeat_ngram_size,
-            )
-        ]
+        hyps = translate([p.src for p in subset], lang)
         out[lang] = corpus_scores(hyps, [p.en for p in subset])
         for origin in sorted({p.origin for p in subset}):
             idx = [i for i, p in enumerate(subset) if p.origin == origin]

@@ -1,0 +1,130 @@
+"""The translator beside simple baselines: same split, same scores, same downstream use.
+
+    FOCUSDIG_DATA_DIR=../shared/data python benchmarks/translator_baseline.py \
+        [--split valid] [--model DIR] [--threads 2]
+
+Fits a translation memory and IBM Model 1 word-by-word translation
+(`focusdig.translator.baseline`) on the translator's training split, and scores them and the
+translator (greedy, the CPU default precision) with the same sacrebleu BLEU / chrF per
+language and origin as `translator_quality.py`. Because focusdig translates in order to score
+sentiment, each system is also scored downstream: the share of pairs whose translation gets the
+shipped classifier's label for the reference English, and the mean absolute difference of the
+signed scores. Writes benchmarks/results/translator_baseline[_valid].json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import cohen_kappa_score
+
+from focusdig.classifier import Classifier
+from focusdig.precision import dtype_name
+from focusdig.translator import Translator
+from focusdig.translator.baseline import BASELINES
+from focusdig.translator.data import Pair, load_pairs, split_pairs
+from focusdig.translator.evaluate import score_by_language
+
+
+def sentiment_agreement(
+    clf: Classifier, pairs: list[Pair], hyps: list[str], ref_preds: list
+) -> dict[str, dict]:
+    """Per language and language/origin: how often the translation gets the reference's label.
+
+    "label_agreement" over all pairs (a translation the classifier calls neutral agrees with
+    every neutral reference), "polar_agreement" over the pairs whose reference is positive or
+    negative, Cohen's kappa, and the mean absolute difference of the signed scores.
+    """
+    preds = clf.predict(hyps, top_k=0)
+    groups: dict[str, list[int]] = {}
+    for i, p in enumerate(pairs):
+        groups.setdefault(p.lang, []).append(i)
+        groups.setdefault(f"{p.lang}/{p.origin}", []).append(i)
+    out = {}
+    for key, idx in sorted(groups.items()):
+        ref = [ref_preds[i].label for i in idx]
+        hyp = [preds[i].label for i in idx]
+        polar = [h == r for h, r in zip(hyp, ref, strict=True) if r != "neutral"]
+        out[key] = {
+            "label_agreement": round(float(np.mean(np.array(hyp) == np.array(ref))), 4),
+            "polar_agreement": round(float(np.mean(polar)), 4) if polar else None,
+            "polar_n": len(polar),
+            "kappa": round(float(cohen_kappa_score(ref, hyp)), 4),
+            "mean_abs_score_diff": round(
+                float(np.mean([abs(preds[i].score - ref_preds[i].score) for i in idx])), 4
+            ),
+            "n": len(idx),
+        }
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data-dir", default=None, help="default: $FOCUSDIG_DATA_DIR")
+    ap.add_argument("--split", default="test", choices=["test", "valid"])
+    ap.add_argument("--model", default=None, help="translator directory (default: newest shipped)")
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    translator = Translator.load(a.model, device="cpu", num_threads=a.threads)
+    clf = Classifier.load(device="cpu", num_threads=a.threads)
+    splits = split_pairs(load_pairs(a.data_dir))  # the translator's defaults (max 1,000 / 400)
+    pairs = splits[a.split]
+    ref_preds = clf.predict([p.en for p in pairs], top_k=0)
+
+    def model_translate(texts: list[str], lang: str) -> list[str]:
+        return [t.text for t in translator.translate(texts, src_lang=lang)]
+
+    systems: dict[str, tuple[float, Callable[[list[str], str], list[str]]]] = {
+        translator.version: (0.0, model_translate)
+    }
+    for name, cls in BASELINES.items():
+        t0 = time.perf_counter()
+        baseline = cls().fit(splits["train"])
+        systems[name] = (time.perf_counter() - t0, baseline.translate)
+
+    result = {
+        "split": a.split,
+        "train_pairs": len(splits["train"]),
+        "classifier": clf.version,
+        "translator_precision": "int8 (dynamic)"
+        if translator.int8
+        else dtype_name(translator.autocast_dtype),
+        "systems": {},
+    }
+    for name, (fit_seconds, translate) in systems.items():
+        hyps: dict[str, list[str]] = {}
+
+        def recording(texts: list[str], lang: str, translate=translate, hyps=hyps) -> list[str]:
+            hyps[lang] = translate(texts, lang)
+            return hyps[lang]
+
+        scores = score_by_language(recording, pairs)
+        rank = {lang: iter(hyps[lang]) for lang in hyps}  # score_by_language keeps pair order
+        downstream = sentiment_agreement(clf, pairs, [next(rank[p.lang]) for p in pairs], ref_preds)
+        result["systems"][name] = {
+            "fit_seconds": round(fit_seconds, 1),
+            "scores": scores,
+            "sentiment": downstream,
+        }
+        print(f"{name}" + (f" (fitted in {fit_seconds:.0f}s)" if fit_seconds else ""))
+        for k, m in scores.items():
+            d = downstream[k]
+            print(
+                f"  {k:12s} BLEU {m['bleu']:6.2f}  chrF {m['chrf']:6.2f}  "
+                f"same label {d['label_agreement']:.3f}  polar {d['polar_agreement']:.3f} "
+                f"(n {d['polar_n']:3d})  kappa {d['kappa']:.3f}  "
+                f"|score diff| {d['mean_abs_score_diff']:.3f}  n {m['n']:5d}"
+            )
+    suffix = "" if a.split == "test" else f"_{a.split}"
+    out = Path(__file__).parent / "results" / f"translator_baseline{suffix}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
