@@ -7,6 +7,8 @@ the first call includes the Prefect start-up, the second is an unchanged rerun.
     python benchmarks/pipeline_throughput.py [--feeds 100] [--items 100] [--foreign 0.1]
         [--watchlist sp500]
 
+Translations use the pipeline's beam (``FOCUSDIG_TRANSLATION_BEAM``; 1 for greedy).
+
 With ``--watchlist sp500`` the S&P 500 list (500 companies) is on the watchlist and the items
 name S&P 500 companies instead of the fictional ones (by name, short name, cashtag or
 exchange pattern), so entity extraction and entity scoring are part of the timed process.
@@ -170,7 +172,9 @@ def main() -> None:
     t1 = time.perf_counter()
     processed = pipeline.run_steps(  # what pipeline.process runs, step by step
         lambda: step("language id", lambda: pipeline.detect_step(engine)),
-        lambda: pipeline.in_thread(lambda: pipeline.translate_step(engine, 64)),
+        lambda: pipeline.in_thread(
+            lambda: pipeline.translate_step(engine, 64, beam_size=settings.translation_beam)
+        ),
         lambda: pipeline.score_step(engine, 64),
         lambda: step("entities", lambda: pipeline.entities_step(engine, 64)),
     )
@@ -204,6 +208,7 @@ def main() -> None:
         "process_s": round(t2 - t1, 2),
         "process_steps_s": {k: round(v, 2) for k, v in processed.seconds.items()},
         "translated": processed.translated,
+        "translation_beam": settings.translation_beam,
         "scored": processed.scored,
         "watchlist": args.watchlist,
         "entity_items": processed.entity_items,

@@ -3,7 +3,8 @@ of each translation with its sentence-level chrF, and a default flagging thresho
 
     FOCUSDIG_DATA_DIR=../shared/data python benchmarks/translation_confidence.py [--threads 2]
 
-Greedy decoding with the pipeline's defaults. The correlation is measured on the held-out test
+The pipeline's decoding (``--beam``, default ``FOCUSDIG_TRANSLATION_BEAM``'s default; 1 is
+greedy). The correlation is measured on the held-out test
 split (per language and per part: Tatoeba / WMT news); the threshold is chosen on the
 validation split by the rule below and then checked on the test split:
 
@@ -27,18 +28,21 @@ import sacrebleu
 from scipy.stats import spearmanr
 from sklearn.linear_model import LogisticRegression
 
+from focusdig.settings import DEFAULT_TRANSLATION_BEAM
 from focusdig.translator import Translator
 from focusdig.translator.data import load_pairs, split_pairs
 
 BAD_CHRF = 30.0
 
 
-def translate_pairs(tr: Translator, pairs, batch_size: int) -> list[dict]:
-    """One row per pair: language, part, confidence and sentence chrF of the greedy output."""
+def translate_pairs(tr: Translator, pairs, batch_size: int, beam_size: int) -> list[dict]:
+    """One row per pair: language, part, confidence and sentence chrF of the output."""
     rows = []
     for lang in sorted({p.lang for p in pairs}):
         subset = [p for p in pairs if p.lang == lang]
-        out = tr.translate([p.src for p in subset], src_lang=lang, batch_size=batch_size)
+        out = tr.translate(
+            [p.src for p in subset], src_lang=lang, batch_size=batch_size, beam_size=beam_size
+        )
         for p, t in zip(subset, out, strict=True):
             chrf = sacrebleu.sentence_chrf(t.text, [p.en]).score
             rows.append({"lang": lang, "part": p.origin, "confidence": t.confidence, "chrf": chrf})
@@ -101,6 +105,7 @@ def main() -> None:
     ap.add_argument("--data-dir", default=None, help="default: $FOCUSDIG_DATA_DIR")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--beam", type=int, default=DEFAULT_TRANSLATION_BEAM, help="1: greedy")
     ap.add_argument(
         "--out", default=str(Path(__file__).parent / "results" / "translation_confidence.json")
     )
@@ -113,13 +118,13 @@ def main() -> None:
         max_valid=training.get("max_valid", 400),
     )
     t0 = time.perf_counter()
-    valid = translate_pairs(tr, splits["valid"], a.batch_size)
-    test = translate_pairs(tr, splits["test"], a.batch_size)
+    valid = translate_pairs(tr, splits["valid"], a.batch_size, a.beam)
+    test = translate_pairs(tr, splits["test"], a.batch_size, a.beam)
     threshold = choose_threshold(valid)
     grid = [round(0.1 * k, 1) for k in range(1, 10)]
     result = {
         "model": tr.version,
-        "decoding": "greedy",
+        "decoding": "greedy" if a.beam == 1 else f"beam {a.beam}",
         "seconds": round(time.perf_counter() - t0, 1),
         "rule": {
             "bad": f"sentence chrF < {BAD_CHRF:g}",

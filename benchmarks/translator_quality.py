@@ -4,7 +4,8 @@
         [--no-repeat-ngram 0] [--precision fp32] [--int8] [--split valid --model DIR]
 
 Uses the same deterministic split as training (2 % of source sentences by hash, English side
->= 4 words, at most 1,000 pairs per language). Writes benchmarks/results/translator_quality.json
+>= 4 words, at most 1,000 pairs per language). Decodes as the pipeline does by default
+(``DEFAULT_TRANSLATION_BEAM``: greedy). Writes benchmarks/results/translator_quality.json
 (translator_quality_beam4.json for --beam 4, _int8 for --int8, _fp32 for --precision fp32;
 translator_quality_valid_<version>.json for the validation split, on which models are chosen).
 """
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 from focusdig.precision import dtype_name
+from focusdig.settings import DEFAULT_TRANSLATION_BEAM
 from focusdig.translator import Translator
 from focusdig.translator.data import load_pairs, split_pairs
 from focusdig.translator.evaluate import evaluate_pairs
@@ -36,7 +38,9 @@ def main() -> None:
     ap.add_argument(
         "--split", default="test", choices=["test", "valid"], help="valid: for choosing models"
     )
-    ap.add_argument("--beam", type=int, default=1)
+    ap.add_argument(
+        "--beam", type=int, default=DEFAULT_TRANSLATION_BEAM, help="1: greedy (default: pipeline's)"
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument(

@@ -19,7 +19,12 @@ def detect_languages(settings: Settings) -> int:
 def translate(settings: Settings, device: str | None, batch_size: int) -> tuple[int, str | None]:
     """Translate untranslated non-English items (on the GPU when there is one)."""
     return pipeline.translate_step(
-        get_engine(settings), batch_size, device, pipeline.progress_hook(), settings.precision
+        get_engine(settings),
+        batch_size,
+        device,
+        pipeline.progress_hook(),
+        settings.precision,
+        settings.translation_beam,
     )
 
 

@@ -30,7 +30,7 @@ from focusdig.registry import (
     serves,
 )
 from focusdig.schema import utcnow
-from focusdig.settings import DEFAULT_MIN_TRANSLATION_CONFIDENCE
+from focusdig.settings import DEFAULT_MIN_TRANSLATION_CONFIDENCE, DEFAULT_TRANSLATION_BEAM
 
 _models: dict[tuple[str, str, str | None, str], object] = {}
 _models_lock = threading.Lock()
@@ -161,9 +161,11 @@ def translate_step(
     device: str | None = None,
     progress: Progress | None = None,
     precision: str = "auto",
+    beam_size: int = DEFAULT_TRANSLATION_BEAM,
 ) -> tuple[int, str | None]:
-    """Translate what is untranslated, each source language with its champion (any backend);
-    returns (count, the champions' versions), (0, None) when there is no translator at all.
+    """Translate what is untranslated, each source language with its champion (any backend),
+    with ``beam_size`` beams (1: greedy); returns (count, the champions' versions), (0, None)
+    when there is no translator at all.
 
     A translator is loaded only when its languages have something to translate; one that
     cannot be loaded (files changed since registration, a missing extra) raises."""
@@ -180,7 +182,10 @@ def translate_step(
         if total == 0 or count_untranslated(engine, languages) == 0:
             continue
         translator = _load(model, device, precision)
-        for n in iter_translation_batches(engine, translator, model.id, batch_size, languages):
+        batches = iter_translation_batches(
+            engine, translator, model.id, batch_size, languages, beam_size
+        )
+        for n in batches:
             done += n
             if progress:
                 progress("translate", n, total)
@@ -381,11 +386,16 @@ def process(
     entity_backfill_days: int = 30,
     min_translation_confidence: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE,
     entity_scan_size: int | None = None,
+    translation_beam: int = DEFAULT_TRANSLATION_BEAM,
 ) -> ProcessReport:
     """Language id, translation, scoring and entities of everything not yet done."""
     return run_steps(
         lambda: detect_step(engine, progress=progress),
-        lambda: in_thread(lambda: translate_step(engine, batch_size, device, progress, precision)),
+        lambda: in_thread(
+            lambda: translate_step(
+                engine, batch_size, device, progress, precision, translation_beam
+            )
+        ),
         lambda: score_step(engine, batch_size, device, progress, rescore_days, precision),
         lambda: entities_step(
             engine,

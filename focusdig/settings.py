@@ -44,6 +44,13 @@ shipped translator on held-out pairs (``benchmarks/translation_confidence.py``; 
 each new default translator: 0.31, 0.30, 0.34, now 0.30)."""
 
 
+DEFAULT_TRANSLATION_BEAM = 1
+"""Beam size of the pipeline's translations (1: greedy). For the shipped translator beam 4 adds
+1.3-1.5 BLEU in every language on the validation split, news included, but decodes 4.5x
+slower: the S&P 500 pipeline benchmark fell from 219.9 to 112.6 items/s
+(benchmarks/README.md section 4, session 9). A choice left to the user."""
+
+
 def _default_home() -> Path:
     """Per-user state directory: $XDG_DATA_HOME/focusdig or ~/.local/share/focusdig."""
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
@@ -62,6 +69,16 @@ def _unit_interval(env: dict[str, str], name: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be a number between 0 and 1, got {raw!r}")
     return value
+
+
+def _beam_size(env: dict[str, str], name: str) -> int:
+    """A beam size from 1 to 16 from the environment (default DEFAULT_TRANSLATION_BEAM)."""
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return DEFAULT_TRANSLATION_BEAM
+    if not raw.strip().isdigit() or not 1 <= int(raw) <= 16:
+        raise ValueError(f"{name} must be a whole number from 1 (greedy) to 16, got {raw!r}")
+    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -97,6 +114,8 @@ class Settings:
     - ``FOCUSDIG_MIN_TRANSLATION_CONFIDENCE``: translations whose confidence is below this (in
       [0, 1]) are flagged: still stored and scored, shown as such, left out of rollups and
       alerts (default ``DEFAULT_MIN_TRANSLATION_CONFIDENCE``).
+    - ``FOCUSDIG_TRANSLATION_BEAM``: beam size of the pipeline's translations, 1 (greedy) to 16
+      (default ``DEFAULT_TRANSLATION_BEAM``).
     """
 
     home: Path
@@ -118,6 +137,7 @@ class Settings:
     alert_backoff: float = 1.0
     alert_thresholds: Thresholds = field(default_factory=Thresholds)
     min_translation_confidence: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE
+    translation_beam: int = DEFAULT_TRANSLATION_BEAM
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -158,6 +178,7 @@ class Settings:
             alert_backoff=max(0.0, float(env.get("FOCUSDIG_ALERT_BACKOFF", "1.0"))),
             alert_thresholds=alert_thresholds_from_env(env),
             min_translation_confidence=_unit_interval(env, "FOCUSDIG_MIN_TRANSLATION_CONFIDENCE"),
+            translation_beam=_beam_size(env, "FOCUSDIG_TRANSLATION_BEAM"),
         )
 
     @property

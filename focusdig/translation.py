@@ -21,7 +21,7 @@ from focusdig.database import insert_unless_present, session_scope
 from focusdig.langid import detect_languages
 from focusdig.schema import Item, Source, Translation, utcnow
 from focusdig.scoring import item_text
-from focusdig.settings import DEFAULT_MIN_TRANSLATION_CONFIDENCE
+from focusdig.settings import DEFAULT_MIN_TRANSLATION_CONFIDENCE, DEFAULT_TRANSLATION_BEAM
 
 ENGLISH = ("en", "und")
 
@@ -99,7 +99,7 @@ def iter_translation_batches(
     model_id: int,
     batch_size: int = 64,
     languages: tuple[str, ...] | None = None,
-    beam_size: int = 1,
+    beam_size: int = DEFAULT_TRANSLATION_BEAM,
 ) -> Iterator[int]:
     """Translate every untranslated item in ``languages`` (default: all the translator's), a
     transaction a batch."""

@@ -373,6 +373,16 @@ def test_translation_confidence_threshold_setting():
     assert not is_low_confidence(None, 0.32)  # unknown confidence: not flagged
 
 
+def test_translation_beam_setting():
+    from focusdig.settings import DEFAULT_TRANSLATION_BEAM
+
+    assert Settings.from_env({}).translation_beam == DEFAULT_TRANSLATION_BEAM == 1
+    assert Settings.from_env({"FOCUSDIG_TRANSLATION_BEAM": "4"}).translation_beam == 4
+    for bad in ("0", "17", "2.5", "wide", "-1"):
+        with pytest.raises(ValueError, match="FOCUSDIG_TRANSLATION_BEAM"):
+            Settings.from_env({"FOCUSDIG_TRANSLATION_BEAM": bad})
+
+
 # ------------------------------------------------------------------ entities
 
 

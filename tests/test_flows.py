@@ -190,11 +190,21 @@ def test_a_process_killed_with_sigkill_mid_write_loses_and_doubles_nothing(
 
 
 def test_pipeline_translates_foreign_items_once_and_scores_the_english(
-    prefect_harness, tiny_champion, tiny_translator
+    prefect_harness, tiny_champion, tiny_translator, monkeypatch
 ):
     from focusdig.registry import register_model
     from focusdig.schema import Translation
+    from focusdig.translator import Translator
 
+    beams = []  # the beam size of every call: FOCUSDIG_TRANSLATION_BEAM reaches the decoder
+    translate = Translator.translate
+
+    def recording(self, texts, *args, beam_size=1, **kwargs):
+        beams.append(beam_size)
+        return translate(self, texts, *args, beam_size=beam_size, **kwargs)
+
+    monkeypatch.setattr(Translator, "translate", recording)
+    monkeypatch.setenv("FOCUSDIG_TRANSLATION_BEAM", "2")
     with session_scope(tiny_champion) as session:
         register_model(session, "translator", tiny_translator, status="champion")
         register_samples(session)
@@ -215,6 +225,7 @@ def test_pipeline_translates_foreign_items_once_and_scores_the_english(
                 text = by_item[s.item_id].text
                 assert all(text[t.start : t.end] == t.word for t in s.tokens)
     assert summary.translated == len(foreign) and summary.translator == "mt-test-1"
+    assert beams and set(beams) == {2}
     again = pipeline_flow(fetch_retries=0)
     assert again.translated == 0 and again.scored == 0
 

@@ -307,6 +307,7 @@ def score(
                 precision=settings.precision,
                 entity_backfill_days=settings.entity_backfill_days,
                 min_translation_confidence=settings.min_translation_confidence,
+                translation_beam=settings.translation_beam,
             )
         except (ArtifactError, FileNotFoundError) as exc:
             raise fail(str(exc)) from None
