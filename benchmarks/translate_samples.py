@@ -2,10 +2,10 @@
 
 What the translation step of `focusdig run` on the samples does, without Prefect or a
 database: parse the three foreign sample feeds (24 items), load the shipped translator, build
-the sentence splitters, cut the items into pieces and decode them (greedy, int8 on the CPU,
-one batch of up to 64 pieces). CPU is this process's (all threads); the 1-minute load average
-is printed, since on a shared machine the wall time, and with spinning OpenMP threads also the
-CPU, depend on it.
+the sentence splitters, cut the items into pieces and decode them (``FOCUSDIG_TRANSLATION_BEAM``,
+greedy by default; int8 on the CPU; one batch of up to 64 pieces). CPU is this process's (all
+threads); the 1-minute load average is printed, since on a shared machine the wall time, and
+with spinning OpenMP threads also the CPU, depend on it.
 
     python benchmarks/translate_samples.py          # set OMP_WAIT_POLICY to compare policies
 """
@@ -33,6 +33,7 @@ def timed(stages: dict, name: str, work):
 def main() -> None:
     from focusdig.ingest.parse import parse_feed
     from focusdig.scoring import item_text
+    from focusdig.settings import Settings
 
     texts, langs = [], []
     for lang in ("de", "fr", "zh"):
@@ -49,7 +50,8 @@ def main() -> None:
         "sentence splitters + pieces",
         lambda: [translator._pieces(t, lang) for t, lang in zip(texts, langs, strict=True)],
     )
-    out = timed(stages, "translate (decode)", lambda: translator.translate(texts, langs, 1, 64))
+    beam = Settings.from_env().translation_beam
+    out = timed(stages, "translate (decode)", lambda: translator.translate(texts, langs, beam, 64))
     encode = translator.tokenizer.encode_batch
     spans = [(t, s, e) for t, p in zip(texts, pieces, strict=True) for s, e in p]
     result = {

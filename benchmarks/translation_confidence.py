@@ -13,7 +13,7 @@ validation split by the rule below and then checked on the test split:
     split, estimates P(bad | confidence); the threshold is the confidence where that estimate
     is 0.5 (rounded to 0.01): a flagged translation is more likely bad than not.
 
-Writes benchmarks/results/translation_confidence.json.
+Writes benchmarks/results/translation_confidence.json (_beamN.json for --beam N > 1).
 """
 
 from __future__ import annotations
@@ -106,9 +106,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--beam", type=int, default=DEFAULT_TRANSLATION_BEAM, help="1: greedy")
-    ap.add_argument(
-        "--out", default=str(Path(__file__).parent / "results" / "translation_confidence.json")
-    )
+    ap.add_argument("--out", help="default: results/translation_confidence[_beamN].json")
     a = ap.parse_args()
     tr = Translator.load(a.model, device="cpu", num_threads=a.threads)
     training = tr.config.get("training", {})
@@ -147,7 +145,8 @@ def main() -> None:
         print(f"{name:14s} {c['spearman']:8.3f} {c['n']:5d}")
     for name, f in result["test_flagging_at_threshold"].items():
         print(f"{name:8s} {json.dumps(f)}")
-    out = Path(a.out)
+    suffix = "" if a.beam == 1 else f"_beam{a.beam}"
+    out = Path(a.out or Path(__file__).parent / "results" / f"translation_confidence{suffix}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")

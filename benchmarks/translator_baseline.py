@@ -1,12 +1,13 @@
 """The translator beside simple baselines: same split, same scores, same downstream use.
 
     FOCUSDIG_DATA_DIR=../shared/data python benchmarks/translator_baseline.py \
-        [--split valid] [--model DIR] [--threads 2]
+        [--split valid] [--model DIR] [--threads 2] [--beam 4]
 
 Fits a translation memory and IBM Model 1 word-by-word translation
 (`focusdig.translator.baseline`) on the translator's training split, and scores them and the
-translator (greedy, the CPU default precision) with the same sacrebleu BLEU / chrF per
-language and origin as `translator_quality.py`. Because focusdig translates in order to score
+translator (decoded as `translator_quality.py` does: the pipeline's default beam, batches of
+64, repeated 3-grams blocked, the CPU default precision) with the same sacrebleu BLEU / chrF
+per language and origin. Because focusdig translates in order to score
 sentiment, each system is also scored downstream: the share of pairs whose translation gets the
 shipped classifier's label for the reference English, and the mean absolute difference of the
 signed scores. Writes benchmarks/results/translator_baseline[_valid].json.
@@ -24,7 +25,8 @@ import numpy as np
 from sklearn.metrics import cohen_kappa_score
 
 from focusdig.classifier import Classifier
-from focusdig.precision import dtype_name
+from focusdig.precision import precision_name
+from focusdig.settings import DEFAULT_TRANSLATION_BEAM
 from focusdig.translator import Translator
 from focusdig.translator.baseline import BASELINES
 from focusdig.translator.data import Pair, load_pairs, split_pairs
@@ -50,11 +52,12 @@ def sentiment_agreement(
         ref = [ref_preds[i].label for i in idx]
         hyp = [preds[i].label for i in idx]
         polar = [h == r for h, r in zip(hyp, ref, strict=True) if r != "neutral"]
+        kappa = float(cohen_kappa_score(ref, hyp))  # NaN when both sides have one label
         out[key] = {
             "label_agreement": round(float(np.mean(np.array(hyp) == np.array(ref))), 4),
             "polar_agreement": round(float(np.mean(polar)), 4) if polar else None,
             "polar_n": len(polar),
-            "kappa": round(float(cohen_kappa_score(ref, hyp)), 4),
+            "kappa": None if np.isnan(kappa) else round(kappa, 4),
             "mean_abs_score_diff": round(
                 float(np.mean([abs(preds[i].score - ref_preds[i].score) for i in idx])), 4
             ),
@@ -69,15 +72,24 @@ def main() -> None:
     ap.add_argument("--split", default="test", choices=["test", "valid"])
     ap.add_argument("--model", default=None, help="translator directory (default: newest shipped)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--beam", type=int, default=DEFAULT_TRANSLATION_BEAM, help="1: greedy")
     a = ap.parse_args()
     translator = Translator.load(a.model, device="cpu", num_threads=a.threads)
     clf = Classifier.load(device="cpu", num_threads=a.threads)
-    splits = split_pairs(load_pairs(a.data_dir))  # the translator's defaults (max 1,000 / 400)
+    training = translator.config.get("training", {})
+    splits = split_pairs(
+        load_pairs(a.data_dir),
+        max_test=training.get("max_test", 1000),
+        max_valid=training.get("max_valid", 400),
+    )
     pairs = splits[a.split]
     ref_preds = clf.predict([p.en for p in pairs], top_k=0)
 
     def model_translate(texts: list[str], lang: str) -> list[str]:
-        return [t.text for t in translator.translate(texts, src_lang=lang)]
+        out = translator.translate(
+            texts, src_lang=lang, beam_size=a.beam, batch_size=64, no_repeat_ngram_size=3
+        )
+        return [t.text for t in out]
 
     systems: dict[str, tuple[float, Callable[[list[str], str], list[str]]]] = {
         translator.version: (0.0, model_translate)
@@ -91,9 +103,9 @@ def main() -> None:
         "split": a.split,
         "train_pairs": len(splits["train"]),
         "classifier": clf.version,
-        "translator_precision": "int8 (dynamic)"
-        if translator.int8
-        else dtype_name(translator.autocast_dtype),
+        "translator_precision": precision_name(translator),
+        "translator_decoding": {"beam": a.beam, "batch_size": 64, "no_repeat_ngram_size": 3},
+        "threads": a.threads,
         "systems": {},
     }
     for name, (fit_seconds, translate) in systems.items():
@@ -116,8 +128,8 @@ def main() -> None:
             d = downstream[k]
             print(
                 f"  {k:12s} BLEU {m['bleu']:6.2f}  chrF {m['chrf']:6.2f}  "
-                f"same label {d['label_agreement']:.3f}  polar {d['polar_agreement']:.3f} "
-                f"(n {d['polar_n']:3d})  kappa {d['kappa']:.3f}  "
+                f"same label {d['label_agreement']:.3f}  polar {d['polar_agreement']} "
+                f"(n {d['polar_n']:3d})  kappa {d['kappa']}  "
                 f"|score diff| {d['mean_abs_score_diff']:.3f}  n {m['n']:5d}"
             )
     suffix = "" if a.split == "test" else f"_{a.split}"

@@ -17,18 +17,13 @@ import json
 import time
 from pathlib import Path
 
-from focusdig.precision import dtype_name
+from focusdig.precision import precision_name
 from focusdig.settings import DEFAULT_TRANSLATION_BEAM
 from focusdig.translator import Translator
 from focusdig.translator.data import load_pairs, split_pairs
 from focusdig.translator.evaluate import evaluate_pairs
 
 GOALS = {"zh": 30.0, "fr": 45.0, "de": 45.0}
-
-
-def precision_name(tr: Translator) -> str:
-    """What the decoder computes in (code before int8 existed has no ``int8``)."""
-    return "int8 (dynamic)" if getattr(tr, "int8", False) else dtype_name(tr.autocast_dtype)
 
 
 def main() -> None:
@@ -71,9 +66,7 @@ def main() -> None:
         "split": a.split,
         "decoding": "greedy" if a.beam == 1 else f"beam {a.beam}",
         "no_repeat_ngram_size": a.no_repeat_ngram,
-        "precision": "int8 (dynamic)"
-        if getattr(tr, "int8", False)
-        else dtype_name(tr.autocast_dtype),
+        "precision": precision_name(tr),
         "threads": a.threads,
         "seconds": round(seconds, 1),
         "goals_bleu": GOALS,

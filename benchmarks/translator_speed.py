@@ -20,14 +20,9 @@ from pathlib import Path
 
 import torch
 
-from focusdig.precision import dtype_name
+from focusdig.precision import precision_name
 from focusdig.translator import Translator
 from focusdig.translator.data import LANGUAGES, load_pairs, split_pairs
-
-
-def precision_name(tr: Translator) -> str:
-    """What the decoder computes in (code before int8 existed has no ``int8``)."""
-    return "int8 (dynamic)" if getattr(tr, "int8", False) else dtype_name(tr.autocast_dtype)
 
 
 def main() -> None:
@@ -88,9 +83,7 @@ def main() -> None:
         "model": tr.version,
         "threads": a.threads,
         "batch_size": a.batch_size,
-        "precision": "int8 (dynamic)"
-        if getattr(tr, "int8", False)
-        else dtype_name(tr.autocast_dtype),
+        "precision": precision_name(tr),
         "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(),
         "runs": runs,

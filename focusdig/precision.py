@@ -52,6 +52,12 @@ def dtype_name(dtype: torch.dtype | None) -> str:
     return str(dtype or torch.float32).removeprefix("torch.")
 
 
+def precision_name(model) -> str:
+    """What a loaded model (translator or classifier) computes in, for result files:
+    "int8 (dynamic)" or its autocast dtype's name."""
+    return "int8 (dynamic)" if getattr(model, "int8", False) else dtype_name(model.autocast_dtype)
+
+
 def autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContextManager:
     """``torch.autocast`` for ``dtype``, or a no-op for float32."""
     return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)

@@ -46,9 +46,9 @@ each new default translator: 0.31, 0.30, 0.34, now 0.30)."""
 
 DEFAULT_TRANSLATION_BEAM = 1
 """Beam size of the pipeline's translations (1: greedy). For the shipped translator beam 4 adds
-1.3-1.5 BLEU in every language on the validation split, news included, but decodes 4.5x
-slower: the S&P 500 pipeline benchmark fell from 219.9 to 112.6 items/s
-(benchmarks/README.md section 4, session 9). A choice left to the user."""
+1.3-1.5 validation BLEU per language (news +0.5 to +1.5) but decodes 2.8x slower: the S&P 500
+pipeline benchmark fell from 219.9 to 142.4 items/s (benchmarks/README.md section 4, session
+9). A choice left to the user."""
 
 
 def _default_home() -> Path:
@@ -76,7 +76,7 @@ def _beam_size(env: dict[str, str], name: str) -> int:
     raw = env.get(name)
     if raw is None or not raw.strip():
         return DEFAULT_TRANSLATION_BEAM
-    if not raw.strip().isdigit() or not 1 <= int(raw) <= 16:
+    if not raw.strip().isdecimal() or not 1 <= int(raw) <= 16:
         raise ValueError(f"{name} must be a whole number from 1 (greedy) to 16, got {raw!r}")
     return int(raw)
 

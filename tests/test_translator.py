@@ -111,6 +111,31 @@ def test_beam_scores_at_least_greedy(tr):
     assert [t.text for t in out] == [e for _, _, e in PAIRS]
 
 
+def test_beam_search_drops_finished_sources(tr, monkeypatch):
+    """A source whose search is over costs no decoder rows, and each source's result is the
+    one it gets alone."""
+    src, caps = _src_batch(tr)
+    caps[0] = 2  # source 0 must end at its second token: its search is over early
+    alone = [
+        beam_search(tr.model, src[i : i + 1], caps[i : i + 1], beam_size=3)[0]
+        for i in range(len(src))
+    ]
+    rows = []
+    decode_step = tr.model.decode_step
+
+    def counting(tok, *args, **kwargs):
+        rows.append(tok.size(0))
+        return decode_step(tok, *args, **kwargs)
+
+    monkeypatch.setattr(tr.model, "decode_step", counting)
+    batch = beam_search(tr.model, src, caps, beam_size=3)
+    assert [h.ids for h in batch] == [h.ids for h in alone]
+    for x, y in zip(batch, alone, strict=True):
+        assert abs(x.score - y.score) < 1e-4
+    assert rows[0] == 3 * len(src) and rows[-1] < rows[0]  # rows leave as sources end
+    assert max(rows[2:]) <= 3 * (len(src) - 1)  # source 0 is gone after its second token
+
+
 def test_cached_equals_uncached(tr):
     src, caps = _src_batch(tr)
     for search in (greedy_search, beam_search):

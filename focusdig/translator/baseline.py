@@ -15,12 +15,15 @@ import re
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.sparse import csr_matrix
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from focusdig.translator.data import Pair
 
-# One Chinese character, a run of other word characters, or one other symbol.
-_TOKEN = re.compile(r"[\u3400-\u9fff]|[^\W\u3400-\u9fff]+|[^\w\s]")
+# A number with separators (1.5, 1,000), one Chinese character, a run of other word
+# characters, or one other symbol.
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)+|[\u3400-\u9fff]|[^\W\u3400-\u9fff]+|[^\w\s]")
 NULL = "<null>"
 _NO_SPACE_BEFORE = re.compile(r" ([.,!?;:%)\]}])")
 _NO_SPACE_AFTER = re.compile(r"([(\[{$]) ")
@@ -28,8 +31,12 @@ _APOSTROPHE = re.compile(r" ' ")
 
 
 def tokens(text: str) -> list[str]:
-    """Lower-cased words and symbols; Chinese text one character per token."""
-    return _TOKEN.findall(text.lower())
+    """Words, numbers and symbols as written; Chinese text one character per token."""
+    return _TOKEN.findall(text)
+
+
+def _lower_tokens(text: str) -> list[str]:
+    return [t.lower() for t in tokens(text)]
 
 
 def detokenize(words: Sequence[str]) -> str:
@@ -51,12 +58,12 @@ class TranslationMemory:
 
     def __init__(self, chunk: int = 256):
         self.chunk = chunk
-        self.memory: dict[str, tuple[TfidfVectorizer, object, list[str]]] = {}
+        self.memory: dict[str, tuple[TfidfVectorizer, csr_matrix, list[str]]] = {}
 
     def fit(self, pairs: Sequence[Pair]) -> TranslationMemory:
         for lang, subset in _by_language(pairs).items():
             vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True)
-            matrix = vec.fit_transform([p.src.lower() for p in subset])  # (N, V), rows L2-normed
+            matrix = vec.fit_transform([p.src for p in subset])  # (N, V) lower-cased, L2-normed
             self.memory[lang] = (vec, matrix.T.tocsr(), [p.en for p in subset])
         return self
 
@@ -64,9 +71,11 @@ class TranslationMemory:
         vec, matrix_t, english = self.memory[src_lang]
         out: list[str] = []
         for i in range(0, len(texts), self.chunk):
-            queries = vec.transform([t.lower() for t in texts[i : i + self.chunk]])  # (B, V)
+            queries = vec.transform(texts[i : i + self.chunk])  # (B, V)
             similarity = (queries @ matrix_t).toarray()  # (B, N)
-            out += [english[j] for j in similarity.argmax(axis=1)]
+            best = similarity.argmax(axis=1)
+            # nothing in common with any training sentence (e.g. empty): no translation
+            out += [english[j] if similarity[r, j] > 0 else "" for r, j in enumerate(best)]
         return out
 
 
@@ -80,7 +89,8 @@ class WordByWord:
     def fit(self, pairs: Sequence[Pair]) -> WordByWord:
         for lang, subset in _by_language(pairs).items():
             self.best[lang] = self._fit_language(
-                [[NULL, *tokens(p.src)] for p in subset], [tokens(p.en) for p in subset]
+                [[NULL, *_lower_tokens(p.src)] for p in subset],
+                [_lower_tokens(p.en) for p in subset],
             )
         return self
 
@@ -121,10 +131,13 @@ class WordByWord:
         out = []
         for text in texts:
             words: list[str] = []
+            previous = ""
             for tok in tokens(text):
-                word = best.get(tok, tok)  # unseen tokens (names, numbers) are copied
-                if not words or words[-1] != word:  # two characters of one Chinese word
+                word = best.get(tok.lower(), tok)  # unseen tokens (names, numbers) are copied
+                # two characters of one Chinese word that give the same English word: one word
+                if not (words and words[-1] == word and _CJK.match(tok) and _CJK.match(previous)):
                     words.append(word)
+                previous = tok
             out.append(detokenize(words))
         return out
 

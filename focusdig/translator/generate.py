@@ -149,39 +149,43 @@ def beam_search(
     need_weights: bool = False,
     no_repeat_ngram_size: int = 0,
 ) -> list[Hypothesis]:
-    """Beam search; finished hypotheses are ranked by score / length ** length_penalty."""
+    """Beam search; finished hypotheses are ranked by score / length ** length_penalty.
+
+    A source whose search is over (K finished hypotheses, or none left to extend) leaves the
+    batch at once: its K rows are dropped from every tensor and from the key/value cache.
+    """
     cfg = model.config
     B, K = src.size(0), beam_size
     memory, mem_mask = model.encode(src)
-    memory = memory.repeat_interleave(K, dim=0)  # (B*K, S, C)
+    memory = memory.repeat_interleave(K, dim=0)  # (L*K, S, C) for the L live sources
     mem_mask = mem_mask.repeat_interleave(K, dim=0)
     caps_k = caps.repeat_interleave(K)
     tokens = torch.full((B * K, 1), cfg.bos_id, dtype=torch.long, device=src.device)
     beam_scores = torch.full((B, K), float("-inf"), device=src.device)
     beam_scores[:, 0] = 0.0  # all beams start identical: expand only the first
     cache = [{} for _ in model.decoder] if use_cache else None
-    hist = None  # (B*K, t, S) attention of each beam's tokens so far
+    hist = None  # (L*K, t, S) attention of each beam's tokens so far
     finished: list[list[tuple[float, float, list[int], Tensor | None]]] = [[] for _ in range(B)]
-    done = [False] * B
+    live = list(range(B))  # source index of each live group of K rows
     V = cfg.vocab_size
     for t in range(int(caps.max())):
+        L = len(live)
         logp, w = _step(model, tokens, memory, mem_mask, cache, need_weights)
         logp = block_repeated_ngrams(logp, tokens, no_repeat_ngram_size)
         logp = _force_eos(logp, t >= caps_k - 1, cfg.eos_id)
-        cand = (beam_scores.view(-1, 1) + logp).view(B, K * V)
-        top_scores, top_idx = cand.topk(2 * K, dim=-1)  # (B, 2K)
+        cand = (beam_scores.view(-1, 1) + logp).view(L, K * V)
+        top_scores, top_idx = cand.topk(2 * K, dim=-1)  # (L, 2K)
         top_scores, top_idx = top_scores.tolist(), top_idx.tolist()
-        order = list(range(B * K))
-        new_tok = [cfg.pad_id] * (B * K)
-        new_scores = torch.full((B, K), float("-inf"), device=src.device)
-        for b in range(B):
-            if done[b]:
-                continue
+        order = list(range(L * K))
+        new_tok = [cfg.pad_id] * (L * K)
+        new_scores = torch.full((L, K), float("-inf"), device=src.device)
+        over = [False] * L
+        for g, b in enumerate(live):
             k = 0
-            for score, idx in zip(top_scores[b], top_idx[b], strict=True):
+            for score, idx in zip(top_scores[g], top_idx[g], strict=True):
                 if score == float("-inf"):
                     break
-                row, tok = b * K + idx // V, idx % V
+                row, tok = g * K + idx // V, idx % V
                 if tok == cfg.eos_id:
                     a = None
                     if need_weights:
@@ -191,13 +195,13 @@ def beam_search(
                         (score / n**length_penalty, score, tokens[row, 1:].tolist(), a)
                     )
                 else:
-                    order[b * K + k], new_tok[b * K + k] = row, tok
-                    new_scores[b, k] = score
+                    order[g * K + k], new_tok[g * K + k] = row, tok
+                    new_scores[g, k] = score
                     k += 1
                 if k == K or len(finished[b]) >= K:
                     break
-            done[b] = len(finished[b]) >= K or k == 0
-        if all(done):
+            over[g] = len(finished[b]) >= K or k == 0
+        if all(over):
             break
         order_t = torch.tensor(order, device=src.device)
         tokens = torch.cat(
@@ -211,6 +215,19 @@ def beam_search(
             for layer_cache in cache:  # cross-attention memory is identical within a source
                 sc = layer_cache["self"]
                 sc["k"], sc["v"] = sc["k"][order_t], sc["v"][order_t]
+        if any(over):  # drop the sources whose search is over
+            groups = [g for g in range(L) if not over[g]]
+            keep = torch.tensor([g * K + j for g in groups for j in range(K)], device=src.device)
+            tokens, caps_k, memory, mem_mask = (
+                tokens[keep],
+                caps_k[keep],
+                memory[keep],
+                mem_mask[keep],
+            )
+            beam_scores = beam_scores[groups]
+            hist = hist[keep] if hist is not None else None
+            _compact_cache(cache, keep)
+            live = [live[g] for g in groups]
     out = []
     for b in range(B):
         _, score, ids, a = max(finished[b], key=lambda h: h[0])
