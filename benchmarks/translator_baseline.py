@@ -30,7 +30,12 @@ from focusdig.settings import DEFAULT_TRANSLATION_BEAM
 from focusdig.translator import Translator
 from focusdig.translator.baseline import BASELINES
 from focusdig.translator.data import Pair, load_pairs, split_pairs
-from focusdig.translator.evaluate import score_by_language
+from focusdig.translator.evaluate import (
+    language_groups,
+    score_hypotheses,
+    text_translator,
+    translate_pairs,
+)
 
 
 def sentiment_agreement(
@@ -43,12 +48,8 @@ def sentiment_agreement(
     negative, Cohen's kappa, and the mean absolute difference of the signed scores.
     """
     preds = clf.predict(hyps, top_k=0)
-    groups: dict[str, list[int]] = {}
-    for i, p in enumerate(pairs):
-        groups.setdefault(p.lang, []).append(i)
-        groups.setdefault(f"{p.lang}/{p.origin}", []).append(i)
     out = {}
-    for key, idx in sorted(groups.items()):
+    for key, idx in language_groups(pairs).items():
         ref = [ref_preds[i].label for i in idx]
         hyp = [preds[i].label for i in idx]
         polar = [h == r for h, r in zip(hyp, ref, strict=True) if r != "neutral"]
@@ -85,14 +86,8 @@ def main() -> None:
     pairs = splits[a.split]
     ref_preds = clf.predict([p.en for p in pairs], top_k=0)
 
-    def model_translate(texts: list[str], lang: str) -> list[str]:
-        out = translator.translate(
-            texts, src_lang=lang, beam_size=a.beam, batch_size=64, no_repeat_ngram_size=3
-        )
-        return [t.text for t in out]
-
     systems: dict[str, tuple[float, Callable[[list[str], str], list[str]]]] = {
-        translator.version: (0.0, model_translate)
+        translator.version: (0.0, text_translator(translator, beam_size=a.beam))
     }
     for name, cls in BASELINES.items():
         t0 = time.perf_counter()
@@ -109,15 +104,9 @@ def main() -> None:
         "systems": {},
     }
     for name, (fit_seconds, translate) in systems.items():
-        hyps: dict[str, list[str]] = {}
-
-        def recording(texts: list[str], lang: str, translate=translate, hyps=hyps) -> list[str]:
-            hyps[lang] = translate(texts, lang)
-            return hyps[lang]
-
-        scores = score_by_language(recording, pairs)
-        rank = {lang: iter(hyps[lang]) for lang in hyps}  # score_by_language keeps pair order
-        downstream = sentiment_agreement(clf, pairs, [next(rank[p.lang]) for p in pairs], ref_preds)
+        hyps = translate_pairs(translate, pairs)
+        scores = score_hypotheses(pairs, hyps)
+        downstream = sentiment_agreement(clf, pairs, hyps, ref_preds)
         result["systems"][name] = {
             "fit_seconds": round(fit_seconds, 1),
             "scores": scores,

@@ -19,15 +19,10 @@ def corpus_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict:
     return {"bleu": round(bleu.score, 2), "chrf": round(chrf.score, 2), "n": len(hypotheses)}
 
 
-def evaluate_pairs(
-    translator,
-    pairs: Sequence[Pair],
-    *,
-    beam_size: int = 1,
-    batch_size: int = 64,
-    no_repeat_ngram_size: int = 3,
-) -> dict[str, dict]:
-    """Scores per source language (and per language/origin, e.g. "fr/news")."""
+def text_translator(
+    translator, *, beam_size: int = 1, batch_size: int = 64, no_repeat_ngram_size: int = 3
+) -> Callable[[list[str], str], list[str]]:
+    """``translate(texts, lang) -> English texts`` with the translator and this decoding."""
 
     def translate(texts: list[str], lang: str) -> list[str]:
         results = translator.translate(
@@ -39,24 +34,55 @@ def evaluate_pairs(
         )
         return [t.text for t in results]
 
-    return score_by_language(translate, pairs)
+    return translate
 
 
-def score_by_language(
-    translate: Callable[[list[str], str], list[str]], pairs: Sequence[Pair]
-) -> dict[str, dict]:
-    """`translate(texts, lang)` scored per source language and per language/origin."""
-    out: dict[str, dict] = {}
+def language_groups(pairs: Sequence[Pair]) -> dict[str, list[int]]:
+    """Indices of ``pairs`` per source language and per language/origin (e.g. "fr/news")."""
+    groups: dict[str, list[int]] = {}
     for lang in sorted({p.lang for p in pairs}):
-        subset = [p for p in pairs if p.lang == lang]
-        hyps = translate([p.src for p in subset], lang)
-        out[lang] = corpus_scores(hyps, [p.en for p in subset])
-        for origin in sorted({p.origin for p in subset}):
-            idx = [i for i, p in enumerate(subset) if p.origin == origin]
-            out[f"{lang}/{origin}"] = corpus_scores(
-                [hyps[i] for i in idx], [subset[i].en for i in idx]
-            )
-    return out
+        groups[lang] = [i for i, p in enumerate(pairs) if p.lang == lang]
+        for origin in sorted({pairs[i].origin for i in groups[lang]}):
+            groups[f"{lang}/{origin}"] = [i for i in groups[lang] if pairs[i].origin == origin]
+    return groups
+
+
+def translate_pairs(
+    translate: Callable[[list[str], str], list[str]], pairs: Sequence[Pair]
+) -> list[str]:
+    """One ``translate(texts, lang)`` call per source language -> hypotheses in pair order."""
+    hyps = [""] * len(pairs)
+    for lang in sorted({p.lang for p in pairs}):
+        idx = [i for i, p in enumerate(pairs) if p.lang == lang]
+        for i, hyp in zip(idx, translate([pairs[i].src for i in idx], lang), strict=True):
+            hyps[i] = hyp
+    return hyps
+
+
+def score_hypotheses(pairs: Sequence[Pair], hyps: Sequence[str]) -> dict[str, dict]:
+    """BLEU / chrF of ``hyps`` (in pair order) per language and per language/origin."""
+    return {
+        key: corpus_scores([hyps[i] for i in idx], [pairs[i].en for i in idx])
+        for key, idx in language_groups(pairs).items()
+    }
+
+
+def evaluate_pairs(
+    translator,
+    pairs: Sequence[Pair],
+    *,
+    beam_size: int = 1,
+    batch_size: int = 64,
+    no_repeat_ngram_size: int = 3,
+) -> dict[str, dict]:
+    """Scores per source language (and per language/origin, e.g. "fr/news")."""
+    translate = text_translator(
+        translator,
+        beam_size=beam_size,
+        batch_size=batch_size,
+        no_repeat_ngram_size=no_repeat_ngram_size,
+    )
+    return score_hypotheses(pairs, translate_pairs(translate, pairs))
 
 
 def evaluate_tsv(
