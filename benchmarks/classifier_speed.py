@@ -1,14 +1,16 @@
 """Classifier throughput (sentences/s) on CPU threads vs a BERT-base-sized model.
 
-    python benchmarks/classifier_speed.py [--model DIR] [--threads 2]
+    python benchmarks/classifier_speed.py [--model DIR] [--threads 2] [--precision fp32] [--out F]
 
 Both models score the same sentences (our token ids), sorted by length into batches of 64.
 Ours is timed end to end (`Classifier.predict`: tokenization, explanation, offsets) and on the
 forward pass alone; BERT-base (`BertForSequenceClassification(BertConfig())`, random weights,
 needs the `bench` extra `transformers`) on the forward pass alone. Our model is timed before
 and after BERT and the better run kept, to even out load from other processes. `--precision`
-(default auto: bf16 autocast on CPUs with native bf16) applies to both models' forward passes,
-so the forward-vs-forward comparison is like for like.
+applies to both models' forward passes, so the forward-vs-forward comparison is like for like:
+auto (the default) is what the pipeline runs, i.e. dynamically quantized int8 linear layers on
+a CPU (`focusdig.precision.int8_by_default`; BERT-base then gets the same quantization), and
+fp32 / bf16 are floating point.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import torch
 
 from focusdig.classifier import data as D
 from focusdig.classifier.predict import Classifier
-from focusdig.precision import autocast, dtype_name
+from focusdig.precision import autocast, dtype_name, quantize_linear_int8
 
 FALLBACK = [
     "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corresponding period in 2007.",
@@ -87,15 +89,22 @@ def main() -> None:
     p.add_argument("--n-bert", type=int, default=256, help="sentences for BERT-base")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--precision", default="auto", help="auto, fp32, bf16 (focusdig.precision)")
+    p.add_argument(
+        "--out",
+        help="results file (default: results/classifier_speed_<N>threads[_<precision>].json)",
+    )
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    clf = Classifier.load(a.model, device="cpu", precision=a.precision)
+    clf = Classifier.load(a.model, device="cpu", precision=a.precision, int8=None)
+    params = Classifier.load(a.model, device="cpu", int8=False).model.num_params()  # not int8's
     dtype = clf.autocast_dtype
     texts = sentences(a.n)
     # ours before and after BERT, to even out load from other processes on the machine
     seqs = clf.encoder.ids_batch(texts, clf.max_len)
     bert = bert_base()
     bert_params = sum(p.numel() for p in bert.parameters())
+    if clf.int8:  # like for like: the same dynamic quantization of its linear layers
+        bert = quantize_linear_int8(bert, inplace=True)
     ours1 = time_ours(clf, texts, a.batch_size)
     fwd1 = time_forward(clf.model, seqs, a.batch_size, dtype)
     bert_sps = time_forward(
@@ -108,10 +117,10 @@ def main() -> None:
         "threads": a.threads,
         "cpu_count": os.cpu_count(),
         "batch_size": a.batch_size,
-        "precision": dtype_name(dtype),
+        "precision": "int8" if clf.int8 else dtype_name(dtype),
         "ours_sentences_per_s": round(ours, 1),
         "ours_forward_sentences_per_s": round(fwd, 1),
-        "ours_params": clf.model.num_params(),
+        "ours_params": params,
         "bert_base_sentences_per_s": round(bert_sps, 2),
         "bert_base_params": bert_params,
         "speedup_end_to_end": round(ours / bert_sps, 1),
@@ -130,7 +139,7 @@ def main() -> None:
     name = f"classifier_speed_{a.threads}threads" + (
         "" if a.precision == "auto" else f"_{a.precision}"
     )
-    out = Path(__file__).resolve().parent / "results" / f"{name}.json"
+    out = Path(a.out) if a.out else Path(__file__).resolve().parent / "results" / f"{name}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
