@@ -550,6 +550,36 @@ def test_exported_electra_state_continues_pretraining(data_dir: Path, tmp_path: 
     assert after["step"] > before["step"] and after["tokens"] > before["tokens"]
 
 
+def test_task_adaptive_pretraining_sees_only_link_free_training_texts(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    from focusdig.classifier.trainer import PackedSequences, pretrain_only
+
+    args = TrainingArguments(
+        work_dir=str(tmp_path / "tapt"),
+        data_dir=str(data_dir),
+        model=TINY_TRAINING_MODEL,
+        vocab_size=200,
+        tokenizer_lines=400,
+        pretrain_minutes=0.01,
+        pretrain_lines=0,  # no corpus lines: the labeled training texts alone
+        pretrain_batch_size=16,
+        drop_links=True,
+        bf16=False,
+        num_threads=1,
+    )
+    ckpt = pretrain_only(args)
+    assert TextEncoder.from_file(ckpt / "tokenizer.json").drops_links
+    train = D.load_splits(str(data_dir))["train"]
+    (cached,) = (tmp_path / "tapt").glob("pretrain_ids_0_*.npz")
+    seqs = PackedSequences.load(cached)
+    assert len(seqs) == len(train)
+    enc = TextEncoder.from_file(ckpt / "tokenizer.json")
+    linked = "Profit rose https://t.co/abc123 today"
+    assert enc.ids_batch([linked], 64) == enc.ids_batch(["Profit rose  today"], 64)
+    assert seqs[0] == enc.ids_batch([train[0].text], args.pretrain_max_len)[0]
+
+
 def test_packed_batch_matches_collate() -> None:
     import numpy as np
 

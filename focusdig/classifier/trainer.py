@@ -52,7 +52,7 @@ class TrainingArguments:
     pretrain_init: str | None = None  # model/checkpoint dir whose weights pretraining starts at
     pretrain_schedule: str = "cosine"  # "cosine" over the budget, or "constant" after warmup
     pretrain_minutes: float = 45.0  # 0 disables pretraining
-    pretrain_lines: int = 700_000
+    pretrain_lines: int = 700_000  # corpus lines; 0: the labeled training texts alone
     pretrain_batch_size: int = 128
     pretrain_max_len: int = 128
     pretrain_lr: float = 5e-4
@@ -416,16 +416,19 @@ def pretrain(
 def pretraining_sequences(
     args: TrainingArguments, enc: TextEncoder, train_texts: list[str]
 ) -> PackedSequences:
-    """The corpus sample (minus validation/test texts) + training texts, tokenized; cached in
-    the work dir, since tokenizing the whole corpus takes minutes."""
+    """The corpus sample of `pretrain_lines` (minus validation/test texts) + training texts,
+    tokenized; cached in the work dir, since tokenizing the whole corpus takes minutes."""
     cache = Path(args.work_dir) / (
         f"pretrain_ids_{args.pretrain_lines}_{args.seed}_{args.pretrain_max_len}.npz"
     )
     if cache.exists():
         return PackedSequences.load(cache)
-    held = heldout_texts(args.data_dir)
-    lines = D.sample_corpus(args.data_dir, args.pretrain_lines, seed=args.seed + 2)
-    lines = [line for line in lines if D.normalize(line) not in held] + train_texts
+    lines = []  # pretrain_lines 0: the training texts alone (task-adaptive pretraining)
+    if args.pretrain_lines:
+        held = heldout_texts(args.data_dir)
+        lines = D.sample_corpus(args.data_dir, args.pretrain_lines, seed=args.seed + 2)
+        lines = [line for line in lines if D.normalize(line) not in held]
+    lines += train_texts
     seqs = PackedSequences.encode(enc, lines, args.pretrain_max_len)
     seqs.save(cache)
     return seqs
@@ -539,6 +542,8 @@ def pretrain_only(args: TrainingArguments) -> Path:
             Path(args.work_dir) / "tokenizer.json"
         )
     enc = get_tokenizer(args, train_texts)
+    if args.drop_links:  # pretrain on the text fine-tuning will see
+        enc = drop_links(enc)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = SentimentClassifier(make_config(args, enc)).to(device)
     log(f"model: {model.num_params() / 1e6:.2f}M params (excluding MLM head), on {device}")
