@@ -325,6 +325,45 @@ def test_trainer_smoke_and_resume(tmp_path):
     assert "continuing `mt-smoke`" in (continued / "MODEL_CARD.md").read_text()
 
 
+def test_trainer_extends_from_the_stable_checkpoint(tmp_path):
+    _write_data_dir(tmp_path / "data")
+    work = tmp_path / "work"
+    common = dict(
+        out_dir=str(tmp_path / "models"),
+        work_dir=str(work),
+        data_dir=str(tmp_path / "data"),
+        num_threads=1,
+        vocab_size=300,
+        max_tokens=400,
+        eval_every=10**6,
+        eval_bleu_per_lang=2,
+        checkpoint_minutes=10.0,
+        max_test=4,
+        max_valid=4,
+        cooldown_fraction=0.5,
+        model={"d_model": 16, "n_heads": 2, "n_enc_layers": 1, "n_dec_layers": 1, "d_ff": 32},
+    )
+    with pytest.raises(ValueError, match="no .*stable"):
+        train_translator(TrainingArguments(minutes=0.03, extend=True, version="mt-x", **common))
+    train_translator(TrainingArguments(minutes=0.03, version="mt-a", **common))
+    stable = json.loads((work / "stable" / "state.json").read_text())
+    first = json.loads((work / "state.json").read_text())
+    assert 0 < stable["step"] < first["step"]  # saved where the cool-down began
+    assert 0.9 <= stable["elapsed"] < first["elapsed"]
+    with pytest.raises(ValueError, match="budget over"):  # would cool down before that point
+        train_translator(TrainingArguments(minutes=0.03, extend=True, version="mt-x", **common))
+
+    path = train_translator(TrainingArguments(minutes=0.06, extend=True, version="mt-b", **common))
+    second = json.loads((work / "state.json").read_text())
+    assert second["version"] == "mt-b" and second["step"] > stable["step"]
+    cooled = work / f"cooled-{first['step']:07d}"
+    assert (cooled / f"ckpt-{first['step']:07d}.safetensors").is_file()
+    assert all(int(p.stem[5:]) > stable["step"] for p in work.glob("ckpt-*.safetensors"))
+    again = json.loads((work / "stable" / "state.json").read_text())
+    assert again["elapsed"] >= 1.8 > stable["elapsed"]  # the new cool-down's start
+    assert Translator.load(path).version == "mt-b"
+
+
 def test_shipped_model_translates_french():
     root = default_models_root()
     if not root.is_dir() or not any((d / "manifest.json").is_file() for d in root.iterdir()):

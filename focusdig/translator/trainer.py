@@ -66,6 +66,10 @@ class TrainingArguments:
     checkpoint_minutes: float = 5.0
     average_last: int = 4  # average the last k checkpoints at the end
     resume: bool = False
+    # resume from work_dir/stable, saved when the cool-down began, with `minutes` as the new
+    # (longer) budget: training goes on at the pre-cool-down rate, with its optimizer moments,
+    # and cools down again at the new end (no re-warming of a cooled-down model)
+    extend: bool = False
     max_test: int = 1000
     max_valid: int = 400
 
@@ -199,6 +203,34 @@ def _load_checkpoint(work: Path, model: Seq2SeqTransformer, opt: torch.optim.Ada
     return state
 
 
+STABLE = "stable"  # work_dir subfolder: the checkpoint taken where the cool-down began
+
+
+def _extend_from_stable(
+    work: Path, model: Seq2SeqTransformer, opt: torch.optim.AdamW, args, budget: float
+) -> dict:
+    """Load work/stable for a longer budget; the cooled-down branch's checkpoints move aside
+    (to work/cooled-<step>), so that the final averaging sees only the new branch's."""
+    if not (work / STABLE / "state.json").is_file():
+        raise ValueError(f"--extend: no {work / STABLE} (saved when a run's cool-down begins)")
+    state = _load_checkpoint(work / STABLE, model, opt)
+    if (1 - args.cooldown_fraction) * budget <= state["elapsed"]:
+        raise ValueError(
+            f"--extend: {args.minutes} minutes would cool down before the stable point "
+            f"({state['elapsed'] / 60:.1f} min); give a budget over "
+            f"{state['elapsed'] / 60 / (1 - args.cooldown_fraction):.1f} minutes"
+        )
+    cooled = json.loads((work / "state.json").read_text())["step"]
+    aside = work / f"cooled-{cooled:07d}"
+    aside.mkdir(exist_ok=True)
+    for name in [p.name for p in work.glob("ckpt-*.safetensors")] + ["best.safetensors"]:
+        if (work / name).is_file():
+            (work / name).rename(aside / name)
+    state["best_bleu"] = -1.0  # the best checkpoint is set aside with the rest
+    state["version"] = args.version or f"mt-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M}"
+    return state
+
+
 def average_checkpoints(paths: list[Path]) -> dict[str, torch.Tensor]:
     avg: dict[str, torch.Tensor] = {}
     for p in paths:
@@ -207,7 +239,6 @@ def average_checkpoints(paths: list[Path]) -> dict[str, torch.Tensor]:
     return avg
 
 
-@torch.no_grad()
 def _earlier_training(init_from: str | None, minutes: float) -> dict:
     """For a continued model: what it started from and the training minutes of the whole line."""
     if not init_from:
@@ -217,6 +248,7 @@ def _earlier_training(init_from: str | None, minutes: float) -> dict:
     return {"init_from": Path(init_from).name, "total_minutes": round(total, 1)}
 
 
+@torch.no_grad()
 def validation_loss(model: Seq2SeqTransformer, examples: list, max_tokens: int) -> float:
     model.eval()
     total, n = 0.0, 0
@@ -259,7 +291,7 @@ def train_translator(args: TrainingArguments) -> Path:
     init_model, init_tok, init_config = (
         load_model_dir(args.init_from) if args.init_from else (None, None, None)
     )
-    if args.resume and tok_path.is_file():
+    if (args.resume or args.extend) and tok_path.is_file():
         tok = SubwordTokenizer.from_file(tok_path)
     elif init_tok is not None:
         tok = init_tok
@@ -314,11 +346,16 @@ def train_translator(args: TrainingArguments) -> Path:
         "history": [],
         "version": args.version or f"mt-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M}",
     }
-    if args.resume and (work / "state.json").is_file():
+    budget = args.minutes * 60
+    if args.extend:
+        state = _extend_from_stable(work, model, opt, args, budget)
+        log(f"extended from step {state['step']} ({state['elapsed'] / 60:.1f} min done)")
+        torch.manual_seed(args.seed + state["step"])
+    elif args.resume and (work / "state.json").is_file():
         state = _load_checkpoint(work, model, opt)
         log(f"resumed at step {state['step']} ({state['elapsed'] / 60:.1f} min done)")
         torch.manual_seed(args.seed + state["step"])
-    budget = args.minutes * 60
+    cooldown_at = (1 - args.cooldown_fraction) * budget if args.cooldown_fraction > 0 else None
     autocast = torch.autocast(  # emulated bf16 (no AVX512-BF16/AMX) is slower than float32
         device.type,
         dtype=torch.bfloat16,
@@ -326,6 +363,7 @@ def train_translator(args: TrainingArguments) -> Path:
     )
     model.train()
     t_start, t_ckpt = time.time() - state["elapsed"], time.time()
+    last_elapsed = state["elapsed"]
     t_log, tokens_log, loss_log = time.time(), 0, []
     finished = False
     while not finished:
@@ -339,6 +377,11 @@ def train_translator(args: TrainingArguments) -> Path:
             ):
                 finished = True
                 break
+            if cooldown_at is not None and last_elapsed < cooldown_at <= elapsed:
+                state["elapsed"] = elapsed  # the weights before any cooled-down step
+                (work / STABLE).mkdir(exist_ok=True)
+                _save_checkpoint(work / STABLE, model, opt, state, 1)  # for --extend
+            last_elapsed = elapsed
             lr = lr_at(args, state["step"] + 1, elapsed / budget)
             for g in opt.param_groups:
                 g["lr"] = lr
@@ -457,6 +500,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--version", default=None)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument(
+        "--extend",
+        action="store_true",
+        help="continue from the checkpoint where the cool-down began, --minutes the new budget",
+    )
+    ap.add_argument(
         "--config",
         default="{}",
         help='JSON overrides of TrainingArguments, e.g. {"max_tokens": 4000}',
@@ -473,6 +521,7 @@ def main(argv: list[str] | None = None) -> None:
             "num_threads": a.threads,
             "version": a.version,
             "resume": a.resume,
+            "extend": a.extend,
         }
     )
     train_translator(args)
