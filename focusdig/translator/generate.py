@@ -167,46 +167,51 @@ def beam_search(
     hist = None  # (L*K, t, S) attention of each beam's tokens so far
     finished: list[list[tuple[float, float, list[int], Tensor | None]]] = [[] for _ in range(B)]
     live = list(range(B))  # source index of each live group of K rows
-    V = cfg.vocab_size
+    per_row = min(2 * K, cfg.vocab_size)
     for t in range(int(caps.max())):
         L = len(live)
         logp, w = _step(model, tokens, memory, mem_mask, cache, need_weights)
         logp = block_repeated_ngrams(logp, tokens, no_repeat_ngram_size)
         logp = _force_eos(logp, t >= caps_k - 1, cfg.eos_id)
-        cand = (beam_scores.view(-1, 1) + logp).view(L, K * V)
-        top_scores, top_idx = cand.topk(2 * K, dim=-1)  # (L, 2K)
-        top_scores, top_idx = top_scores.tolist(), top_idx.tolist()
-        order = list(range(L * K))
-        new_tok = [cfg.pad_id] * (L * K)
-        new_scores = torch.full((L, K), float("-inf"), device=src.device)
-        over = [False] * L
-        for g, b in enumerate(live):
-            k = 0
-            for score, idx in zip(top_scores[g], top_idx[g], strict=True):
-                if score == float("-inf"):
-                    break
-                row, tok = g * K + idx // V, idx % V
-                if tok == cfg.eos_id:
-                    a = None
-                    if need_weights:
-                        a = hist[row] if hist is not None else w.new_zeros((0, w.size(1)))
-                    n = tokens.size(1)  # generated tokens incl. </s>
-                    finished[b].append(
-                        (score / n**length_penalty, score, tokens[row, 1:].tolist(), a)
-                    )
-                else:
-                    order[g * K + k], new_tok[g * K + k] = row, tok
-                    new_scores[g, k] = score
-                    k += 1
-                if k == K or len(finished[b]) >= K:
-                    break
-            over[g] = len(finished[b]) >= K or k == 0
+        # the 2K best continuations of each group: every beam row's own 2K best suffice
+        row_scores, row_tok = logp.topk(per_row, dim=-1)  # (L*K, per_row)
+        row_scores = (row_scores + beam_scores.view(-1, 1)).view(L, K * per_row)
+        top_scores, pick = row_scores.topk(2 * K, dim=-1)  # (L, 2K), best first
+        from_row = pick // per_row  # beam (0..K-1) each candidate extends
+        top_tok = row_tok.view(L, K * per_row).gather(1, pick)
+        # new beams: each group's first K finite candidates that are not </s> (a beam row
+        # has one </s>, so at most K of the 2K are); candidates after a group's K-th are unused
+        usable = top_scores > float("-inf")
+        extend = usable & (top_tok != cfg.eos_id)
+        rank = extend.long().cumsum(dim=-1)  # 1-based rank among extensions
+        chosen = extend & (rank <= K)
+        g_idx, c_idx = chosen.nonzero(as_tuple=True)
+        slot = g_idx * K + rank[g_idx, c_idx] - 1
+        order_t = torch.arange(L * K, device=src.device)
+        order_t[slot] = g_idx * K + from_row[g_idx, c_idx]
+        new_tok = torch.full((L * K,), cfg.pad_id, dtype=torch.long, device=src.device)
+        new_tok[slot] = top_tok[g_idx, c_idx]
+        new_scores = torch.full((L * K,), float("-inf"), device=src.device)
+        new_scores[slot] = top_scores[g_idx, c_idx]
+        new_scores = new_scores.view(L, K)
+        # </s> candidates ranked before a group's K-th extension finish a hypothesis each
+        # (while the group has fewer than K)
+        ended = usable & (top_tok == cfg.eos_id) & (rank < K)
+        n = tokens.size(1)  # generated tokens incl. </s>
+        for g, c in ended.nonzero().tolist():
+            b = live[g]
+            if len(finished[b]) >= K:
+                continue
+            row, score = g * K + int(from_row[g, c]), float(top_scores[g, c])
+            a = None
+            if need_weights:
+                a = hist[row] if hist is not None else w.new_zeros((0, w.size(1)))
+            finished[b].append((score / n**length_penalty, score, tokens[row, 1:].tolist(), a))
+        kept = chosen.sum(dim=-1).tolist()
+        over = [len(finished[b]) >= K or k == 0 for b, k in zip(live, kept, strict=True)]
         if all(over):
             break
-        order_t = torch.tensor(order, device=src.device)
-        tokens = torch.cat(
-            [tokens[order_t], torch.tensor(new_tok, device=src.device)[:, None]], dim=1
-        )
+        tokens = torch.cat([tokens[order_t], new_tok[:, None]], dim=1)
         beam_scores = new_scores
         if need_weights:
             step_w = w[:, None, :]
