@@ -36,6 +36,7 @@ from focusdig.translator.evaluate import (
     text_translator,
     translate_pairs,
 )
+from focusdig.translator.generate import NO_REPEAT_NGRAM
 
 
 def sentiment_agreement(
@@ -99,7 +100,11 @@ def main() -> None:
         "train_pairs": len(splits["train"]),
         "classifier": clf.version,
         "translator_precision": precision_name(translator),
-        "translator_decoding": {"beam": a.beam, "batch_size": 64, "no_repeat_ngram_size": 3},
+        "translator_decoding": {
+            "beam": a.beam,
+            "batch_size": 64,
+            "no_repeat_ngram_size": NO_REPEAT_NGRAM,
+        },
         "threads": a.threads,
         "systems": {},
     }

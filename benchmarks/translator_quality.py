@@ -5,8 +5,9 @@
 
 Uses the same deterministic split as training (2 % of source sentences by hash, English side
 >= 4 words, at most 1,000 pairs per language). Decodes as the pipeline does by default
-(``DEFAULT_TRANSLATION_BEAM``: greedy). Writes benchmarks/results/translator_quality.json
-(translator_quality_beam4.json for --beam 4, _int8 for --int8, _fp32 for --precision fp32;
+(``DEFAULT_TRANSLATION_BEAM``: greedy; repeated subword n-grams of ``NO_REPEAT_NGRAM`` blocked).
+Writes benchmarks/results/translator_quality.json (translator_quality_beam4.json for --beam 4,
+_int8 for --int8, _fp32 for --precision fp32, _norepeatN for another --no-repeat-ngram;
 translator_quality_valid_<version>.json for the validation split, on which models are chosen).
 """
 
@@ -22,6 +23,7 @@ from focusdig.settings import DEFAULT_TRANSLATION_BEAM
 from focusdig.translator import Translator
 from focusdig.translator.data import load_pairs, split_pairs
 from focusdig.translator.evaluate import evaluate_pairs
+from focusdig.translator.generate import NO_REPEAT_NGRAM
 
 GOALS = {"zh": 30.0, "fr": 45.0, "de": 45.0}
 
@@ -39,7 +41,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument(
-        "--no-repeat-ngram", type=int, default=3, help="blocked repeated n-grams (0: off)"
+        "--no-repeat-ngram",
+        type=int,
+        default=NO_REPEAT_NGRAM,
+        help="blocked repeated n-grams (0: off)",
     )
     ap.add_argument("--precision", default="auto", help="auto, fp32, bf16 (focusdig.precision)")
     ap.add_argument(
@@ -83,7 +88,7 @@ def main() -> None:
     suffix = (
         ("" if a.split == "test" else f"_{a.split}_{tr.version}")
         + ("" if a.beam == 1 else f"_beam{a.beam}")
-        + ("" if a.no_repeat_ngram == 3 else f"_norepeat{a.no_repeat_ngram}")
+        + ("" if a.no_repeat_ngram == NO_REPEAT_NGRAM else f"_norepeat{a.no_repeat_ngram}")
         + ("_int8" if a.int8 else "")
         + ("" if a.precision == "auto" else f"_{a.precision}")
     )

@@ -29,6 +29,7 @@ from focusdig.registry import champion, champions  # noqa: E402
 from focusdig.schema import Item, ModelVersion, Score, Translation  # noqa: E402
 from focusdig.settings import Settings  # noqa: E402
 from focusdig.translator import Translator  # noqa: E402
+from focusdig.translator.generate import NO_REPEAT_NGRAM  # noqa: E402
 
 TEXTS = [
     "Profit rose sharply to a record high, up 2,000% in Q3's results.",
@@ -191,7 +192,7 @@ def test_marian_confidence_is_the_models_own_probability_of_its_output(marian_di
         num_beams=1,
         do_sample=False,
         max_new_tokens=2 * (len(ids) - 1) + 10,
-        no_repeat_ngram_size=3,
+        no_repeat_ngram_size=NO_REPEAT_NGRAM,
         output_logits=True,
         return_dict_in_generate=True,
     )

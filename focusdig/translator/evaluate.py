@@ -8,6 +8,7 @@ from pathlib import Path
 import sacrebleu
 
 from focusdig.translator.data import Pair, read_tsv
+from focusdig.translator.generate import NO_REPEAT_NGRAM
 
 
 def corpus_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict:
@@ -20,7 +21,11 @@ def corpus_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict:
 
 
 def text_translator(
-    translator, *, beam_size: int = 1, batch_size: int = 64, no_repeat_ngram_size: int = 3
+    translator,
+    *,
+    beam_size: int = 1,
+    batch_size: int = 64,
+    no_repeat_ngram_size: int = NO_REPEAT_NGRAM,
 ) -> Callable[[list[str], str], list[str]]:
     """``translate(texts, lang) -> English texts`` with the translator and this decoding."""
 
@@ -73,7 +78,7 @@ def evaluate_pairs(
     *,
     beam_size: int = 1,
     batch_size: int = 64,
-    no_repeat_ngram_size: int = 3,
+    no_repeat_ngram_size: int = NO_REPEAT_NGRAM,
 ) -> dict[str, dict]:
     """Scores per source language (and per language/origin, e.g. "fr/news")."""
     translate = text_translator(

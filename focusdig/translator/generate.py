@@ -51,10 +51,15 @@ def _step(
     return logits.float().log_softmax(dim=-1), w
 
 
+# subword n-grams never generated twice in one piece by default: 3 suited the under-trained
+# first models, 4 the current one (validation BLEU; benchmarks/README.md §4, session 10)
+NO_REPEAT_NGRAM = 4
+
+
 def block_repeated_ngrams(logp: Tensor, tokens: Tensor, n: int) -> Tensor:
     """Forbid any token that would repeat an n-gram already in its row of ``tokens`` (N, t).
 
-    Small, under-trained models loop ("the police the police ..."); blocking repeated 3-grams
+    Small, under-trained models loop ("the police the police ..."); blocking repeated n-grams
     is the usual cure (fairseq/HF ``no_repeat_ngram_size``).
     """
     if n <= 0 or tokens.size(1) < n:

@@ -29,7 +29,13 @@ from focusdig.artifacts import MARIAN, describe
 from focusdig.langid import detect_languages, normalize_code
 from focusdig.precision import autocast, autocast_dtype, int8_by_default, torch_threads
 from focusdig.translator.artifacts import latest_model_dir, load_model_dir
-from focusdig.translator.generate import Hypothesis, beam_search, greedy_search, max_new_tokens
+from focusdig.translator.generate import (
+    NO_REPEAT_NGRAM,
+    Hypothesis,
+    beam_search,
+    greedy_search,
+    max_new_tokens,
+)
 from focusdig.translator.model import Seq2SeqTransformer, quantize_int8
 from focusdig.translator.sentencizer import sentencizer
 from focusdig.translator.tokenizer import SubwordTokenizer
@@ -342,7 +348,7 @@ class Translator:
         src_lang: str | list[str] | None = None,
         beam_size: int = 1,
         batch_size: int = 32,
-        no_repeat_ngram_size: int = 3,
+        no_repeat_ngram_size: int = NO_REPEAT_NGRAM,
     ) -> list[Translation]:
         """Translate `texts` to English; src_lang (or a list entry) None -> detected.
 
