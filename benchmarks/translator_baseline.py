@@ -5,9 +5,9 @@
 
 Fits a translation memory and IBM Model 1 word-by-word translation
 (`focusdig.translator.baseline`) on the translator's training split, and scores them and the
-translator (decoded as `translator_quality.py` does: the pipeline's default beam, batches of
-64, repeated 3-grams blocked, the CPU default precision) with the same sacrebleu BLEU / chrF
-per language and origin. Because focusdig translates in order to score
+translator (decoded as `translator_quality.py` does: the pipeline's default beam, batches of 64,
+repeated subword n-grams of `NO_REPEAT_NGRAM` blocked, the CPU default precision) with the same
+sacrebleu BLEU / chrF per language and origin. Because focusdig translates in order to score
 sentiment, each system is also scored downstream: the share of pairs whose translation gets the
 shipped classifier's label for the reference English, and the mean absolute difference of the
 signed scores. Writes benchmarks/results/translator_baseline[_valid].json.

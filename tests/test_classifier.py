@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -551,10 +552,18 @@ def test_exported_electra_state_continues_pretraining(data_dir: Path, tmp_path: 
 
 
 def test_task_adaptive_pretraining_sees_only_link_free_training_texts(
-    data_dir: Path, tmp_path: Path
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from focusdig.classifier import trainer
     from focusdig.classifier.trainer import PackedSequences, pretrain_only
 
+    with (data_dir / "twitter_fin" / "sent_train.csv").open("a") as f:
+        f.writelines(f'"$X shares jump https://t.co/ab{i}c",1\n' for i in range(12))
+
+    def no_corpus(*_):
+        raise AssertionError("pretrain_lines 0 must not read the corpus")
+
+    monkeypatch.setattr(trainer, "heldout_texts", no_corpus)
     args = TrainingArguments(
         work_dir=str(tmp_path / "tapt"),
         data_dir=str(data_dir),
@@ -569,15 +578,14 @@ def test_task_adaptive_pretraining_sees_only_link_free_training_texts(
         num_threads=1,
     )
     ckpt = pretrain_only(args)
-    assert TextEncoder.from_file(ckpt / "tokenizer.json").drops_links
-    train = D.load_splits(str(data_dir))["train"]
-    (cached,) = (tmp_path / "tapt").glob("pretrain_ids_0_*.npz")
-    seqs = PackedSequences.load(cached)
-    assert len(seqs) == len(train)
     enc = TextEncoder.from_file(ckpt / "tokenizer.json")
-    linked = "Profit rose https://t.co/abc123 today"
-    assert enc.ids_batch([linked], 64) == enc.ids_batch(["Profit rose  today"], 64)
-    assert seqs[0] == enc.ids_batch([train[0].text], args.pretrain_max_len)[0]
+    assert enc.drops_links
+    texts = [ex.text for ex in D.load_splits(str(data_dir))["train"]]
+    assert any("https://" in t for t in texts)
+    (cached,) = (tmp_path / "tapt").glob("pretrain_ids_0_*_nolinks.npz")
+    seqs = PackedSequences.load(cached)
+    unlinked = [re.sub(r"https://\S+", "", t) for t in texts]
+    assert [seqs[i] for i in range(len(seqs))] == enc.ids_batch(unlinked, args.pretrain_max_len)
 
 
 def test_packed_batch_matches_collate() -> None:

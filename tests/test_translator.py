@@ -325,7 +325,13 @@ def test_trainer_smoke_and_resume(tmp_path):
     assert "continuing `mt-smoke`" in (continued / "MODEL_CARD.md").read_text()
 
 
-def test_trainer_extends_from_the_stable_checkpoint(tmp_path):
+def test_trainer_extends_from_the_stable_checkpoint(tmp_path, monkeypatch):
+    import types
+
+    from focusdig.translator import trainer
+
+    clock = iter(1000.0 + 0.01 * i for i in range(10**7))  # 10 ms per reading, on any machine
+    monkeypatch.setattr(trainer, "time", types.SimpleNamespace(time=lambda: next(clock)))
     _write_data_dir(tmp_path / "data")
     work = tmp_path / "work"
     common = dict(
@@ -353,14 +359,21 @@ def test_trainer_extends_from_the_stable_checkpoint(tmp_path):
     with pytest.raises(ValueError, match="budget over"):  # would cool down before that point
         train_translator(TrainingArguments(minutes=0.03, extend=True, version="mt-x", **common))
 
-    path = train_translator(TrainingArguments(minutes=0.06, extend=True, version="mt-b", **common))
-    second = json.loads((work / "state.json").read_text())
-    assert second["version"] == "mt-b" and second["step"] > stable["step"]
+    # an extension stopped before its cool-down: resumable at once, not extendable again
+    short = stable["step"] + 2
+    longer = dict(minutes=0.06, version="mt-b", **common)
+    train_translator(TrainingArguments(extend=True, max_steps=short, **longer))
     cooled = work / f"cooled-{first['step']:07d}"
+    assert json.loads((cooled / "state.json").read_text())["step"] == first["step"]
     assert (cooled / f"ckpt-{first['step']:07d}.safetensors").is_file()
-    assert all(int(p.stem[5:]) > stable["step"] for p in work.glob("ckpt-*.safetensors"))
+    assert all(int(p.stem[5:]) > stable["step"] - 1 for p in work.glob("ckpt-*.safetensors"))
+    with pytest.raises(ValueError, match="--resume"):
+        train_translator(TrainingArguments(extend=True, **longer))
+    path = train_translator(TrainingArguments(resume=True, **longer))
+    second = json.loads((work / "state.json").read_text())
+    assert second["version"] == "mt-b" and second["step"] > short
     again = json.loads((work / "stable" / "state.json").read_text())
-    assert again["elapsed"] >= 1.8 > stable["elapsed"]  # the new cool-down's start
+    assert again["version"] == "mt-b" and again["elapsed"] >= 1.8  # the new cool-down's start
     assert Translator.load(path).version == "mt-b"
 
 

@@ -419,7 +419,9 @@ def pretraining_sequences(
     """The corpus sample of `pretrain_lines` (minus validation/test texts) + training texts,
     tokenized; cached in the work dir, since tokenizing the whole corpus takes minutes."""
     cache = Path(args.work_dir) / (
-        f"pretrain_ids_{args.pretrain_lines}_{args.seed}_{args.pretrain_max_len}.npz"
+        f"pretrain_ids_{args.pretrain_lines}_{args.seed}_{args.pretrain_max_len}"
+        + ("_nolinks" if args.drop_links else "")
+        + ".npz"
     )
     if cache.exists():
         return PackedSequences.load(cache)

@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import math
 import random
+import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -209,8 +210,10 @@ STABLE = "stable"  # work_dir subfolder: the checkpoint taken where the cool-dow
 def _extend_from_stable(
     work: Path, model: Seq2SeqTransformer, opt: torch.optim.AdamW, args, budget: float
 ) -> dict:
-    """Load work/stable for a longer budget; the cooled-down branch's checkpoints move aside
-    (to work/cooled-<step>), so that the final averaging sees only the new branch's."""
+    """Load work/stable for a longer budget. The cooled-down branch (its checkpoints, best
+    weights, optimizer and state) moves aside to work/cooled-<step>, so that the final
+    averaging sees only the new branch, and the new branch's first checkpoint is written at
+    once (``--resume`` works from the start)."""
     if not (work / STABLE / "state.json").is_file():
         raise ValueError(f"--extend: no {work / STABLE} (saved when a run's cool-down begins)")
     state = _load_checkpoint(work / STABLE, model, opt)
@@ -220,14 +223,23 @@ def _extend_from_stable(
             f"({state['elapsed'] / 60:.1f} min); give a budget over "
             f"{state['elapsed'] / 60 / (1 - args.cooldown_fraction):.1f} minutes"
         )
-    cooled = json.loads((work / "state.json").read_text())["step"]
-    aside = work / f"cooled-{cooled:07d}"
-    aside.mkdir(exist_ok=True)
-    for name in [p.name for p in work.glob("ckpt-*.safetensors")] + ["best.safetensors"]:
-        if (work / name).is_file():
-            (work / name).rename(aside / name)
+    if (work / "state.json").is_file():
+        latest = json.loads((work / "state.json").read_text())
+        if latest["version"] != state["version"]:  # an extension that has not cooled down yet
+            raise ValueError(
+                f"--extend: {work} holds {latest['version']!r}, extended from the stable point "
+                f"of {state['version']!r} and not yet cooled down; continue it with --resume"
+            )
+        aside = work / f"cooled-{latest['step']:07d}"
+        aside.mkdir(exist_ok=True)
+        for path in [*work.glob("ckpt-*.safetensors"), work / "best.safetensors"]:
+            if path.is_file():
+                path.rename(aside / path.name)
+        for name in ("optimizer.safetensors", "state.json"):
+            shutil.copy2(work / name, aside / name)
     state["best_bleu"] = -1.0  # the best checkpoint is set aside with the rest
     state["version"] = args.version or f"mt-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M}"
+    _save_checkpoint(work, model, opt, state, args.average_last)
     return state
 
 
