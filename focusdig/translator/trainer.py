@@ -63,7 +63,9 @@ class TrainingArguments:
     bf16: bool = True  # bfloat16 autocast (fast on CPUs with AVX512-BF16, and on CUDA)
     log_every: int = 50
     eval_every: int = 800  # steps between validation loss/BLEU
-    eval_bleu_per_lang: int = 100  # validation pairs per language decoded for BLEU
+    # validation pairs per language decoded for BLEU during training (the final choice between
+    # final weights, checkpoint average and best checkpoint decodes the whole validation split)
+    eval_bleu_per_lang: int = 100
     checkpoint_minutes: float = 5.0
     average_last: int = 4  # average the last k checkpoints at the end
     resume: bool = False
@@ -452,8 +454,8 @@ def train_translator(args: TrainingArguments) -> Path:
     chosen, chosen_bleu = "final", -1.0
     for name, weights in candidates.items():
         model.load_state_dict(weights)
-        bleu = _val_bleu(model, tok, bleu_pairs)
-        log(f"candidate {name}: val BLEU {bleu:.2f}")
+        bleu = _val_bleu(model, tok, splits["valid"])
+        log(f"candidate {name}: BLEU {bleu:.2f} on the whole validation split")
         if bleu > chosen_bleu:
             chosen, chosen_bleu = name, bleu
     model.load_state_dict(candidates[chosen])
