@@ -46,10 +46,10 @@ with repeated 4-grams blocked instead of 3-grams)."""
 
 
 DEFAULT_TRANSLATION_BEAM = 1
-"""Beam size of the pipeline's translations (1: greedy). Beam 4 adds 1.2-1.5 test BLEU per
-language to the shipped translator (news: de/fr/zh 9.30/10.81/5.42 -> 11.31/12.72/6.53) but
-decodes 2.8x slower: the S&P 500 pipeline benchmark fell from 219.9 to 142.4 items/s
-(benchmarks/README.md section 4, session 9). A choice left to the user."""
+"""Beam size of the pipeline's translations (1: greedy). Beam 4 adds 1.3-1.5 test BLEU per
+language to the shipped translator (news: de/fr/zh 10.23/11.07/6.35 -> 11.98/12.76/7.02) but
+decodes about 2.8x slower: the S&P 500 pipeline benchmark goes from 231.3 to 159.2 items/s
+(benchmarks/README.md section 4, session 10). A choice left to the user."""
 
 
 def _default_home() -> Path:
