@@ -210,7 +210,11 @@ STABLE = "stable"  # work_dir subfolder: the checkpoint taken where the cool-dow
 
 
 def _extend_from_stable(
-    work: Path, model: Seq2SeqTransformer, opt: torch.optim.AdamW, args, budget: float
+    work: Path,
+    model: Seq2SeqTransformer,
+    opt: torch.optim.AdamW,
+    args: TrainingArguments,
+    budget: float,
 ) -> dict:
     """Load work/stable for a longer budget. The cooled-down branch (its checkpoints, best
     weights, optimizer and state) moves aside to work/cooled-<step>, so that the final
