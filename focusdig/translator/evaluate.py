@@ -95,10 +95,5 @@ def evaluate_tsv(
 ) -> dict:
     """Score `English<TAB>source[<TAB>...]` lines (plain or .gz) -> {"bleu", "chrf", "n"}."""
     rows = list(read_tsv(Path(path)))
-    hyps = [
-        t.text
-        for t in translator.translate(
-            [src for _, src in rows], src_lang=src_lang, beam_size=beam_size, batch_size=batch_size
-        )
-    ]
-    return corpus_scores(hyps, [en for en, _ in rows])
+    translate = text_translator(translator, beam_size=beam_size, batch_size=batch_size)
+    return corpus_scores(translate([src for _, src in rows], src_lang), [en for en, _ in rows])
