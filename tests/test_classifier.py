@@ -588,6 +588,28 @@ def test_task_adaptive_pretraining_sees_only_link_free_training_texts(
     assert [seqs[i] for i in range(len(seqs))] == enc.ids_batch(unlinked, args.pretrain_max_len)
 
 
+def test_sweep_corpus_is_tokenized_as_its_pretraining_runs_see_it(
+    data_dir: Path, tmp_path: Path, enc: TextEncoder
+) -> None:
+    from focusdig.classifier.sweep import shared_corpus
+    from focusdig.classifier.trainer import PackedSequences
+
+    with (data_dir / "twitter_fin" / "sent_train.csv").open("a") as f:
+        f.writelines(f'"$X shares jump https://t.co/ab{i}c",1\n' for i in range(12))
+    (tmp_path / "init").mkdir()
+    enc.save(tmp_path / "init" / "tokenizer.json")
+    run = {"pretrain_init": str(tmp_path / "init"), "pretrain_minutes": 1.0}
+    conf = {"pretrain": {"mlm": run}}
+    base = {"data_dir": str(data_dir), "pretrain_lines": 0, "drop_links": True}
+    cache = shared_corpus(conf, base, tmp_path / "corpus", str(data_dir))
+    assert cache is not None and cache.name.endswith("_nolinks.npz")
+    seqs = PackedSequences.load(cache)
+    texts = [re.sub(r"https://\S+", "", ex.text) for ex in D.load_splits(str(data_dir))["train"]]
+    assert [seqs[i] for i in range(len(seqs))] == drop_links(enc).ids_batch(texts, 128)
+    run["pretrain_minutes"] = 0  # no pretraining run: nothing to tokenize
+    assert shared_corpus(conf, base, tmp_path / "none", str(data_dir)) is None
+
+
 def test_packed_batch_matches_collate() -> None:
     import numpy as np
 

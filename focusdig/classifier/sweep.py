@@ -11,8 +11,9 @@ Runs, each as its own `focusdig.classifier.trainer` process so that small models
    adds a seed only if validation macro-F1 does not drop), scored on the same validation split.
 
 Writes `results.json` in the work dir (validation figures of every model, soup and pretraining
-run) and, with `--export DIR`, the best model of each recipe (by validation macro-F1) as a
-float16 model directory packed in a tar file, and each pretraining run's weights likewise.
+run) and, with `--export DIR`, the best model of each recipe (by validation macro-F1) and the
+uniform soup of each (encoder, recipe) as float16 model directories packed in tar files, and
+each pretraining run's weights likewise.
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ from sklearn.metrics import f1_score
 from focusdig.classifier import data as D
 from focusdig.classifier.artifacts import load_model_dir, save_model_dir, write_manifest
 from focusdig.classifier.targets import add_targeted_splits, encode_examples, supports_targets
-from focusdig.classifier.tokenizer import TextEncoder
+from focusdig.classifier.tokenizer import TextEncoder, drop_links
 from focusdig.classifier.trainer import (
     TrainingArguments,
     log,
     predict_logits,
+    pretraining_cache,
     pretraining_sequences,
 )
 
@@ -182,6 +184,24 @@ def pack_half(path: Path, tar_path: Path) -> Path:
     return tar_path
 
 
+def shared_corpus(conf: dict, base: dict, work: Path, data_dir: str | None) -> Path | None:
+    """Tokenize the pretraining corpus once for every pretraining run (the slow part), with the
+    first run's arguments and starting tokenizer; the cache file in `work`, or None when no run
+    pretrains."""
+    first = next(iter(conf["pretrain"].values()))
+    args = TrainingArguments.from_dict({**base, **first, "work_dir": str(work)})
+    if args.pretrain_minutes <= 0:
+        return None
+    enc = TextEncoder.from_file(Path(first["pretrain_init"]) / "tokenizer.json")
+    if args.drop_links:  # the text the pretraining runs see (`pretrain_only` does the same)
+        enc = drop_links(enc)
+    train_texts = [ex.text for ex in D.load_splits(data_dir)["train"]]
+    t0 = time.time()
+    seqs = pretraining_sequences(args, enc, train_texts)
+    log(f"corpus: {len(seqs)} sequences, {len(seqs.flat)} tokens ({time.time() - t0:.0f} s)")
+    return pretraining_cache(args)
+
+
 def run_sweep(conf: dict, work: Path, data_dir: str | None, export: Path | None) -> dict:
     started = time.time()
     work.mkdir(parents=True, exist_ok=True)
@@ -192,18 +212,7 @@ def run_sweep(conf: dict, work: Path, data_dir: str | None, export: Path | None)
         "checkpoint_minutes": 2.0,
         **conf.get("common", {}),
     }
-    # one tokenized corpus for every pretraining run (tokenizing it is the slow part)
-    first = next(iter(conf["pretrain"].values()))
-    tok_args = TrainingArguments.from_dict({**base, **first, "work_dir": str(work / "corpus")})
-    enc = TextEncoder.from_file(Path(first["pretrain_init"]) / "tokenizer.json")
-    train_texts = [ex.text for ex in D.load_splits(data_dir)["train"]]
-    t0 = time.time()
-    seqs = (
-        pretraining_sequences(tok_args, enc, train_texts) if tok_args.pretrain_minutes > 0 else None
-    )
-    cache = next((work / "corpus").glob("pretrain_ids_*.npz"), None) if seqs is not None else None
-    if seqs is not None:
-        log(f"corpus: {len(seqs)} sequences, {len(seqs.flat)} tokens ({time.time() - t0:.0f} s)")
+    cache = shared_corpus(conf, base, work / "corpus", data_dir)
     jobs = []
     for name, over in conf["pretrain"].items():
         wd = work / "pretrain" / name
@@ -303,6 +312,10 @@ def run_sweep(conf: dict, work: Path, data_dir: str | None, export: Path | None)
     if export is not None:
         for recipe, (_, path) in best_of_recipe.items():
             pack_half(path, export / f"best_{recipe}.tar")
+        for group in results["soups"]:
+            uniform = work / "models" / f"{group}.uniform"
+            if uniform.exists():
+                pack_half(uniform, export / f"uniform_{group}.tar")
         (export / "results.json").write_text(json.dumps(results, indent=1))
     return results
 

@@ -413,16 +413,21 @@ def pretrain(
         state["batch"] = 0
 
 
+def pretraining_cache(args: TrainingArguments) -> Path:
+    """Where `pretraining_sequences` keeps the tokenized corpus of these arguments."""
+    return Path(args.work_dir) / (
+        f"pretrain_ids_{args.pretrain_lines}_{args.seed}_{args.pretrain_max_len}"
+        + ("_nolinks" if args.drop_links else "")
+        + ".npz"
+    )
+
+
 def pretraining_sequences(
     args: TrainingArguments, enc: TextEncoder, train_texts: list[str]
 ) -> PackedSequences:
     """The corpus sample of `pretrain_lines` (minus validation/test texts) + training texts,
     tokenized; cached in the work dir, since tokenizing the whole corpus takes minutes."""
-    cache = Path(args.work_dir) / (
-        f"pretrain_ids_{args.pretrain_lines}_{args.seed}_{args.pretrain_max_len}"
-        + ("_nolinks" if args.drop_links else "")
-        + ".npz"
-    )
+    cache = pretraining_cache(args)
     if cache.exists():
         return PackedSequences.load(cache)
     lines = []  # pretrain_lines 0: the training texts alone (task-adaptive pretraining)
