@@ -485,6 +485,78 @@ def test_electra_discriminator_learns_to_spot_replaced_tokens() -> None:
     assert after > 0.8 and after > before + 0.25, (before, after)
 
 
+def test_sigterm_ends_fine_tuning_and_keeps_the_best_finished_epoch(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+
+    from focusdig.classifier import trainer
+
+    def log(message: str) -> None:  # a deadline arriving during the second epoch
+        if message.startswith("epoch 1 "):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(trainer, "log", log)
+    before = signal.getsignal(signal.SIGTERM)
+    args = TrainingArguments(
+        out_dir=str(tmp_path / "models"),
+        work_dir=str(tmp_path / "work"),
+        data_dir=str(data_dir),
+        model=TINY_TRAINING_MODEL,
+        vocab_size=200,
+        tokenizer_lines=400,
+        pretrain_minutes=0,
+        epochs=4,
+        patience=4,
+        batch_size=16,
+        version="clf-stopped",
+        bf16=False,
+        num_threads=1,
+    )
+    path = train_classifier(args)
+    result = json.loads((path / "metrics.json").read_text())["validation"]
+    assert result["stopped_after_epoch"] == 1 and len(result["history"]) == 1
+    assert result["best_val_macro_f1"] == result["history"][0]["val_macro_f1"]
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is gone again
+
+    batches = trainer.length_batches
+
+    def stop_at_first_epoch(*a, **kw):  # stopped before any epoch has finished
+        os.kill(os.getpid(), signal.SIGTERM)
+        return batches(*a, **kw)
+
+    monkeypatch.setattr(trainer, "length_batches", stop_at_first_epoch)
+    args.version = "clf-stopped-2"
+    with pytest.raises(RuntimeError, match="before its first epoch"):
+        train_classifier(args)
+    assert not (tmp_path / "models" / "clf-stopped-2").exists()
+
+
+def test_sweep_deadline_asks_jobs_to_stop_then_kills_those_that_do_not(tmp_path: Path) -> None:
+    import sys
+    import time
+
+    from focusdig.classifier.sweep import _run_all
+
+    child = (
+        "import signal, sys, time\n"
+        "if sys.argv[1] == 'graceful':\n"
+        "    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
+        "else:\n"
+        "    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "time.sleep(60)\n"
+    )
+    jobs = [
+        (kind, [sys.executable, "-c", child, kind], tmp_path / f"{kind}.log")
+        for kind in ("graceful", "stubborn")
+    ]
+    started = time.time()
+    status = _run_all(jobs, parallel=2, deadline=started + 5, grace_s=1)
+    assert status == {"graceful": 0, "stubborn": -9}
+    assert time.time() - started < 30
+
+
 def test_electra_pretraining_then_fine_tuning(data_dir: Path, tmp_path: Path) -> None:
     args = TrainingArguments(
         out_dir=str(tmp_path / "models"),

@@ -48,17 +48,26 @@ from focusdig.classifier.trainer import (
 
 
 def _run_all(
-    jobs: list[tuple[str, list[str], Path]], parallel: int, deadline: float = float("inf")
+    jobs: list[tuple[str, list[str], Path]],
+    parallel: int,
+    deadline: float = float("inf"),
+    grace_s: float = 60.0,
 ) -> dict[str, int]:
     """Run (name, argv, log file) jobs, `parallel` at a time; name -> exit status. Jobs still
-    running at `deadline` (a `time.time()`) are stopped, and jobs not started are skipped."""
+    running at `deadline` (a `time.time()`) are sent SIGTERM (a fine-tuning then saves its best
+    finished epoch and exits) and killed `grace_s` later; jobs not started are skipped."""
     env = {**os.environ, "TQDM_DISABLE": "1", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    pending, running, status = list(jobs), {}, {}
+    pending, running, status, stopped = list(jobs), {}, {}, {}
     while pending or running:
-        if time.time() > deadline:
+        now = time.time()
+        if now > deadline:
             for name, (proc, _) in running.items():
-                log(f"{name}: stopped at the deadline")
-                proc.terminate()
+                if name not in stopped:
+                    log(f"{name}: asked to stop at the deadline")
+                    proc.terminate()
+                    stopped[name] = now
+                elif now - stopped[name] > grace_s:
+                    proc.kill()
             pending = []
         while pending and len(running) < parallel:
             name, argv, logfile = pending.pop(0)

@@ -12,7 +12,11 @@ import datetime as dt
 import json
 import math
 import random
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -458,16 +462,34 @@ def predict_logits(
     return out
 
 
+@contextmanager
+def stop_on_sigterm() -> Iterator[threading.Event]:
+    """While inside, SIGTERM (a sweep's deadline, a `kill`) sets the event instead of ending the
+    process, so that fine-tuning can stop after its current batch and keep its best epoch."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signal handlers belong to the main thread: nothing to install
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def finetune(
     args: TrainingArguments,
     model: SentimentClassifier,
     enc: TextEncoder,
     splits: dict[str, list[D.Example]],
     soft: np.ndarray | None = None,
+    stop: threading.Event | None = None,
 ) -> dict:
     """Fine-tune on `splits['train']`, early-stopping on val macro-F1; keeps the best weights.
 
-    `soft` (N_train, L): target distributions (distillation) instead of the gold labels."""
+    `soft` (N_train, L): target distributions (distillation) instead of the gold labels.
+    `stop`, once set, ends training after the current batch: the unfinished epoch is dropped
+    and the best finished one kept (an error if none has finished)."""
     cfg, device = model.config, next(model.parameters()).device
     lab = {name: i for i, name in enumerate(cfg.labels)}
     train, val = splits["train"], splits["val"]
@@ -494,6 +516,8 @@ def finetune(
         losses = []
         batches = length_batches([len(s) for s in seqs], args.batch_size, rng)
         for b in tqdm(batches, desc=f"epoch {epoch + 1}", mininterval=10, leave=False):
+            if stop is not None and stop.is_set():
+                break
             ids, am = collate([seqs[i] for i in b], cfg.pad_id)
             labels = torch.tensor([y[i] for i in b], device=device)
             with _autocast(args, device):
@@ -513,6 +537,9 @@ def finetune(
             opt.step()
             sched.step()
             losses.append(loss.item())
+        if stop is not None and stop.is_set():
+            log(f"stop requested in epoch {epoch + 1}: keeping the best of {len(history)} epochs")
+            break
         pred = predict_logits(model, val_seqs).argmax(1)
         f1 = float(f1_score(val_y, pred, average="macro"))
         acc = float((pred == val_y).mean())
@@ -533,8 +560,13 @@ def finetune(
             if bad >= args.patience:
                 log("early stopping")
                 break
+    if best_state is None:
+        raise RuntimeError("fine-tuning stopped before its first epoch ended: nothing to save")
     model.load_state_dict(best_state)
-    return {"best_val_macro_f1": round(best, 4), "history": history}
+    result = {"best_val_macro_f1": round(best, 4), "history": history}
+    if stop is not None and stop.is_set():
+        result["stopped_after_epoch"] = len(history)
+    return result
 
 
 def pretrain_only(args: TrainingArguments) -> Path:
@@ -616,7 +648,8 @@ def train_classifier(args: TrainingArguments) -> Path:
             log,
         )
     start = time.time()
-    result = finetune(args, model, enc, splits, soft)
+    with stop_on_sigterm() as stop:
+        result = finetune(args, model, enc, splits, soft, stop)
     sources = ["twitter_fin (MIT)"]
     if args.use_phrasebank:
         sources.insert(0, "Financial PhraseBank v1.0 50Agree (CC BY-NC-SA 3.0)")
