@@ -514,7 +514,7 @@ def test_sigterm_ends_fine_tuning_and_keeps_the_best_finished_epoch(
         bf16=False,
         num_threads=1,
     )
-    path = train_classifier(args)
+    path = train_classifier(args, graceful_stop=True)
     result = json.loads((path / "metrics.json").read_text())["validation"]
     assert result["stopped_after_epoch"] == 1 and len(result["history"]) == 1
     assert result["best_val_macro_f1"] == result["history"][0]["val_macro_f1"]
@@ -529,7 +529,7 @@ def test_sigterm_ends_fine_tuning_and_keeps_the_best_finished_epoch(
     monkeypatch.setattr(trainer, "length_batches", stop_at_first_epoch)
     args.version = "clf-stopped-2"
     with pytest.raises(RuntimeError, match="before its first epoch"):
-        train_classifier(args)
+        train_classifier(args, graceful_stop=True)
     assert not (tmp_path / "models" / "clf-stopped-2").exists()
 
 

@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -515,8 +515,10 @@ def finetune(
         model.train()
         losses = []
         batches = length_batches([len(s) for s in seqs], args.batch_size, rng)
+        interrupted = False
         for b in tqdm(batches, desc=f"epoch {epoch + 1}", mininterval=10, leave=False):
             if stop is not None and stop.is_set():
+                interrupted = True
                 break
             ids, am = collate([seqs[i] for i in b], cfg.pad_id)
             labels = torch.tensor([y[i] for i in b], device=device)
@@ -537,7 +539,7 @@ def finetune(
             opt.step()
             sched.step()
             losses.append(loss.item())
-        if stop is not None and stop.is_set():
+        if interrupted:
             log(f"stop requested in epoch {epoch + 1}: keeping the best of {len(history)} epochs")
             break
         pred = predict_logits(model, val_seqs).argmax(1)
@@ -564,7 +566,7 @@ def finetune(
         raise RuntimeError("fine-tuning stopped before its first epoch ended: nothing to save")
     model.load_state_dict(best_state)
     result = {"best_val_macro_f1": round(best, 4), "history": history}
-    if stop is not None and stop.is_set():
+    if stop is not None and stop.is_set() and len(history) < args.epochs:
         result["stopped_after_epoch"] = len(history)
     return result
 
@@ -597,8 +599,11 @@ def next_version(out_dir: Path) -> str:
     return f"clf-{day}-{n}"
 
 
-def train_classifier(args: TrainingArguments) -> Path:
+def train_classifier(args: TrainingArguments, graceful_stop: bool = False) -> Path:
     """Train tokenizer -> (optional) MLM pretraining -> fine-tuning; save and return model dir.
+
+    With `graceful_stop` (the trainer's command line), SIGTERM during fine-tuning ends it after
+    the current batch and the best finished epoch is saved (`stop_on_sigterm`).
 
     The returned directory holds model.safetensors, config.json, tokenizer.json, metrics.json
     (validation and test figures), MODEL_CARD.md and manifest.json; load it with
@@ -648,7 +653,7 @@ def train_classifier(args: TrainingArguments) -> Path:
             log,
         )
     start = time.time()
-    with stop_on_sigterm() as stop:
+    with stop_on_sigterm() if graceful_stop else nullcontext() as stop:
         result = finetune(args, model, enc, splits, soft, stop)
     sources = ["twitter_fin (MIT)"]
     if args.use_phrasebank:
@@ -752,7 +757,7 @@ def main(argv: list[str] | None = None) -> Path:
     args = TrainingArguments.from_dict(conf)
     if a.pretrain_only:
         return pretrain_only(args)
-    path = train_classifier(args)
+    path = train_classifier(args, graceful_stop=True)
     if a.evaluate:
         from focusdig.classifier.evaluate import evaluate_dir
 
