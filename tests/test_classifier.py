@@ -485,6 +485,33 @@ def test_electra_discriminator_learns_to_spot_replaced_tokens() -> None:
     assert after > 0.8 and after > before + 0.25, (before, after)
 
 
+def test_distilled_fine_tuning_end_to_end(data_dir: Path, tmp_path: Path, model_dir: Path) -> None:
+    args = TrainingArguments(
+        out_dir=str(tmp_path / "models"),
+        work_dir=str(tmp_path / "work"),
+        data_dir=str(data_dir),
+        model=TINY_TRAINING_MODEL,
+        vocab_size=200,
+        tokenizer_lines=400,
+        pretrain_minutes=0,
+        epochs=1,
+        batch_size=16,
+        version="clf-distilled",
+        bf16=False,
+        num_threads=1,
+        teachers=[str(model_dir)],
+        teacher_baseline=True,
+        distill_lines=30,
+        distill_sources=["a"],
+    )
+    path = train_classifier(args)
+    metrics = json.loads((path / "metrics.json").read_text())
+    train = D.load_splits(str(data_dir))["train"]
+    assert metrics["train_examples"] == len(train) + 30  # the unlabeled lines joined the train set
+    card = (path / "MODEL_CARD.md").read_text()
+    assert "soft labels of 1 teacher model(s) + the linear baseline on 30 unlabeled" in card
+
+
 def test_sigterm_ends_fine_tuning_and_keeps_the_best_finished_epoch(
     data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

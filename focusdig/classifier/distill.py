@@ -21,11 +21,17 @@ from focusdig.classifier.baseline import baseline_proba, fit_baseline
 from focusdig.classifier.targets import encode_examples
 
 
-def model_probs(model_dir: str | Path, texts: Sequence[str], batch_size: int = 128) -> np.ndarray:
+def model_probs(
+    model_dir: str | Path,
+    texts: Sequence[str],
+    batch_size: int = 128,
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
     """Sentence-level probabilities (N, 3) of a compact classifier directory, in LABELS order."""
     from focusdig.classifier.trainer import predict_logits
 
     model, enc, _ = load_model_dir(model_dir)
+    model.to(device)
     labels = list(model.config.labels)
     if sorted(labels) != sorted(D.LABELS):
         raise ValueError(f"{model_dir}: labels {labels} are not {list(D.LABELS)}")
@@ -40,12 +46,14 @@ def teacher_probs(
     texts: Sequence[str],
     splits: dict[str, list[D.Example]] | None = None,
     log: Callable[[str], None] = print,
+    device: torch.device | str = "cpu",
 ) -> np.ndarray:
-    """The ensemble's mean probabilities (N, 3) over `texts`. With `splits`, the linear baseline
-    (fit on its sentence-level train split, C chosen on val) is one more member."""
+    """The ensemble's mean probabilities (N, 3) over `texts`, the teacher models run on `device`.
+    With `splits`, the linear baseline (fit on its sentence-level train split, C chosen on val)
+    is one more member."""
     members = []
     for path in teachers:
-        members.append(model_probs(path, texts))
+        members.append(model_probs(path, texts, device=device))
         log(f"teacher {path}: {len(texts)} texts labeled")
     if splits is not None:
         train = [ex for ex in splits["train"] if not ex.targets]
@@ -93,8 +101,10 @@ def add_distillation(
     label_smoothing: float,
     seed: int,
     log: Callable[[str], None] = print,
+    device: torch.device | str = "cpu",
 ) -> tuple[dict[str, list[D.Example]], np.ndarray]:
-    """Train split + `unlabeled_lines` corpus lines, and the soft targets of every train row."""
+    """Train split + `unlabeled_lines` corpus lines, and the soft targets of every train row
+    (the teachers labelling on `device`: the student's)."""
     from focusdig.classifier.trainer import heldout_texts
 
     train = list(splits["train"])
@@ -108,7 +118,7 @@ def add_distillation(
         log(f"distillation: {len(lines)} unlabeled corpus lines")
     sentence_rows = [i for i, ex in enumerate(train) if not ex.targets]
     probs = teacher_probs(
-        teachers, [train[i].text for i in sentence_rows], splits if baseline else None, log
+        teachers, [train[i].text for i in sentence_rows], splits if baseline else None, log, device
     )
     teacher = np.zeros((len(train), len(D.LABELS)), dtype=np.float32)
     teacher[sentence_rows] = probs

@@ -651,6 +651,7 @@ def train_classifier(args: TrainingArguments, graceful_stop: bool = False) -> Pa
             args.label_smoothing,
             args.seed,
             log,
+            device,
         )
     start = time.time()
     with stop_on_sigterm() if graceful_stop else nullcontext() as stop:
