@@ -485,33 +485,6 @@ def test_electra_discriminator_learns_to_spot_replaced_tokens() -> None:
     assert after > 0.8 and after > before + 0.25, (before, after)
 
 
-def test_distilled_fine_tuning_end_to_end(data_dir: Path, tmp_path: Path, model_dir: Path) -> None:
-    args = TrainingArguments(
-        out_dir=str(tmp_path / "models"),
-        work_dir=str(tmp_path / "work"),
-        data_dir=str(data_dir),
-        model=TINY_TRAINING_MODEL,
-        vocab_size=200,
-        tokenizer_lines=400,
-        pretrain_minutes=0,
-        epochs=1,
-        batch_size=16,
-        version="clf-distilled",
-        bf16=False,
-        num_threads=1,
-        teachers=[str(model_dir)],
-        teacher_baseline=True,
-        distill_lines=30,
-        distill_sources=["a"],
-    )
-    path = train_classifier(args)
-    metrics = json.loads((path / "metrics.json").read_text())
-    train = D.load_splits(str(data_dir))["train"]
-    assert metrics["train_examples"] == len(train) + 30  # the unlabeled lines joined the train set
-    card = (path / "MODEL_CARD.md").read_text()
-    assert "soft labels of 1 teacher model(s) + the linear baseline on 30 unlabeled" in card
-
-
 def test_sigterm_ends_fine_tuning_and_keeps_the_best_finished_epoch(
     data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -650,14 +623,19 @@ def test_exported_electra_state_continues_pretraining(data_dir: Path, tmp_path: 
     assert after["step"] > before["step"] and after["tokens"] > before["tokens"]
 
 
+def _append_linked_tweets(data_dir: Path) -> None:
+    """Twelve training tweets that end in a t.co link."""
+    with (data_dir / "twitter_fin" / "sent_train.csv").open("a") as f:
+        f.writelines(f'"$X shares jump https://t.co/ab{i}c",1\n' for i in range(12))
+
+
 def test_task_adaptive_pretraining_sees_only_link_free_training_texts(
     data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from focusdig.classifier import trainer
     from focusdig.classifier.trainer import PackedSequences, pretrain_only
 
-    with (data_dir / "twitter_fin" / "sent_train.csv").open("a") as f:
-        f.writelines(f'"$X shares jump https://t.co/ab{i}c",1\n' for i in range(12))
+    _append_linked_tweets(data_dir)
 
     def no_corpus(*_):
         raise AssertionError("pretrain_lines 0 must not read the corpus")
@@ -693,8 +671,7 @@ def test_sweep_corpus_is_tokenized_as_its_pretraining_runs_see_it(
     from focusdig.classifier.sweep import shared_corpus
     from focusdig.classifier.trainer import PackedSequences
 
-    with (data_dir / "twitter_fin" / "sent_train.csv").open("a") as f:
-        f.writelines(f'"$X shares jump https://t.co/ab{i}c",1\n' for i in range(12))
+    _append_linked_tweets(data_dir)
     (tmp_path / "init").mkdir()
     enc.save(tmp_path / "init" / "tokenizer.json")
     run = {"pretrain_init": str(tmp_path / "init"), "pretrain_minutes": 1.0}
