@@ -37,13 +37,14 @@ from sklearn.metrics import f1_score
 from focusdig.classifier import data as D
 from focusdig.classifier.artifacts import load_model_dir, save_model_dir, write_manifest
 from focusdig.classifier.targets import add_targeted_splits, encode_examples, supports_targets
-from focusdig.classifier.tokenizer import TextEncoder, drop_links
+from focusdig.classifier.tokenizer import TextEncoder
 from focusdig.classifier.trainer import (
     TrainingArguments,
     log,
     predict_logits,
     pretraining_cache,
     pretraining_sequences,
+    pretraining_tokenizer,
 )
 
 
@@ -201,12 +202,9 @@ def shared_corpus(conf: dict, base: dict, work: Path, data_dir: str | None) -> P
     args = TrainingArguments.from_dict({**base, **first, "work_dir": str(work)})
     if args.pretrain_minutes <= 0:
         return None
-    enc = TextEncoder.from_file(Path(first["pretrain_init"]) / "tokenizer.json")
-    if args.drop_links:  # the text the pretraining runs see (`pretrain_only` does the same)
-        enc = drop_links(enc)
     train_texts = [ex.text for ex in D.load_splits(data_dir)["train"]]
     t0 = time.time()
-    seqs = pretraining_sequences(args, enc, train_texts)
+    seqs = pretraining_sequences(args, pretraining_tokenizer(args, train_texts), train_texts)
     log(f"corpus: {len(seqs)} sequences, {len(seqs.flat)} tokens ({time.time() - t0:.0f} s)")
     return pretraining_cache(args)
 

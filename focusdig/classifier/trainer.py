@@ -571,20 +571,26 @@ def finetune(
     return result
 
 
-def pretrain_only(args: TrainingArguments) -> Path:
-    """Tokenizer + MLM pretraining only; returns the checkpoint dir (for `init_from`)."""
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.num_threads)
-    splits = D.load_splits(args.data_dir, phrasebank=args.use_phrasebank)
-    train_texts = [ex.text for ex in splits["train"]]
+def pretraining_tokenizer(args: TrainingArguments, train_texts: list[str]) -> TextEncoder:
+    """The tokenizer pretraining reads its text with: `pretrain_init`'s (copied into the work
+    dir) or the work dir's (trained there if missing), deleting web links when fine-tuning
+    will (`drop_links`)."""
     if args.pretrain_init:  # keep the tokenizer the starting weights were trained with
         Path(args.work_dir).mkdir(parents=True, exist_ok=True)
         TextEncoder.from_file(Path(args.pretrain_init) / "tokenizer.json").save(
             Path(args.work_dir) / "tokenizer.json"
         )
     enc = get_tokenizer(args, train_texts)
-    if args.drop_links:  # pretrain on the text fine-tuning will see
-        enc = drop_links(enc)
+    return drop_links(enc) if args.drop_links else enc
+
+
+def pretrain_only(args: TrainingArguments) -> Path:
+    """Tokenizer + MLM pretraining only; returns the checkpoint dir (for `init_from`)."""
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.num_threads)
+    splits = D.load_splits(args.data_dir, phrasebank=args.use_phrasebank)
+    train_texts = [ex.text for ex in splits["train"]]
+    enc = pretraining_tokenizer(args, train_texts)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = SentimentClassifier(make_config(args, enc)).to(device)
     log(f"model: {model.num_params() / 1e6:.2f}M params (excluding MLM head), on {device}")
