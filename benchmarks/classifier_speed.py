@@ -1,6 +1,7 @@
 """Classifier throughput (sentences/s) on CPU threads vs a BERT-base-sized model.
 
-    python benchmarks/classifier_speed.py [--model DIR] [--threads 2] [--precision fp32] [--out F]
+    python benchmarks/classifier_speed.py [--model DIR] [--threads 2] [--precision fp32]
+        [--explanation pooling] [--out F]
 
 Both models score the same sentences (our token ids), sorted by length into batches of 64.
 Ours is timed end to end (`Classifier.predict`: tokenization, explanation, offsets) and on the
@@ -10,7 +11,8 @@ and after BERT and the better run kept, to even out load from other processes. `
 applies to both models' forward passes, so the forward-vs-forward comparison is like for like:
 auto (the default) is what the pipeline runs, i.e. dynamically quantized int8 linear layers on
 a CPU (`focusdig.precision.int8_by_default`; BERT-base then gets the same quantization), and
-fp32 / bf16 are floating point.
+fp32 / bf16 are floating point. `--explanation` (focusdig's model: flow, the default, or pooling)
+is computed in both of our timings.
 """
 
 from __future__ import annotations
@@ -89,13 +91,16 @@ def main() -> None:
     p.add_argument("--n-bert", type=int, default=256, help="sentences for BERT-base")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--precision", default="auto", help="auto, fp32, bf16 (focusdig.precision)")
+    p.add_argument("--explanation", help="flow or pooling (default: the model's default)")
     p.add_argument(
         "--out",
         help="results file (default: results/classifier_speed_<N>threads[_<precision>].json)",
     )
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    clf = Classifier.load(a.model, device="cpu", precision=a.precision, int8=None)
+    clf = Classifier.load(
+        a.model, device="cpu", precision=a.precision, int8=None, explanation=a.explanation
+    )
     params = Classifier.load(a.model, device="cpu", int8=False).model.num_params()  # not int8's
     dtype = clf.autocast_dtype
     texts = sentences(a.n)
@@ -118,6 +123,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "batch_size": a.batch_size,
         "precision": "int8" if clf.int8 else dtype_name(dtype),
+        "explanation": getattr(clf.model, "explanation", "pooling"),
         "ours_sentences_per_s": round(ours, 1),
         "ours_forward_sentences_per_s": round(fwd, 1),
         "ours_params": params,

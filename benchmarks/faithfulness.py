@@ -1,7 +1,7 @@
 """Faithfulness of the attention explanation (comprehensiveness, DeYoung et al. 2020).
 
     FOCUSDIG_DATA_DIR=../shared/data python benchmarks/faithfulness.py [--model DIR]
-        [--explanation rollout|cls] [--limit N] [--split val]
+        [--explanation flow|pooling|rollout|cls] [--limit N] [--split val]
 
 For each test text with at least `--min-words` words: delete the top-k attended words (k=5)
 and, separately, k random words; the drop in the probability of the originally predicted class
@@ -12,10 +12,12 @@ removing matters more.
 
 `--model` takes any supported classifier directory (focusdig's, a fine-tuned `hf-encoder`, or a
 Hugging Face sequence-classification model such as FinBERT, which needs the `hf` extra);
-`--explanation` picks the Hugging Face classifier's attention explanation (attention rollout or
-last-layer [CLS] attention): run both to choose the more faithful one for that model. Results
-go to results/faithfulness.json for the shipped model, else results/faithfulness_<version>
-[_<explanation>].json.
+`--explanation` picks how words are weighted: for focusdig's own classifier `flow` (the
+default: the pooling weights carried back through every layer's attention) or `pooling` (the
+pooling weights alone); for a Hugging Face classifier attention rollout or last-layer [CLS]
+attention: run them all to choose the most faithful one for a model. Results go to
+results/faithfulness[_val].json for the shipped model, else results/faithfulness[_val]
+[_<version>][_<explanation>].json.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def main() -> None:
     p.add_argument("--min-words", type=int, default=10)
     p.add_argument("--random-draws", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--explanation", help="rollout or cls (Hugging Face classifiers only)")
+    p.add_argument("--explanation", help="flow or pooling (focusdig's), rollout or cls (HF)")
     p.add_argument("--limit", type=int, help="at most this many texts (a quick look)")
     p.add_argument("--split", default="test", choices=["test", "val"], help="val: for choosing")
     a = p.parse_args()
@@ -127,8 +129,7 @@ def main() -> None:
         f"{comp_real:.4f}, ratio {result['ratio_real_words']}x"
     )
     name = "faithfulness" + ("" if a.split == "test" else f"_{a.split}")
-    if a.model:
-        name += f"_{clf.version}" + (f"_{a.explanation}" if a.explanation else "")
+    name += (f"_{clf.version}" if a.model else "") + (f"_{a.explanation}" if a.explanation else "")
     out = Path(__file__).resolve().parent / "results" / f"{name}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -25,6 +25,7 @@ from focusdig.classifier import (
 from focusdig.classifier import data as D
 from focusdig.classifier import predict as P
 from focusdig.classifier.distill import soft_targets
+from focusdig.classifier.model import FLOW_BLOCKS
 from focusdig.classifier.tokenizer import TextEncoder, drop_links, train_tokenizer
 from focusdig.precision import autocast_dtype, cpu_has_native_bf16
 
@@ -39,14 +40,16 @@ def tiny_encoder() -> TextEncoder:
     return TextEncoder(train_tokenizer(texts, vocab_size=300))
 
 
-def tiny_model(enc: TextEncoder, max_len: int = 32, seed: int = 0) -> SentimentClassifier:
+def tiny_model(
+    enc: TextEncoder, max_len: int = 32, seed: int = 0, n_layers: int = 2
+) -> SentimentClassifier:
     torch.manual_seed(seed)
     cfg = ClassifierConfig(
         vocab_size=enc.vocab_size,
         max_len=max_len,
         d_model=32,
         n_heads=2,
-        n_layers=2,
+        n_layers=n_layers,
         d_ff=64,
         pool_dim=16,
         pad_id=enc.pad_id,
@@ -247,6 +250,88 @@ def test_predictions_and_top_tokens(model_dir: Path) -> None:
     assert any(t["word"] in ("Café", "naïve", "résumé") for t in preds[3].top_tokens)
     assert len(preds[5].top_tokens) == 5
     assert clf.predict("Profit rose")[0].label == clf.predict(["Profit rose"])[0].label
+
+
+def _flow_by_hand(model: SentimentClassifier, ids: torch.Tensor, mask: torch.Tensor):
+    """The attention flow through the last ``FLOW_BLOCKS`` blocks computed head by head, with
+    each head's slice of the output projection applied to its value vectors (no Gram-matrix
+    shortcut)."""
+    enc_ = model.encoder
+    x, key = enc_.embed(ids), mask.bool()
+    nh = model.config.n_heads
+    mixes = []
+    for i, blk in enumerate(enc_.blocks):
+        B, T, C = x.shape
+        hs = C // nh
+        q, k, v = blk.attn.qkv(blk.ln1(x)).split(C, dim=2)
+        sizes = torch.zeros(B, T, T)
+        for h in range(nh):
+            part = slice(h * hs, (h + 1) * hs)
+            att = (q[..., part] @ k[..., part].transpose(1, 2)) / hs**0.5  # (B, T, T)
+            att = att.masked_fill(~key[:, None, :], float("-inf")).softmax(-1)
+            sent = v[..., part] @ blk.attn.proj.weight[:, part].T  # (B, T, C): W_O^h v_j
+            sizes += att * sent.norm(dim=-1)[:, None, :]
+        mix = sizes + torch.diag_embed(x.norm(dim=-1))
+        if i >= len(enc_.blocks) - FLOW_BLOCKS:
+            mixes.append(mix / mix.sum(-1, keepdim=True))
+        x, _ = blk(x, key)
+    _, alpha = model.pool(enc_.ln_f(x), model.pool_mask(ids, mask))
+    flow = alpha[:, None, :]
+    for mix in reversed(mixes):
+        flow = flow @ mix
+    flow = flow[:, 0] * model.pool_mask(ids, mask)
+    return flow / flow.sum(-1, keepdim=True), alpha
+
+
+def test_attention_flow_explanation(enc: TextEncoder) -> None:
+    model = tiny_model(enc, n_layers=FLOW_BLOCKS + 1)  # the flow skips the first block
+    ids = [
+        [enc.cls_id, *enc.encode(text).ids, enc.sep_id]
+        for text in ("profit rose to a record high", "shares plunged")
+    ]
+    width = max(map(len, ids))
+    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in ids])
+    ids = torch.tensor([r + [enc.pad_id] * (width - len(r)) for r in ids])
+    with torch.no_grad():
+        logits, flow, _ = model(ids, mask)  # eval mode, default explanation: flow
+        expected, alpha = _flow_by_hand(model, ids, mask)
+        model.explanation = "pooling"
+        logits_pool, pooled, _ = model(ids, mask)
+    real = model.pool_mask(ids, mask)
+    assert torch.allclose(flow, expected, atol=1e-5)
+    assert torch.allclose(pooled, alpha, atol=1e-6)
+    assert not torch.allclose(flow, pooled, atol=1e-3)  # a different explanation...
+    assert torch.allclose(logits, logits_pool, atol=1e-5)  # ... of the same prediction
+    assert (flow[~real] == 0).all() and (flow >= 0).all()
+    assert torch.allclose(flow.sum(-1), torch.ones(2), atol=1e-5)
+    # training always sees the pooling weights (what the attention-entropy term acts on)
+    model.train()
+    model.explanation = "flow"
+    with torch.no_grad():
+        torch.manual_seed(0)
+        _, trained_on, _ = model(ids, mask)
+        model.explanation = "pooling"
+        torch.manual_seed(0)
+        assert torch.equal(trained_on, model(ids, mask)[1])
+
+
+def test_explanation_is_chosen_on_load(model_dir: Path) -> None:
+    assert Classifier.load(model_dir).model.explanation == "flow"
+    clf = Classifier.load(model_dir, explanation="pooling")
+    assert clf.model.explanation == "pooling"
+    text = "Profit rose to a record high but shares plunged"
+    flow_top = Classifier.load(model_dir).predict(text)[0].top_tokens
+    for top in (flow_top, clf.predict(text)[0].top_tokens):
+        _check_offsets(text, P.Prediction("neutral", 0.0, {}, top))
+    with pytest.raises(ValueError, match="unknown explanation"):
+        Classifier.load(model_dir, explanation="rollout")
+    # int8: the flow reads the quantized output projection's weights
+    int8 = Classifier.load(model_dir, int8=True)
+    fp32 = Classifier.load(model_dir)
+    a = int8.predict(text)[0].top_tokens
+    b = fp32.predict(text)[0].top_tokens
+    assert [t["word"] for t in a][:2] == [t["word"] for t in b][:2]
+    assert all(abs(x["weight"] - y["weight"]) < 0.02 for x, y in zip(a, b, strict=True))
 
 
 def test_evaluate(model_dir: Path) -> None:

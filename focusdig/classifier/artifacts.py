@@ -26,7 +26,7 @@ from focusdig.artifacts import (
     write_manifest,
     write_model_files,
 )
-from focusdig.classifier.model import ClassifierConfig, SentimentClassifier
+from focusdig.classifier.model import EXPLANATIONS, ClassifierConfig, SentimentClassifier
 from focusdig.classifier.tokenizer import TextEncoder
 
 
@@ -42,8 +42,16 @@ def _model_card(config: dict, metrics: dict) -> str:
         "",
         f"{encoder}{c['n_layers']} layers, d_model {c['d_model']}, {c['n_heads']} heads, "
         f"{config['num_params'] / 1e6:.1f}M parameters) with an attention-pooling head. "
-        "Labels: " + ", ".join(c["labels"]) + ". "
-        "The pooling weights are the per-word explanation (`top_tokens`).",
+        "Labels: "
+        + ", ".join(c["labels"])
+        + ". "
+        + (
+            "The pooling weights are the per-word explanation (`top_tokens`)."
+            if config.get("backend") == HF_ENCODER
+            else "The per-word explanation (`top_tokens`) is the pooling weights' attention flow "
+            'back to the input words (`focusdig.classifier.model`; `explanation="pooling"`: '
+            "the pooling weights alone)."
+        ),
         "",
         (
             "Targeted sentiment: yes ([TGT] ... [/TGT] markers around a target's mentions; "
@@ -145,8 +153,10 @@ def load_model_dir(
     """Verify and load any supported classifier directory -> (model in eval mode, encoder,
     config dict). ``manifest``: the file digests to check (default: the directory's
     manifest.json; a Hugging Face directory registered with ``focusdig models add`` gets the
-    ones the registry recorded). ``explanation`` applies to Hugging Face classification models
-    (see ``focusdig.classifier.hf.EXPLANATIONS``)."""
+    ones the registry recorded). ``explanation``: the word-level explanation, for focusdig's
+    compact model ``focusdig.classifier.model.EXPLANATIONS`` and for Hugging Face
+    classification models ``focusdig.classifier.hf.EXPLANATIONS`` (None: each one's default);
+    a fine-tuned Hugging Face encoder explains with its pooling weights only."""
     path = Path(path)
     info = describe(path)
     if info.kind != "classifier":
@@ -162,19 +172,28 @@ def load_model_dir(
         return load_hf_classifier(path, manifest, explanation)
     verify_model_dir(path, manifest)
     if info.backend == HF_ENCODER:
+        if explanation not in (None, "pooling"):
+            raise ValueError(
+                f"a fine-tuned Hugging Face encoder explains with its pooling weights only, "
+                f"not {explanation!r}"
+            )
         from focusdig.classifier.hf_encoder import load_encoder_classifier
 
         return load_encoder_classifier(path)
-    return _load_compact(path)
+    return _load_compact(path, explanation or EXPLANATIONS[0])
 
 
-def _load_compact(path: Path) -> tuple[SentimentClassifier, TextEncoder, dict]:
+def _load_compact(
+    path: Path, explanation: str = EXPLANATIONS[0]
+) -> tuple[SentimentClassifier, TextEncoder, dict]:
     """focusdig's compact classifier from a verified directory."""
+    if explanation not in EXPLANATIONS:
+        raise ValueError(f"unknown explanation {explanation!r}; expected one of {EXPLANATIONS}")
     try:
         config = json.loads((path / "config.json").read_text())
         cfg = ClassifierConfig.from_dict(config["model"])
         enc = TextEncoder.from_file(path / "tokenizer.json")
-        model = SentimentClassifier(cfg)
+        model = SentimentClassifier(cfg, explanation)
         state = load_file(str(path / "model.safetensors"))
         missing, unexpected = model.load_state_dict(state, strict=False)
     except Exception as e:  # any parse failure is an artifact problem

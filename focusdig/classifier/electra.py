@@ -45,7 +45,7 @@ class Generator(nn.Module):
     ) -> torch.Tensor:
         """x (B, T, C), key_mask (B, T) bool, sel (B, T) masked positions -> logits (M, V)."""
         for block in self.blocks:
-            x = block(x, key_mask)
+            x, _ = block(x, key_mask)
         h = self.transform(self.ln_f(x)[sel])  # (M, C)
         return h @ tok_emb.T + self.bias  # (M, V), tied to the shared token embeddings
 

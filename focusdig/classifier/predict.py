@@ -4,7 +4,7 @@ Long texts. A text longer than the model's window (`max_len` - 2 tokens) is spli
 sentences (spaCy `blank("en")` + `sentencizer`, no model download); a sentence that is still too
 long is cut into chunks of whole words. Each piece is scored on its own and the text's
 probabilities are the average of the pieces' probabilities weighted by their token counts, so
-every token counts equally. Word weights are the pooling weights of each piece scaled by the
+every token counts equally. Word weights are the explanation weights of each piece scaled by the
 same factor (they sum to 1 over the whole text), and `top_tokens` are drawn across all pieces
 with character offsets into the full original text.
 """
@@ -251,8 +251,9 @@ class Classifier:
         `device`: "cpu", "cuda", ... (default: CUDA when available). `num_threads` sets torch's
         (process-wide) intra-op CPU threads. `precision`: auto, fp32, bf16 or fp16 (see
         `focusdig.precision`). `manifest`: file digests to check (default: the directory's
-        manifest.json); `version`: the registered name; `explanation`: rollout or cls for
-        Hugging Face classification models. `int8`: run the linear layers as dynamically
+        manifest.json); `version`: the registered name; `explanation`: how words are weighted
+        (focusdig's model: flow, the default, or pooling; Hugging Face classification models:
+        rollout or cls; see `load_model_dir`). `int8`: run the linear layers as dynamically
         quantized int8 (CPU only); None: int8 where `focusdig.precision.int8_by_default` says
         and the model is focusdig's own (what the pipeline uses; a Hugging Face model's int8
         quality is not measured). Label agreement with float32 and macro-F1 on the test
@@ -304,7 +305,7 @@ class Classifier:
 
     @torch.inference_mode()
     def _run(self, pieces: list[_Piece], batch_size: int) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Probabilities (P, L) and pooling weights over real tokens for each piece."""
+        """Probabilities (P, L) and the explanation's weights over real tokens for each piece."""
         probs = np.zeros((len(pieces), len(self.labels)), dtype=np.float32)
         alphas: list[np.ndarray] = [np.zeros(0)] * len(pieces)
         order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].ids))
