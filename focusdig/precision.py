@@ -25,6 +25,11 @@ from torch import nn
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
+def default_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` if given, else CUDA when available, else the CPU."""
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
 @functools.cache
 def cpu_has_native_bf16() -> bool:
     """True on x86 CPUs that advertise AVX512-BF16 or AMX-BF16 (Linux /proc/cpuinfo)."""

@@ -43,6 +43,7 @@ from focusdig.classifier.model import (
     real_token_mask,
 )
 from focusdig.classifier.tokenizer import TextEncoder
+from focusdig.precision import default_device
 
 
 class EncoderClassifier(nn.Module):
@@ -181,7 +182,7 @@ def train_encoder_classifier(args, encoder_dir: Path) -> Path:
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     torch.set_num_threads(args.num_threads)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device()
     splits = D.load_splits(args.data_dir, phrasebank=args.use_phrasebank)
     log("labeled examples: " + ", ".join(f"{k} {len(v)}" for k, v in splits.items()))
     head = {k: v for k, v in args.model.items() if k in ("pool_dim", "dropout", "max_len")}

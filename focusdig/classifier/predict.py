@@ -29,6 +29,7 @@ from focusdig.classifier.tokenizer import Encoded, TextEncoder
 from focusdig.precision import (
     autocast,
     autocast_dtype,
+    default_device,
     dtype_name,
     int8_by_default,
     quantize_linear_int8,
@@ -212,7 +213,7 @@ class Classifier:
         precision: str = "auto",
         int8: bool | None = False,
     ):
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = default_device(device)
         own = isinstance(model, SentimentClassifier)
         if int8 is None:
             int8 = own and int8_by_default(self.device, precision)

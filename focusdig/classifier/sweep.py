@@ -46,6 +46,7 @@ from focusdig.classifier.trainer import (
     pretraining_sequences,
     pretraining_tokenizer,
 )
+from focusdig.precision import default_device
 
 
 def _run_all(
@@ -281,7 +282,7 @@ def run_sweep(conf: dict, work: Path, data_dir: str | None, export: Path | None)
                 )
     deadline = started + conf.get("finetune_deadline_s", float("inf"))
     status = _run_all(jobs, parallel=conf.get("parallel", 8), deadline=deadline)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device()
     best_of_recipe: dict[str, tuple[float, Path]] = {}
     for group, dirs in groups.items():
         dirs = [d for d in dirs if status.get(d.name) == 0 and (d / "manifest.json").exists()]

@@ -34,7 +34,7 @@ from focusdig.classifier.electra import ElectraConfig, ElectraPretrainer
 from focusdig.classifier.model import ClassifierConfig, SentimentClassifier, attention_entropy
 from focusdig.classifier.targets import add_targeted_splits, enable_targets, encode_examples
 from focusdig.classifier.tokenizer import TextEncoder, drop_links, train_tokenizer
-from focusdig.precision import cpu_has_native_bf16
+from focusdig.precision import cpu_has_native_bf16, default_device
 
 
 @dataclass
@@ -591,7 +591,7 @@ def pretrain_only(args: TrainingArguments) -> Path:
     splits = D.load_splits(args.data_dir, phrasebank=args.use_phrasebank)
     train_texts = [ex.text for ex in splits["train"]]
     enc = pretraining_tokenizer(args, train_texts)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device()
     model = SentimentClassifier(make_config(args, enc)).to(device)
     log(f"model: {model.num_params() / 1e6:.2f}M params (excluding MLM head), on {device}")
     return pretrain(args, model, enc, train_texts)
@@ -618,7 +618,7 @@ def train_classifier(args: TrainingArguments, graceful_stop: bool = False) -> Pa
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     torch.set_num_threads(args.num_threads)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device()
     Path(args.work_dir).mkdir(parents=True, exist_ok=True)
     splits = D.load_splits(args.data_dir, phrasebank=args.use_phrasebank)
     log("labeled examples: " + ", ".join(f"{k} {len(v)}" for k, v in splits.items()))

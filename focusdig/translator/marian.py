@@ -32,7 +32,7 @@ from focusdig.artifacts import (
     require_safetensors,
     verify_manifest,
 )
-from focusdig.precision import autocast, autocast_dtype
+from focusdig.precision import autocast, autocast_dtype, default_device
 from focusdig.translator.generate import Hypothesis, max_new_tokens
 from focusdig.translator.translate import TARGET, Translator
 
@@ -111,12 +111,13 @@ class MarianTranslator(Translator):
         vocabulary: MarianVocabulary,
         config: dict,
         path: Path | None = None,
-        device: str = "cpu",
+        device: str | torch.device = "cpu",
         precision: str = "auto",
     ):
+        device = torch.device(device)
         self.int8 = False  # floating point only (Translator.load refuses int8)
         self.model = model.to(device).eval()
-        self.autocast_dtype = autocast_dtype(torch.device(device), precision)
+        self.autocast_dtype = autocast_dtype(device, precision)
         self.tokenizer = vocabulary
         self.config = config
         self.path = path
@@ -173,7 +174,7 @@ class MarianTranslator(Translator):
             "languages": sorted(languages),
             "target_language": TARGET,
         }
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = default_device(device)
         return cls(model, MarianVocabulary(path), config, path, device, precision)
 
     @torch.inference_mode()

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from focusdig.precision import cpu_has_native_bf16
+from focusdig.precision import cpu_has_native_bf16, default_device
 from focusdig.translator import data as D
 from focusdig.translator.artifacts import TATOEBA_ATTRIBUTION, load_model_dir, save_model_dir
 from focusdig.translator.evaluate import evaluate_pairs
@@ -338,7 +338,7 @@ def train_translator(args: TrainingArguments) -> Path:
         f"{sum(tgt_lens)} target tokens per epoch"
     )
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device()
     if init_model is not None:
         model, cfg = init_model.to(device), init_model.config
         log(f"initialized from {args.init_from} ({init_config['version']})")

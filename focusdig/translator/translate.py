@@ -27,7 +27,13 @@ from torch import Tensor
 
 from focusdig.artifacts import MARIAN, describe
 from focusdig.langid import detect_languages, normalize_code
-from focusdig.precision import autocast, autocast_dtype, int8_by_default, torch_threads
+from focusdig.precision import (
+    autocast,
+    autocast_dtype,
+    default_device,
+    int8_by_default,
+    torch_threads,
+)
 from focusdig.translator.artifacts import latest_model_dir, load_model_dir
 from focusdig.translator.generate import (
     NO_REPEAT_NGRAM,
@@ -164,18 +170,19 @@ class Translator:
         tokenizer: SubwordTokenizer,
         config: dict,
         path: Path | None = None,
-        device: str = "cpu",
+        device: str | torch.device = "cpu",
         precision: str = "auto",
         int8: bool | None = None,
     ):
+        device = torch.device(device)
         if int8 is None:  # auto: the fastest at equal quality (benchmarks/README.md)
             int8 = int8_by_default(device, precision)
-        if int8 and device != "cpu":
+        if int8 and device.type != "cpu":
             raise ValueError("int8 (dynamic quantization) runs on the CPU only")
         self.int8 = int8
         self.model = quantize_int8(model) if int8 else model.to(device).eval()
         # int8 layers take float32 input: no autocast
-        self.autocast_dtype = None if int8 else autocast_dtype(torch.device(device), precision)
+        self.autocast_dtype = None if int8 else autocast_dtype(device, precision)
         self.tokenizer = tokenizer
         self.config = config
         self.path = path
@@ -223,7 +230,7 @@ class Translator:
         model, tokenizer, config = load_model_dir(path, manifest)
         if version:
             config = {**config, "version": version}
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = default_device(device)
         return cls(
             model, tokenizer, config, path=path, device=device, precision=precision, int8=int8
         )
@@ -373,7 +380,7 @@ class Translator:
         order = sorted(range(len(pieces)), key=lambda j: len(encoded[j][0]))
         hyps: list[Hypothesis] = [None] * len(pieces)  # type: ignore[list-item]
         batch_size = max(batch_size, 1)
-        threads = self.cpu_decode_threads if torch.device(self.device).type == "cpu" else None
+        threads = self.cpu_decode_threads if self.device.type == "cpu" else None
         with torch_threads(threads):
             for b in range(0, len(order), batch_size):
                 batch = order[b : b + batch_size]
