@@ -13,7 +13,7 @@ removing matters more.
 `--model` takes any supported classifier directory (focusdig's, a fine-tuned `hf-encoder`, or a
 Hugging Face sequence-classification model such as FinBERT, which needs the `hf` extra);
 `--explanation` picks how words are weighted: for focusdig's own classifier `flow` (the
-default: the pooling weights carried back through every layer's attention) or `pooling` (the
+default: the pooling weights carried back through the last two blocks' attention) or `pooling` (the
 pooling weights alone); for a Hugging Face classifier attention rollout or last-layer [CLS]
 attention: run them all to choose the most faithful one for a model. Results go to
 results/faithfulness[_val].json for the shipped model, else results/faithfulness[_val]

@@ -304,9 +304,17 @@ def test_attention_flow_explanation(enc: TextEncoder) -> None:
     assert torch.allclose(logits, logits_pool, atol=1e-5)  # ... of the same prediction
     assert (flow[~real] == 0).all() and (flow >= 0).all()
     assert torch.allclose(flow.sum(-1), torch.ones(2), atol=1e-5)
+    model.explanation = "flow"
+    with torch.no_grad():
+        assert torch.equal(model(ids, mask, explain=False)[1], pooled)  # no words wanted
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # the flow itself stays float32
+            low = model(ids, mask)[1]
+    assert low.dtype == torch.float32 and torch.allclose(low.sum(-1), torch.ones(2), atol=1e-5)
+    assert torch.allclose(low, flow, atol=0.02)
     # training always sees the pooling weights (what the attention-entropy term acts on)
     model.train()
-    model.explanation = "flow"
+    with pytest.raises(RuntimeError, match="inference"):
+        model.encoder.run(ids, mask, flow_blocks=1)
     with torch.no_grad():
         torch.manual_seed(0)
         _, trained_on, _ = model(ids, mask)
@@ -326,8 +334,8 @@ def test_explanation_is_chosen_on_load(model_dir: Path) -> None:
     with pytest.raises(ValueError, match="unknown explanation"):
         Classifier.load(model_dir, explanation="rollout")
     # int8: the flow reads the quantized output projection's weights
-    int8 = Classifier.load(model_dir, int8=True)
-    fp32 = Classifier.load(model_dir)
+    int8 = Classifier.load(model_dir, device="cpu", int8=True)
+    fp32 = Classifier.load(model_dir, device="cpu", precision="fp32")
     a = int8.predict(text)[0].top_tokens
     b = fp32.predict(text)[0].top_tokens
     assert [t["word"] for t in a][:2] == [t["word"] for t in b][:2]

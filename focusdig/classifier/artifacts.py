@@ -48,9 +48,9 @@ def _model_card(config: dict, metrics: dict) -> str:
         + (
             "The pooling weights are the per-word explanation (`top_tokens`)."
             if config.get("backend") == HF_ENCODER
-            else "The per-word explanation (`top_tokens`) is the pooling weights' attention flow "
-            'back to the input words (`focusdig.classifier.model`; `explanation="pooling"`: '
-            "the pooling weights alone)."
+            else "The per-word explanation (`top_tokens`) is the pooling weights carried back "
+            'through the last encoder blocks\' attention (`explanation="flow"`, '
+            '`focusdig.classifier.model`; `explanation="pooling"`: the pooling weights alone).'
         ),
         "",
         (

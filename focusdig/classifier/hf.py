@@ -170,8 +170,11 @@ class HFSequenceClassifier(nn.Module):
         attention_mask: torch.Tensor,
         labels: torch.Tensor | None = None,
         label_smoothing: float = 0.0,
+        explain: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        explain = not self.training
+        """Logits, token weights (the attention explanation in eval mode unless ``explain`` is
+        False, else uniform over the real tokens) and the loss if ``labels`` are given."""
+        explain = explain and not self.training
         out = self.model(
             input_ids=input_ids, attention_mask=attention_mask, output_attentions=explain
         )

@@ -72,6 +72,7 @@ class EncoderClassifier(nn.Module):
         attention_mask: torch.Tensor,
         labels: torch.Tensor | None = None,
         label_smoothing: float = 0.0,
+        explain: bool = True,  # the pooling weights explain, and cost nothing extra
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         z, alpha = self.pool(h, real_token_mask(input_ids, attention_mask, self.config))

@@ -2,14 +2,15 @@
 
 The pooling weights alpha (one per token, summing to 1 over the real tokens of a sequence) build
 the sentence vector: z = sum_i alpha_i h_i. The word-level explanation (``explanation``) is
-either those weights alone (``pooling``) or, the default, their attention ``flow`` back to the
-input positions: alpha carried down through the last ``FLOW_BLOCKS`` blocks' self-attention,
-each block's weights scaled by the size of what each token sends (the norm of its value vector
-after the output projection, Kobayashi et al. 2020) and mixed with the residual stream by its
-size (Kobayashi et al. 2021), in the manner of attention rollout (Abnar & Zuidema 2020). The
-last layer's states are already mixtures of the words around them, so the pooling weights
-alone under-credit the words that carry the prediction: removing the flow's top words removes
-more of it (benchmarks/README.md §1, "Faithfulness").
+either those weights alone (``pooling``) or, the default, their ``flow`` back towards the input
+positions: alpha carried down through the last ``FLOW_BLOCKS`` blocks' self-attention, each
+block's weights scaled by the size of what each token sends (the norm of its value vector after
+the output projection, Kobayashi et al. 2020) and mixed with the residual stream by its size
+(Kobayashi et al. 2021), multiplied through like attention rollout (Abnar & Zuidema 2020; not
+their max-flow "attention flow", despite the name). The last layer's states are already
+mixtures of the words around them, so the pooling weights alone under-credit the words that
+carry the prediction: removing the flow's top words removes more of it (benchmarks/README.md
+§1, "Faithfulness").
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ class ClassifierConfig:
 
 
 # blocks the flow goes down through, chosen on validation faithfulness (top-5 vs random words:
-# 1 block 2.92x, 2 blocks 3.03x, 3 2.76x, all 4 2.95x; pooling weights alone 2.41x); each block
-# costs about 4 % of the forward pass
+# 1 block 2.92x, 2 blocks 3.03x, 3 2.76x, all 4 2.95x; pooling weights alone 2.41x); the two
+# cost 7 % of `Classifier.predict`'s throughput
 FLOW_BLOCKS = 2
 
 
@@ -90,17 +91,21 @@ class SelfAttention(nn.Module):
             )  # (B, nh, T, hs)
             y = y.transpose(1, 2).contiguous().view(B, T, C)
             return self.resid_drop(self.proj(y)), None
-        # the weights themselves, heads first: (B, T, 3C) -> 3 x (nh, B, T, hs), one copy
+        if self.training:
+            raise RuntimeError("the attention flow is for inference: call model.eval() first")
+        # the weights themselves, heads first: (B, T, 3C) -> 3 x (nh, B, T, hs), one copy;
+        # float32 whatever the autocast (the flow's sums of products, and its ties, are exact)
         qkv = self.qkv(x).view(B, T, 3, nh, hs).permute(2, 3, 0, 1, 4).float().contiguous()
-        q, k, v = qkv.unbind(0)
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)  # (nh, B, T, T)
-        att = att.masked_fill_(~key_mask[None, :, None, :], float("-inf")).softmax(dim=-1)
-        y = (att @ v).permute(1, 2, 0, 3).reshape(B, T, C).to(x.dtype)
-        w_o = dense_weight(self.proj).float().view(C, nh, hs).transpose(0, 1)  # (nh, C, hs)
-        gram = w_o.transpose(1, 2) @ w_o  # (nh, hs, hs): ||W_O^h v||^2 = v . gram_h v
-        flat = v.view(nh, B * T, hs)
-        sends = (torch.bmm(flat, gram) * flat).sum(-1).clamp_min(0).sqrt().view(nh, B, 1, T)
-        sizes = (att * sends).sum(dim=0)  # (B, T, T)
+        with torch.autocast(x.device.type, enabled=False):
+            q, k, v = qkv.unbind(0)
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)  # (nh, B, T, T)
+            att = att.masked_fill_(~key_mask[None, :, None, :], float("-inf")).softmax(dim=-1)
+            y = (att @ v).permute(1, 2, 0, 3).reshape(B, T, C).to(x.dtype)
+            w_o = dense_weight(self.proj).float().view(C, nh, hs).transpose(0, 1)  # (nh, C, hs)
+            gram = w_o.transpose(1, 2) @ w_o  # (nh, hs, hs): ||W_O^h v||^2 = v . gram_h v
+            flat = v.view(nh, B * T, hs)
+            sends = (torch.bmm(flat, gram) * flat).sum(-1).clamp_min(0).sqrt().view(nh, B, 1, T)
+            sizes = (att * sends).sum(dim=0)  # (B, T, T)
         return self.resid_drop(self.proj(y)), sizes
 
 
@@ -283,18 +288,21 @@ class SentimentClassifier(nn.Module):
         attention_mask: torch.Tensor,
         labels: torch.Tensor | None = None,
         label_smoothing: float = 0.0,
+        explain: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """input_ids, attention_mask: (B, T) -> logits (B, L), word weights (B, T), loss or None.
 
-        The weights are the pooling weights while training (what the attention-entropy term
-        acts on), else the ``explanation``: their attention flow (default) or themselves."""
-        flow = self.explanation == "flow" and not self.training
+        The weights are the ``explanation`` in eval mode: the pooling weights' attention flow
+        (default) or the pooling weights themselves, which are also what training (the
+        attention-entropy term) and ``explain=False`` (no words wanted) get."""
+        flow = explain and self.explanation == "flow" and not self.training
         h, mixes = self.encoder.run(input_ids, attention_mask, FLOW_BLOCKS if flow else 0)
         mask = self.pool_mask(input_ids, attention_mask)
         z, alpha = self.pool(h, mask)
         if flow:
-            alpha = attention_flow(alpha, mixes).masked_fill(~mask, 0.0)
-            alpha = alpha / alpha.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+            with torch.autocast(input_ids.device.type, enabled=False):
+                alpha = attention_flow(alpha, mixes).masked_fill(~mask, 0.0)
+                alpha = alpha / alpha.sum(dim=-1, keepdim=True).clamp_min(1e-12)
         logits = self.head(z).float()  # (B, L)
         loss = None
         if labels is not None:

@@ -305,8 +305,11 @@ class Classifier:
         return pieces
 
     @torch.inference_mode()
-    def _run(self, pieces: list[_Piece], batch_size: int) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Probabilities (P, L) and the explanation's weights over real tokens for each piece."""
+    def _run(
+        self, pieces: list[_Piece], batch_size: int, explain: bool = True
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Probabilities (P, L) and the explanation's weights over real tokens for each piece
+        (``explain=False``: the model's cheapest weights, for callers that want no words)."""
         probs = np.zeros((len(pieces), len(self.labels)), dtype=np.float32)
         alphas: list[np.ndarray] = [np.zeros(0)] * len(pieces)
         order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].ids))
@@ -319,7 +322,9 @@ class Classifier:
                 ids[r, : len(pieces[i].ids)] = torch.tensor(pieces[i].ids)
                 mask[r, : len(pieces[i].ids)] = 1
             with autocast(self.device, self.autocast_dtype):
-                logits, alpha, _ = self.model(ids.to(self.device), mask.to(self.device))
+                logits, alpha, _ = self.model(
+                    ids.to(self.device), mask.to(self.device), explain=explain
+                )
             p = torch.softmax(logits.float(), dim=-1).cpu().numpy()
             a = alpha.float().cpu().numpy()
             for r, i in enumerate(b):
@@ -431,7 +436,7 @@ class Classifier:
         runs = [None] * len(first)
         for p, k in zip(pieces, distinct, strict=True):
             runs[k] = runs[k] or p
-        probs, alphas = self._run(runs, batch_size)
+        probs, alphas = self._run(runs, batch_size, explain=top_k > 0)
         item_probs = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         word_w: list[dict[int, float]] = [{} for _ in texts]
         for piece, k in zip(pieces, distinct, strict=True):

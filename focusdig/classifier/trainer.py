@@ -457,7 +457,7 @@ def predict_logits(
     for s in range(0, len(order), batch_size):
         b = order[s : s + batch_size]
         ids, am = collate([seqs[i] for i in b], model.config.pad_id)
-        logits, _, _ = model(ids.to(device), am.to(device))
+        logits, _, _ = model(ids.to(device), am.to(device), explain=False)
         out[b] = logits.float().cpu().numpy()
     return out
 
