@@ -35,6 +35,24 @@ NEU = ["the company is based in helsinki", "the meeting is on monday", "it has 2
 TINY_TRAINING_MODEL = {"d_model": 32, "n_heads": 2, "n_layers": 1, "d_ff": 64, "pool_dim": 16}
 
 
+def tiny_args(tmp_path: Path, data_dir: Path, **overrides) -> TrainingArguments:
+    """Training arguments for a tiny model on the fixture data (one thread, float32, batches
+    of 16); ``overrides`` replace any of them."""
+    base = dict(
+        out_dir=str(tmp_path / "models"),
+        work_dir=str(tmp_path / "work"),
+        data_dir=str(data_dir),
+        model=TINY_TRAINING_MODEL,
+        vocab_size=200,
+        tokenizer_lines=400,
+        pretrain_batch_size=16,
+        batch_size=16,
+        bf16=False,
+        num_threads=1,
+    )
+    return TrainingArguments(**{**base, **overrides})
+
+
 def tiny_encoder() -> TextEncoder:
     texts = (POS + NEG + NEU) * 20 + ["café naïve 公司 emoji 🚀 % $ , . - ( )"] * 5
     return TextEncoder(train_tokenizer(texts, vocab_size=300))
@@ -422,29 +440,15 @@ def test_data_loaders_and_splits(data_dir: Path) -> None:
 
 
 def test_train_classifier_end_to_end(data_dir: Path, tmp_path: Path) -> None:
-    args = TrainingArguments(
-        out_dir=str(tmp_path / "models"),
-        work_dir=str(tmp_path / "work"),
-        data_dir=str(data_dir),
-        model={
-            "d_model": 32,
-            "n_heads": 2,
-            "n_layers": 1,
-            "d_ff": 64,
-            "pool_dim": 16,
-            "max_len": 32,
-        },
-        vocab_size=200,
-        tokenizer_lines=400,
+    args = tiny_args(
+        tmp_path,
+        data_dir,
+        model={**TINY_TRAINING_MODEL, "max_len": 32},
         pretrain_minutes=0.02,
         pretrain_lines=400,
-        pretrain_batch_size=16,
         checkpoint_minutes=0.001,
         epochs=2,
-        batch_size=16,
         version="clf-test-9",
-        bf16=False,
-        num_threads=1,
     )
     path = train_classifier(args)
     assert path == tmp_path / "models" / "clf-test-9"
@@ -592,20 +596,8 @@ def test_sigterm_ends_fine_tuning_and_keeps_the_best_finished_epoch(
 
     monkeypatch.setattr(trainer, "log", log)
     before = signal.getsignal(signal.SIGTERM)
-    args = TrainingArguments(
-        out_dir=str(tmp_path / "models"),
-        work_dir=str(tmp_path / "work"),
-        data_dir=str(data_dir),
-        model=TINY_TRAINING_MODEL,
-        vocab_size=200,
-        tokenizer_lines=400,
-        pretrain_minutes=0,
-        epochs=4,
-        patience=4,
-        batch_size=16,
-        version="clf-stopped",
-        bf16=False,
-        num_threads=1,
+    args = tiny_args(
+        tmp_path, data_dir, pretrain_minutes=0, epochs=4, patience=4, version="clf-stopped"
     )
     path = train_classifier(args, graceful_stop=True)
     result = json.loads((path / "metrics.json").read_text())["validation"]
@@ -651,23 +643,15 @@ def test_sweep_deadline_asks_jobs_to_stop_then_kills_those_that_do_not(tmp_path:
 
 
 def test_electra_pretraining_then_fine_tuning(data_dir: Path, tmp_path: Path) -> None:
-    args = TrainingArguments(
-        out_dir=str(tmp_path / "models"),
-        work_dir=str(tmp_path / "work"),
-        data_dir=str(data_dir),
-        model=TINY_TRAINING_MODEL,
+    args = tiny_args(
+        tmp_path,
+        data_dir,
         objective="electra",
         electra={"gen_d_ff": 32},
-        vocab_size=200,
-        tokenizer_lines=400,
         pretrain_minutes=0.02,
         pretrain_lines=400,
-        pretrain_batch_size=16,
         epochs=1,
-        batch_size=16,
         version="clf-electra-1",
-        bf16=False,
-        num_threads=1,
     )
     path = train_classifier(args)
     metrics = json.loads((path / "metrics.json").read_text())
@@ -686,19 +670,14 @@ def test_exported_electra_state_continues_pretraining(data_dir: Path, tmp_path: 
 
     from focusdig.classifier.trainer import export_pretrained, pretrain_only
 
-    args = TrainingArguments(
+    args = tiny_args(
+        tmp_path,
+        data_dir,
         work_dir=str(tmp_path / "a"),
-        data_dir=str(data_dir),
-        model=TINY_TRAINING_MODEL,
         objective="electra",
         electra={"gen_d_ff": 32},
-        vocab_size=200,
-        tokenizer_lines=400,
         pretrain_minutes=0.01,
         pretrain_lines=400,
-        pretrain_batch_size=16,
-        bf16=False,
-        num_threads=1,
     )
     saved = export_pretrained(pretrain_only(args), tmp_path / "export")
     exported = load_file(str(saved / "model.safetensors"))
@@ -734,18 +713,13 @@ def test_task_adaptive_pretraining_sees_only_link_free_training_texts(
         raise AssertionError("pretrain_lines 0 must not read the corpus")
 
     monkeypatch.setattr(trainer, "heldout_texts", no_corpus)
-    args = TrainingArguments(
+    args = tiny_args(
+        tmp_path,
+        data_dir,
         work_dir=str(tmp_path / "tapt"),
-        data_dir=str(data_dir),
-        model=TINY_TRAINING_MODEL,
-        vocab_size=200,
-        tokenizer_lines=400,
         pretrain_minutes=0.01,
         pretrain_lines=0,  # no corpus lines: the labeled training texts alone
-        pretrain_batch_size=16,
         drop_links=True,
-        bf16=False,
-        num_threads=1,
     )
     ckpt = pretrain_only(args)
     enc = TextEncoder.from_file(ckpt / "tokenizer.json")
@@ -856,22 +830,12 @@ def test_soft_targets_mix_gold_and_teacher() -> None:
 
 
 def test_distilled_student_from_teacher_and_baseline(data_dir: Path, tmp_path: Path) -> None:
-    common = dict(
-        data_dir=str(data_dir),
-        model=TINY_TRAINING_MODEL,
-        vocab_size=200,
-        tokenizer_lines=400,
-        pretrain_minutes=0.0,
-        epochs=2,
-        batch_size=16,
-        bf16=False,
-        num_threads=1,
-        out_dir=str(tmp_path / "models"),
-        work_dir=str(tmp_path / "work"),
-    )
-    teacher = train_classifier(TrainingArguments(**common, version="teacher"))
+    common = dict(pretrain_minutes=0.0, epochs=2)
+    teacher = train_classifier(tiny_args(tmp_path, data_dir, **common, version="teacher"))
     student = train_classifier(
-        TrainingArguments(
+        tiny_args(
+            tmp_path,
+            data_dir,
             **common,
             version="student",
             teachers=[str(teacher)],
