@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_classifier import data_dir  # noqa: F401  (fixture: a synthetic data directory)
+from test_classifier import (  # data_dir: the fixture of a synthetic data directory
+    TINY_TRAINING_MODEL,
+    data_dir,  # noqa: F401
+    tiny_args,
+)
 from test_cli import run
 
 from focusdig.classifier import (
@@ -199,27 +203,13 @@ def test_sentfin_split_by_headline_and_joint_training(data_dir, tmp_path):  # no
     assert sum(map(len, splits.values())) == 90
     by_text = [{ex.text for ex in s} for s in splits.values()]
     assert not (by_text[0] & by_text[1] or by_text[0] & by_text[2] or by_text[1] & by_text[2])
-    args = TrainingArguments(
-        out_dir=str(tmp_path / "models"),
-        work_dir=str(tmp_path / "work"),
-        data_dir=str(data_dir),
-        model={
-            "d_model": 32,
-            "n_heads": 2,
-            "n_layers": 1,
-            "d_ff": 64,
-            "pool_dim": 16,
-            "max_len": 32,
-        },
-        vocab_size=200,
-        tokenizer_lines=400,
+    args = tiny_args(
+        tmp_path,
+        data_dir,
+        model={**TINY_TRAINING_MODEL, "max_len": 32},
         pretrain_minutes=0.01,
         pretrain_lines=400,
-        pretrain_batch_size=16,
         epochs=1,
-        batch_size=16,
-        bf16=False,
-        num_threads=1,
     )
     from focusdig.classifier.trainer import pretrain_only
 
