@@ -97,15 +97,22 @@ class SelfAttention(nn.Module):
         # float32 whatever the autocast (the flow's sums of products, and its ties, are exact)
         qkv = self.qkv(x).view(B, T, 3, nh, hs).permute(2, 3, 0, 1, 4).float().contiguous()
         with torch.autocast(x.device.type, enabled=False):
-            q, k, v = qkv.unbind(0)
-            att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)  # (nh, B, T, T)
-            att = att.masked_fill_(~key_mask[None, :, None, :], float("-inf")).softmax(dim=-1)
-            y = (att @ v).permute(1, 2, 0, 3).reshape(B, T, C).to(x.dtype)
+            q, k, v = (t.reshape(nh * B, T, hs) for t in qkv.unbind(0))  # views
+            # masked keys get -inf, added in the same product as the scaling
+            hide = torch.zeros(B, 1, T, device=x.device).masked_fill_(~key_mask[:, None], -math.inf)
+            att = torch.baddbmm(
+                hide.repeat(nh, 1, 1), q, k.transpose(1, 2), alpha=1 / math.sqrt(hs)
+            ).softmax(dim=-1)  # (nh * B, T, T)
+            y = torch.bmm(att, v).view(nh, B, T, hs).permute(1, 2, 0, 3).reshape(B, T, C)
+            y = y.to(x.dtype)
             w_o = dense_weight(self.proj).float().view(C, nh, hs).transpose(0, 1)  # (nh, C, hs)
             gram = w_o.transpose(1, 2) @ w_o  # (nh, hs, hs): ||W_O^h v||^2 = v . gram_h v
             flat = v.view(nh, B * T, hs)
-            sends = (torch.bmm(flat, gram) * flat).sum(-1).clamp_min(0).sqrt().view(nh, B, 1, T)
-            sizes = (att * sends).sum(dim=0)  # (B, T, T)
+            sends = torch.linalg.vecdot(torch.bmm(flat, gram), flat).clamp_min(0).sqrt()
+            sends, att = sends.view(nh, B, 1, T), att.view(nh, B, T, T)
+            sizes = att[0] * sends[0]  # (B, T, T), summed over heads without a temporary
+            for h in range(1, nh):
+                sizes.addcmul_(att[h], sends[h])
         return self.resid_drop(self.proj(y)), sizes
 
 
