@@ -123,7 +123,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "batch_size": a.batch_size,
         "precision": "int8" if clf.int8 else dtype_name(dtype),
-        "explanation": getattr(clf.model, "explanation", "pooling"),
+        "explanation": clf.model.explanation,
         "ours_sentences_per_s": round(ours, 1),
         "ours_forward_sentences_per_s": round(fwd, 1),
         "ours_params": params,

@@ -106,7 +106,7 @@ def main() -> None:
             ]
         )
     )
-    explanation = getattr(clf.model, "explanation", "attention pooling")
+    explanation = clf.model.explanation
     result = {
         "model": clf.version,
         "split": a.split,

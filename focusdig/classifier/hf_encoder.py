@@ -49,6 +49,8 @@ from focusdig.precision import default_device
 class EncoderClassifier(nn.Module):
     """Hugging Face encoder -> attention pooling -> focusdig's classification head."""
 
+    explanation = "pooling"  # its word weights: the pooling weights alone
+
     def __init__(self, encoder: nn.Module, cfg: ClassifierConfig, source: str):
         super().__init__()
         self.config = cfg

@@ -82,10 +82,10 @@ class SelfAttention(nn.Module):
         norm of what the head carries: Kobayashi et al. 2020)."""
         B, T, C = x.shape
         nh, hs = self.n_heads, C // self.n_heads
-        bias = key_mask[:, None, None, :]  # (B, 1, 1, T) bool, True = attend
         if not sent:
             # (B, T, C) -> (B, nh, T, hs)
             q, k, v = (t.view(B, T, nh, hs).transpose(1, 2) for t in self.qkv(x).split(C, dim=2))
+            bias = key_mask[:, None, None, :]  # (B, 1, 1, T) bool, True = attend
             y = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=bias, dropout_p=self.dropout if self.training else 0.0
             )  # (B, nh, T, hs)
@@ -252,7 +252,7 @@ EXPLANATIONS = ("flow", "pooling")
 class SentimentClassifier(nn.Module):
     """Encoder + attention-pooling classifier head + (tied) masked-LM head for pretraining."""
 
-    def __init__(self, cfg: ClassifierConfig, explanation: str = "flow"):
+    def __init__(self, cfg: ClassifierConfig, explanation: str = EXPLANATIONS[0]):
         super().__init__()
         if explanation not in EXPLANATIONS:
             raise ValueError(f"unknown explanation {explanation!r}; expected one of {EXPLANATIONS}")
