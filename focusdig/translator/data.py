@@ -29,7 +29,7 @@ class Pair:
     src: str
     en: str
     lang: str
-    origin: str  # "tatoeba" | "news"
+    origin: str  # "tatoeba" | "news" | "bt" (back-translated)
 
 
 def resolve_data_dir(data_dir: str | Path | None) -> Path:
@@ -55,6 +55,18 @@ def read_tsv(path: Path) -> Iterator[tuple[str, str]]:
                 en, src = clean(cols[0]), clean(cols[1])
                 if en and src:
                     yield en, src
+
+
+def read_synthetic(path: str | Path) -> list[Pair]:
+    """Back-translated pairs from `English<TAB>source<TAB>language` lines (origin "bt")."""
+    pairs = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            cols = line.rstrip("\n").split("\t")
+            if len(cols) != 3 or cols[2] not in LANGUAGES or not cols[0] or not cols[1]:
+                raise ValueError(f"{path}:{n}: expected English<TAB>source<TAB>one of {LANGUAGES}")
+            pairs.append(Pair(clean(cols[1]), clean(cols[0]), cols[2], "bt"))
+    return pairs
 
 
 def load_pairs(data_dir: str | Path | None) -> list[Pair]:

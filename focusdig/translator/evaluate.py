@@ -11,11 +11,14 @@ from focusdig.translator.data import Pair, read_tsv
 from focusdig.translator.generate import NO_REPEAT_NGRAM
 
 
-def corpus_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict:
-    """-> {"bleu", "chrf", "n"} (sacrebleu defaults: 13a tokenization, chrF2)."""
+def corpus_scores(
+    hypotheses: Sequence[str], references: Sequence[str], *, tokenize: str = "13a"
+) -> dict:
+    """-> {"bleu", "chrf", "n"} (sacrebleu: 13a tokenization, "zh" for Chinese references;
+    chrF2)."""
     if not hypotheses:
         return {"bleu": 0.0, "chrf": 0.0, "n": 0}
-    bleu = sacrebleu.corpus_bleu(list(hypotheses), [list(references)])
+    bleu = sacrebleu.corpus_bleu(list(hypotheses), [list(references)], tokenize=tokenize)
     chrf = sacrebleu.corpus_chrf(list(hypotheses), [list(references)])
     return {"bleu": round(bleu.score, 2), "chrf": round(chrf.score, 2), "n": len(hypotheses)}
 

@@ -102,11 +102,14 @@ def greedy_search(
     use_cache: bool = True,
     need_weights: bool = False,
     no_repeat_ngram_size: int = 0,
+    prefix: Tensor | None = None,
 ) -> list[Hypothesis]:
     """src (B, S) padded source ids; caps (B,) max generated tokens per row (</s> included).
 
     Rows that emit </s> leave the batch at once (every tensor and the key/value cache are
-    compacted), so no step is spent on finished rows.
+    compacted), so no step is spent on finished rows. `prefix` (B, P): tokens forced as the
+    first P generated (e.g. the target-language tag of an en -> xx translation); they are part
+    of the hypothesis and of its score.
     """
     cfg = model.config
     memory, mem_mask = model.encode(src)
@@ -121,7 +124,7 @@ def greedy_search(
         logp, w = _step(model, tokens, memory, mem_mask, cache, need_weights)
         logp = block_repeated_ngrams(logp, tokens, no_repeat_ngram_size)
         logp = _force_eos(logp, t >= caps - 1, cfg.eos_id)
-        nxt = logp.argmax(dim=-1)  # (live,)
+        nxt = prefix[rows, t] if prefix is not None and t < prefix.size(1) else logp.argmax(-1)
         scores = scores + logp.gather(1, nxt[:, None])[:, 0]
         tokens = torch.cat([tokens, nxt[:, None]], dim=1)
         if need_weights:

@@ -55,6 +55,13 @@ class TrainingArguments:
     max_ratio: float = 3.0  # drop pairs whose token lengths differ more than this (+5)
     news_upsample: int = 2
     lang_upsample: dict = field(default_factory=lambda: {"zh": 2})
+    # also train the en -> xx directions on every training pair, reversed (the target starts
+    # with the language tag), so that the same model can back-translate English text
+    en_to_xx: bool = False
+    # back-translated pairs (`focusdig.translator.backtranslate` TSV files: English, synthetic
+    # source, language), trained as xx -> en only, each repeated `synthetic_upsample` times
+    synthetic: list = field(default_factory=list)
+    synthetic_upsample: int = 1
     lr: float = 1e-3
     warmup_steps: int = 400
     cooldown_fraction: float = 0.15  # linear decay to 0 over the last part of the budget
@@ -126,9 +133,20 @@ def collate(
     return src, tgt_in, tgt_out
 
 
-def encode_pairs(tok: SubwordTokenizer, pairs: list[D.Pair]) -> list[tuple[list[int], list[int]]]:
+def encode_pairs(
+    tok: SubwordTokenizer, pairs: list[D.Pair], *, en_to_xx: bool = False
+) -> list[tuple[list[int], list[int]]]:
+    """xx -> en examples: source `<2xx> src </s>`, target the English ids.
+
+    With `en_to_xx` the same pairs reversed: source `<2xx> en </s>`, target `<2xx> src`; the
+    target's tag tells the decoder which language to write (forced when back-translating)."""
     srcs = tok.encode_batch([p.src for p in pairs])
     tgts = tok.encode_batch([p.en for p in pairs])
+    if en_to_xx:
+        return [
+            ([tok.lang_id(p.lang), *t, tok.eos_id], [tok.lang_id(p.lang), *s])
+            for p, s, t in zip(pairs, srcs, tgts, strict=True)
+        ]
     return [
         ([tok.lang_id(p.lang), *s, tok.eos_id], t)
         for p, s, t in zip(pairs, srcs, tgts, strict=True)
@@ -138,16 +156,20 @@ def encode_pairs(tok: SubwordTokenizer, pairs: list[D.Pair]) -> list[tuple[list[
 def build_training_set(
     args: TrainingArguments, tok: SubwordTokenizer, pairs: list[D.Pair]
 ) -> list[tuple[list[int], list[int]]]:
-    """Encode, length/ratio-filter and upsample the training pairs."""
+    """Encode, length/ratio-filter and upsample the training pairs (and their reverses,
+    with `args.en_to_xx`); back-translated pairs (origin "bt") go xx -> en only."""
+    directions = [False, True] if args.en_to_xx else [False]
     out = []
-    for p, (s, t) in zip(pairs, encode_pairs(tok, pairs), strict=True):
-        ls, lt = len(s) - 2, len(t)
-        if not (1 <= ls <= args.max_len and 1 <= lt <= args.max_len):
-            continue
-        if max(ls, lt) > args.max_ratio * min(ls, lt) + 5:
-            continue
-        reps = (args.news_upsample if p.origin == "news" else 1) * args.lang_upsample.get(p.lang, 1)
-        out += [(s, t)] * reps
+    for reverse in directions:
+        kept = [p for p in pairs if not (reverse and p.origin == "bt")]
+        for p, (s, t) in zip(kept, encode_pairs(tok, kept, en_to_xx=reverse), strict=True):
+            ls, lt = len(s) - 2, len(t) - int(reverse)
+            if not (1 <= ls <= args.max_len and 1 <= lt <= args.max_len):
+                continue
+            if max(ls, lt) > args.max_ratio * min(ls, lt) + 5:
+                continue
+            upsample = {"news": args.news_upsample, "bt": args.synthetic_upsample}
+            out += [(s, t)] * (upsample.get(p.origin, 1) * args.lang_upsample.get(p.lang, 1))
     return out
 
 
@@ -325,7 +347,10 @@ def train_translator(args: TrainingArguments) -> Path:
         tok = SubwordTokenizer.train(texts(), D.LANGUAGES, args.vocab_size)
         tok.save(tok_path)
     log(f"vocabulary {tok.vocab_size}")
-    train = build_training_set(args, tok, splits["train"])
+    synthetic = [pair for path in args.synthetic for pair in D.read_synthetic(path)]
+    if synthetic:
+        log(f"back-translated pairs: {len(synthetic)} from {len(args.synthetic)} files")
+    train = build_training_set(args, tok, splits["train"] + synthetic)
     valid = encode_pairs(tok, splits["valid"])
     bleu_pairs = [
         p
@@ -494,6 +519,14 @@ def train_translator(args: TrainingArguments) -> Path:
         f"WMT news {lang}-en ({counts.get(('news', lang), 0)} pairs, x{args.news_upsample}, "
         f"{D.NEWS_FILES[lang]}): WMT test sets, research use, cite WMT (statmt.org)"
         for lang in D.LANGUAGES
+    ]
+    if args.en_to_xx:
+        training_data.append("the same pairs reversed (en -> xx directions, target tagged)")
+    training_data += [
+        f"back-translated {lang}-en ({n} pairs, x{args.synthetic_upsample}): English side from "
+        "fin_corpus (see ../shared/data/fin_corpus/SOURCES.md), source by this model's en -> xx"
+        for lang in D.LANGUAGES
+        if (n := sum(p.lang == lang for p in synthetic))
     ]
     path = save_model_dir(
         Path(args.out_dir) / state["version"],

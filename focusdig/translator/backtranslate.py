@@ -1,0 +1,170 @@
+"""Back-translation: English financial text -> synthetic de/fr/zh sources for training.
+
+A translator trained with `en_to_xx` (`focusdig.translator.trainer`) also writes de/fr/zh when
+its decoder is started with the target language's tag. This module samples English lines from
+`fin_corpus`, translates them into each language and writes `English<TAB>source<TAB>language`
+lines, which the trainer's `synthetic` argument reads as extra xx -> en pairs:
+
+    python -m focusdig.translator.backtranslate --model runs/translator/candidates/mt-bidir \\
+        --out runs/translator/bt/bt.tsv --per-language 8000 --threads 2
+    python -m focusdig.translator.backtranslate --model DIR --evaluate   # en -> xx BLEU, valid
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from focusdig.precision import autocast
+from focusdig.translator import data as D
+from focusdig.translator.evaluate import corpus_scores
+from focusdig.translator.generate import NO_REPEAT_NGRAM, greedy_search, max_new_tokens
+from focusdig.translator.translate import Translator
+
+# news-like English first: WMT news (the weak part of the held-out sets) is general news
+DEFAULT_SOURCES = {"reuters_ding2014": 0.7, "kaggle_cnbc_guardian_headlines": 0.3}
+
+
+def english_lines(
+    data_dir: str | Path | None,
+    n: int,
+    *,
+    sources: dict[str, float] = DEFAULT_SOURCES,
+    exclude: set[str] = frozenset(),
+    min_words: int = 5,
+    max_words: int = 40,
+    seed: int = 0,
+) -> list[str]:
+    """`n` distinct fin_corpus lines, drawn from `sources` in the given shares (deterministic).
+
+    Lines in `exclude` (e.g. the English of held-out pairs) and lines outside
+    [min_words, max_words] are skipped; the `UNK` placeholders of the earnings calls too."""
+    root = D.resolve_data_dir(data_dir) / "fin_corpus"
+    rng = random.Random(seed)
+    out: list[str] = []
+    for name, share in sources.items():
+        with gzip.open(root / f"{name}.txt.gz", "rt", encoding="utf-8") as f:
+            lines = [D.clean(line) for line in f]
+        rng.shuffle(lines)
+        want = round(n * share) if name != list(sources)[-1] else n - len(out)
+        taken = 0
+        for line in lines:
+            if taken == want:
+                break
+            words = len(line.split())
+            if min_words <= words <= max_words and "UNK" not in line and line not in exclude:
+                out.append(line)
+                taken += 1
+    return out
+
+
+@torch.no_grad()
+def translate_english(
+    translator: Translator, texts: Sequence[str], lang: str, *, batch_size: int = 64
+) -> list[str]:
+    """English `texts` -> `lang` with the model's en -> xx direction (greedy, tag forced)."""
+    tok, cfg = translator.tokenizer, translator.model.config
+    tag = tok.lang_id(lang)
+    ids = [x[: translator.max_src_tokens] for x in tok.encode_batch(list(texts))]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    out = [""] * len(ids)
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        rows = [[tag, *ids[i], cfg.eos_id] for i in batch]
+        src = torch.full((len(rows), max(map(len, rows))), cfg.pad_id, dtype=torch.long)
+        for r, row in enumerate(rows):
+            src[r, : len(row)] = torch.tensor(row)
+        caps = torch.tensor([max_new_tokens(len(r) - 2, cfg.max_len - 1) + 1 for r in rows])
+        prefix = torch.full((len(rows), 1), tag, dtype=torch.long)
+        src, caps, prefix = (t.to(translator.device) for t in (src, caps, prefix))
+        with autocast(src.device, translator.autocast_dtype):
+            hyps = greedy_search(
+                translator.model,
+                src,
+                caps,
+                no_repeat_ngram_size=NO_REPEAT_NGRAM,
+                prefix=prefix,
+            )
+        for i, hyp in zip(batch, hyps, strict=True):
+            out[i] = D.clean(tok.decode(hyp.ids))  # decode drops the tag (a special token)
+    return out
+
+
+def usable(english: str, source: str, lang: str) -> bool:
+    """Drop degenerate back-translations: empty, a copy of the English, or far off in length."""
+    if not source or source == english:
+        return False
+    en_len = len(english)
+    ratio = len(source) / max(en_len, 1)
+    low, high = (0.15, 1.0) if lang == "zh" else (0.5, 2.5)  # characters, vs English
+    return low <= ratio <= high
+
+
+def held_out_english(data_dir: str | Path | None) -> set[str]:
+    """The English of every validation and test pair (never used as back-translation input)."""
+    splits = D.split_pairs(D.load_pairs(data_dir))
+    return {p.en for name in ("valid", "test") for p in splits[name]}
+
+
+def evaluate_en_to_xx(translator: Translator, data_dir: str | Path | None) -> dict[str, dict]:
+    """BLEU / chrF of en -> xx on the validation pairs, reversed, per language and origin."""
+    pairs = D.split_pairs(D.load_pairs(data_dir))["valid"]
+    scores = {}
+    for lang in D.LANGUAGES:
+        mine = [p for p in pairs if p.lang == lang]
+        hyps = translate_english(translator, [p.en for p in mine], lang)
+        tokenize = "zh" if lang == "zh" else "13a"
+        scores[lang] = corpus_scores(hyps, [p.src for p in mine], tokenize=tokenize)
+        for origin in sorted({p.origin for p in mine}):
+            idx = [i for i, p in enumerate(mine) if p.origin == origin]
+            scores[f"{lang}/{origin}"] = corpus_scores(
+                [hyps[i] for i in idx], [mine[i].src for i in idx], tokenize=tokenize
+            )
+    return scores
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True, help="a translator trained with en_to_xx")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--out", help="TSV to write (English, synthetic source, language)")
+    ap.add_argument("--per-language", type=int, default=8000)
+    ap.add_argument("--languages", default=",".join(D.LANGUAGES))
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--evaluate", action="store_true", help="en -> xx BLEU on validation")
+    a = ap.parse_args(argv)
+    translator = Translator.load(a.model, device="cpu", num_threads=a.threads)
+    torch.set_num_threads(a.threads)  # the translator decodes on one thread unless told
+    if a.evaluate:
+        print(json.dumps(evaluate_en_to_xx(translator, a.data_dir), indent=2))
+    if not a.out:
+        return
+    langs = a.languages.split(",")
+    lines = english_lines(
+        a.data_dir,
+        a.per_language * len(langs),
+        exclude=held_out_english(a.data_dir),
+        seed=a.seed,
+    )
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    with open(a.out, "w", encoding="utf-8") as f:
+        for k, lang in enumerate(langs):  # each language gets its own English lines
+            chunk = lines[k :: len(langs)]
+            sources = translate_english(translator, chunk, lang)
+            pairs = zip(chunk, sources, strict=True)
+            kept = [(en, src) for en, src in pairs if usable(en, src, lang)]
+            for en, src in kept:
+                f.write(f"{en}\t{src}\t{lang}\n")
+            f.flush()
+            print(f"{lang}: {len(kept)} of {len(chunk)} kept", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""Back-translation: en -> xx directions in the same model, synthetic pairs for training."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+import torch
+
+from focusdig.translator import Translator, TranslatorConfig
+from focusdig.translator.backtranslate import english_lines, translate_english, usable
+from focusdig.translator.data import Pair, read_synthetic
+from focusdig.translator.model import Seq2SeqTransformer
+from focusdig.translator.tokenizer import SubwordTokenizer
+from focusdig.translator.trainer import TrainingArguments, build_training_set, collate
+
+PAIRS = [
+    Pair("Le marché est en hausse.", "The market is up.", "fr", "news"),
+    Pair("La banque centrale baisse ses taux.", "The central bank cuts its rates.", "fr", "news"),
+    Pair("Die Aktie fällt stark.", "The share falls sharply.", "de", "tatoeba"),
+    Pair("Der Gewinn steigt.", "Profit rises.", "de", "tatoeba"),
+    Pair("油价下跌。", "Oil prices fall.", "zh", "tatoeba"),
+    Pair("央行降息。", "The central bank lowers rates.", "zh", "tatoeba"),
+]
+
+
+@pytest.fixture(scope="module")
+def bidirectional() -> Translator:
+    """A tiny model overfit on PAIRS in both directions (the trainer's `en_to_xx` examples)."""
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    texts = [t for p in PAIRS for t in (p.src, p.en)] * 3
+    tok = SubwordTokenizer.train(texts, ["zh", "fr", "de"], vocab_size=400)
+    cfg = TranslatorConfig(
+        vocab_size=tok.vocab_size,
+        d_model=64,
+        n_heads=2,
+        n_enc_layers=2,
+        n_dec_layers=2,
+        d_ff=128,
+        dropout=0.0,
+        max_len=64,
+        label_smoothing=0.0,
+        pad_id=tok.pad_id,
+        bos_id=tok.bos_id,
+        eos_id=tok.eos_id,
+    )
+    args = TrainingArguments(en_to_xx=True, news_upsample=1, lang_upsample={})
+    examples = build_training_set(args, tok, PAIRS)
+    assert len(examples) == 2 * len(PAIRS)
+    batch = collate(examples, cfg)
+    model = Seq2SeqTransformer(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(400):
+        _, loss = model(*batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    return Translator(model, tok, {"version": "bt-0", "languages": tok.languages}, int8=False)
+
+
+def test_one_model_translates_both_ways(bidirectional):
+    out = bidirectional.translate([p.src for p in PAIRS], src_lang=[p.lang for p in PAIRS])
+    assert [t.text for t in out] == [p.en for p in PAIRS]
+    for lang in ("fr", "de", "zh"):
+        mine = [p for p in PAIRS if p.lang == lang]
+        assert translate_english(bidirectional, [p.en for p in mine], lang) == [p.src for p in mine]
+
+
+def test_the_language_tag_chooses_the_output_language(bidirectional):
+    """The forced tag, not the English, decides: the same sentence asked for in German and in
+    French gives two different outputs (a tiny model cannot translate it, but it must obey)."""
+    german = translate_english(bidirectional, ["The market is up."], "de")
+    french = translate_english(bidirectional, ["The market is up."], "fr")
+    assert french == ["Le marché est en hausse."]
+    assert german != french
+
+
+def test_synthetic_pairs_train_one_way_only(tmp_path):
+    tok = SubwordTokenizer.train([p.src for p in PAIRS] + [p.en for p in PAIRS], ["fr"], 300)
+    path = tmp_path / "bt.tsv"
+    path.write_text("The market is up.\tLe marché est en hausse.\tfr\n")
+    synthetic = read_synthetic(path)
+    assert synthetic == [Pair("Le marché est en hausse.", "The market is up.", "fr", "bt")]
+    args = TrainingArguments(en_to_xx=True, synthetic_upsample=3, lang_upsample={})
+    examples = build_training_set(args, tok, synthetic)
+    assert len(examples) == 3  # three xx -> en copies, no reverse of a synthetic source
+    src, tgt = examples[0]
+    assert src[0] == tok.lang_id("fr") and tgt == tok.encode_batch(["The market is up."])[0]
+
+
+def test_a_bad_synthetic_line_is_rejected_with_its_number(tmp_path):
+    path = tmp_path / "bt.tsv"
+    path.write_text("The market is up.\tLe marché est en hausse.\tfr\nno tabs here\n")
+    with pytest.raises(ValueError, match=r"bt\.tsv:2:"):
+        read_synthetic(path)
+    path.write_text("Profit rises.\tDer Gewinn steigt.\ten\n")
+    with pytest.raises(ValueError, match=r"bt\.tsv:1:"):
+        read_synthetic(path)
+
+
+def test_english_lines_are_deterministic_filtered_and_in_shares(tmp_path):
+    corpus = tmp_path / "fin_corpus"
+    corpus.mkdir()
+    for name, stem in (("reuters_ding2014", "Reuters says"), ("kaggle_x", "Headline on")):
+        with gzip.open(corpus / f"{name}.txt.gz", "wt") as f:
+            for i in range(50):
+                f.write(f"{stem} stocks rose {i} points today\n")
+            f.write("too short\n")
+            f.write("UNK said the quarter went well overall\n")
+    sources = {"reuters_ding2014": 0.6, "kaggle_x": 0.4}
+    excluded = "Reuters says stocks rose 7 points today"
+    lines = english_lines(tmp_path, 20, sources=sources, exclude={excluded}, seed=1)
+    assert lines == english_lines(tmp_path, 20, sources=sources, exclude={excluded}, seed=1)
+    assert len(lines) == len(set(lines)) == 20
+    assert sum(x.startswith("Reuters") for x in lines) == 12
+    assert excluded not in lines
+    assert not any("UNK" in x or x == "too short" for x in lines)
+
+
+def test_degenerate_back_translations_are_dropped():
+    assert usable("The market is up today.", "Le marché est en hausse aujourd'hui.", "fr")
+    assert not usable("The market is up today.", "", "fr")
+    assert not usable("The market is up today.", "The market is up today.", "de")
+    assert not usable("The market is up today.", "Le", "fr")  # far too short
+    assert usable("The central bank cuts its rates.", "央行降息。", "zh")
