@@ -383,6 +383,16 @@ def test_translation_beam_setting():
             Settings.from_env({"FOCUSDIG_TRANSLATION_BEAM": bad})
 
 
+def test_explanation_setting():
+    assert Settings.from_env({}).explanation is None  # the model's own default
+    assert Settings.from_env({"FOCUSDIG_EXPLANATION": ""}).explanation is None
+    for name in ("flow", "pooling"):
+        assert Settings.from_env({"FOCUSDIG_EXPLANATION": name}).explanation == name
+    for bad in ("rollout", "cls", "Pooling", "none", "flow,pooling"):
+        with pytest.raises(ValueError, match="FOCUSDIG_EXPLANATION must be one of flow, pooling"):
+            Settings.from_env({"FOCUSDIG_EXPLANATION": bad})
+
+
 # ------------------------------------------------------------------ entities
 
 
