@@ -215,7 +215,7 @@ def test_marian_confidence_is_the_models_own_probability_of_its_output(marian_di
 
 
 def test_register_promote_run_the_pipeline_and_roll_back(
-    tmp_path, database_url, finbert_dir, marian_dir
+    tmp_path, database_url, finbert_dir, marian_dir, monkeypatch
 ):
     mul = tiny_marian(tmp_path / "opus-mt-mul-en", source_lang=None, seed=1)
     assert "--languages" in said("models", "add", str(mul), code=2)
@@ -249,6 +249,8 @@ def test_register_promote_run_the_pipeline_and_roll_back(
     assert "marian (de, zh)" in client.get("/models").text
 
     run("ingest")
+    # a preference for focusdig's own model: the Hugging Face champion keeps its rollout
+    monkeypatch.setenv("FOCUSDIG_EXPLANATION", "pooling")
     run("score", "--batch-size", "32")
     with session_scope(engine) as session:
         used = dict(
@@ -263,6 +265,7 @@ def test_register_promote_run_the_pipeline_and_roll_back(
         assert confidences and all(0 < c <= 1 for c in confidences)  # Marian's, stored
         scores = session.scalars(select(Score)).all()
         assert scores and {s.model_version.version for s in scores} == {"finbert-tiny"}
+        assert {s.explanation for s in scores} == {"rollout"}
         linked = 0
         for s in scores:
             item = session.get(Item, s.item_id)
@@ -283,6 +286,7 @@ def test_register_promote_run_the_pipeline_and_roll_back(
     translated = frame[frame["translated_text"].notna()]
     assert set(translated["translation_model"]) == {"opus-fr", "opus-mul"}
     assert set(frame["model_version"].dropna()) == {"finbert-tiny"}
+    assert set(frame["explanation"].dropna()) == {"rollout"}
 
     run("models", "rollback", "--kind", "translator", "--language", "zh")
     with session_scope(engine) as session:
