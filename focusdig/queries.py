@@ -2,11 +2,11 @@
 
 An item is shown with its latest score (the newest score row of the item, as in the export),
 that score's top words (and ``explanation``, how they were weighted; None: not recorded), its
-translation (with its confidence, and whether that is below the
-threshold: flagged), its current label and the watched entities it mentions with its newest
-score toward each. Lists are newest first by the item's time
-(:data:`focusdig.schema.item_time`: published, else fetched). Entities are shown with their
-figures over a window of UTC days, read from the daily rollups (``entity_daily``).
+translation (with its confidence, and whether that is below the threshold: flagged), its
+current label and the watched entities it mentions with its newest score toward each. Lists
+are newest first by the item's time (:data:`focusdig.schema.item_time`: published, else
+fetched). Entities are shown with their figures over a window of UTC days, read from the daily
+rollups (``entity_daily``).
 """
 
 from __future__ import annotations
