@@ -7,7 +7,8 @@ the first call includes the Prefect start-up, the second is an unchanged rerun.
     python benchmarks/pipeline_throughput.py [--feeds 100] [--items 100] [--foreign 0.1]
         [--watchlist sp500]
 
-Translations use the pipeline's beam (``FOCUSDIG_TRANSLATION_BEAM``; 1 for greedy).
+Translations use the pipeline's beam (``FOCUSDIG_TRANSLATION_BEAM``; 1 for greedy), the
+classifier the pipeline's explanation (``FOCUSDIG_EXPLANATION``; unset: the model's default).
 
 With ``--watchlist sp500`` the S&P 500 list (500 companies) is on the watchlist and the items
 name S&P 500 companies instead of the fictional ones (by name, short name, cashtag or
@@ -152,7 +153,7 @@ def main() -> None:
     # load the models and build the entity extractor before timing: a scheduled process keeps
     # them loaded (and `focusdig run` builds the extractor while its temporary API starts)
     pipeline.warm_up(engine)
-    pipeline.load_champion(engine, "classifier")
+    _, classifier = pipeline.load_champion(engine, "classifier", explanation=settings.explanation)
     try:
         pipeline.load_champion(engine, "translator")
     except Exception as exc:  # noqa: BLE001 - reported, the benchmark still runs
@@ -175,8 +176,11 @@ def main() -> None:
         lambda: pipeline.in_thread(
             lambda: pipeline.translate_step(engine, 64, beam_size=settings.translation_beam)
         ),
-        lambda: pipeline.score_step(engine, 64),
-        lambda: step("entities", lambda: pipeline.entities_step(engine, 64)),
+        lambda: pipeline.score_step(engine, 64, explanation=settings.explanation),
+        lambda: step(
+            "entities",
+            lambda: pipeline.entities_step(engine, 64, explanation=settings.explanation),
+        ),
     )
     t2, c2 = time.perf_counter(), time.process_time()
     # translation and scoring run side by side: their CPU is counted together
@@ -209,6 +213,7 @@ def main() -> None:
         "process_steps_s": {k: round(v, 2) for k, v in processed.seconds.items()},
         "translated": processed.translated,
         "translation_beam": settings.translation_beam,
+        "explanation": classifier.model.explanation,
         "scored": processed.scored,
         "watchlist": args.watchlist,
         "entity_items": processed.entity_items,

@@ -38,6 +38,7 @@ def score(settings: Settings, device: str | None, batch_size: int) -> tuple[int,
         pipeline.progress_hook(),
         settings.rescore_days,
         settings.precision,
+        settings.explanation,
     )
 
 
@@ -52,6 +53,7 @@ def score_entities(settings: Settings, device: str | None, batch_size: int) -> t
         settings.precision,
         settings.entity_backfill_days,
         settings.min_translation_confidence,
+        explanation=settings.explanation,
     )
 
 

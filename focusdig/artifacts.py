@@ -31,9 +31,23 @@ HF_SEQUENCE_CLASSIFICATION = "hf-sequence-classification"  # AutoModelForSequenc
 MARIAN = "marian"  # a Hugging Face MarianMTModel (OPUS-MT), one or more source languages
 BACKENDS = (FOCUSDIG, HF_ENCODER, HF_SEQUENCE_CLASSIFICATION, MARIAN)
 
+# word-level explanations of focusdig's compact classifier (``focusdig.classifier.model``), the
+# default first; here, without torch, so that the settings can check FOCUSDIG_EXPLANATION
+EXPLANATIONS = ("flow", "pooling")
+
 
 class ArtifactError(RuntimeError):
     """A model directory is missing, incomplete, unsafe, or does not match its manifest."""
+
+
+def check_explanation(
+    name: str, known: tuple[str, ...] = EXPLANATIONS, what: str = "focusdig's classifier"
+) -> str:
+    """``name`` if it is one of the ``known`` explanations (of ``what``), else ValueError: the
+    one check of an explanation's name, for every backend and for the settings."""
+    if name not in known:
+        raise ValueError(f"unknown explanation {name!r} for {what}; expected one of {known}")
+    return name
 
 
 def sha256_file(path: Path) -> str:

@@ -46,6 +46,7 @@ SCORE_COLUMNS = [
     "prob_neutral",
     "prob_positive",
     "top_tokens",
+    "explanation",
     "model_version",
     "translation_model",
     "entities",
@@ -60,7 +61,8 @@ def items_frame(
     """One row per item, newest first, with its latest score and top words (if scored).
 
     ``translation_confidence`` is the translator's confidence (empty when not translated);
-    ``translation_flagged`` is true when it is below ``min_confidence``."""
+    ``translation_flagged`` is true when it is below ``min_confidence``; ``explanation`` names
+    how ``top_tokens`` were weighted (flow, pooling, rollout, cls; empty: not recorded)."""
     latest = select(func.max(Score.id).label("score_id")).group_by(Score.item_id).subquery()
     translator = aliased(ModelVersion)
     query = (
@@ -85,6 +87,7 @@ def items_frame(
             Score.prob_negative,
             Score.prob_neutral,
             Score.prob_positive,
+            Score.explanation,
             ModelVersion.version.label("model_version"),
             translator.version.label("translation_model"),
         )
@@ -115,6 +118,7 @@ def items_frame(
             *ITEM_COLUMNS[:-1],
             "score_id",
             *SCORE_COLUMNS[:5],
+            "explanation",
             "model_version",
             "translation_model",
         ],

@@ -277,6 +277,7 @@ def label_queue(
                     {"word": t.word, "weight": t.weight, "start": t.start, "end": t.end}
                     for t in score.tokens
                 ],
+                "explanation": score.explanation,
             }
         )
         if len(queue) == n:

@@ -32,7 +32,7 @@ from focusdig.registry import (
 from focusdig.schema import utcnow
 from focusdig.settings import DEFAULT_MIN_TRANSLATION_CONFIDENCE, DEFAULT_TRANSLATION_BEAM
 
-_models: dict[tuple[str, str, str | None, str], object] = {}
+_models: dict[tuple[str, str, str | None, str, str | None], object] = {}
 _models_lock = threading.Lock()
 
 Progress = Callable[[str, int, int], None]  # (step, done in this batch, total)
@@ -57,13 +57,20 @@ class _Registered:
         )
 
 
-def _load(model: _Registered, device: str | None, precision: str) -> object:
-    """The loaded model of a registry row (any backend; files checked), once per process."""
-    key = (model.kind, model.version, device, precision)
+def _load(
+    model: _Registered, device: str | None, precision: str, explanation: str | None = None
+) -> object:
+    """The loaded model of a registry row (any backend; files checked), once per process.
+    ``explanation``: a classifier's preferred word-level explanation (None: the model's
+    default; a backend without it keeps its own, see ``preferred_explanation``)."""
+    if model.kind != "classifier":
+        explanation = None
+    key = (model.kind, model.version, device, precision, explanation)
     with _models_lock:
         if key not in _models:
             if model.kind == "classifier":
                 from focusdig.classifier import Classifier
+                from focusdig.classifier.artifacts import preferred_explanation
 
                 _models[key] = Classifier.load(
                     model.path,
@@ -71,6 +78,7 @@ def _load(model: _Registered, device: str | None, precision: str) -> object:
                     precision=precision,
                     manifest=model.manifest,
                     version=model.version,
+                    explanation=preferred_explanation(model.path, explanation),
                     int8=None,  # int8 on the CPU under "auto" (focusdig.precision)
                 )
             else:
@@ -95,12 +103,17 @@ def champion_row(engine: Engine, kind: str) -> _Registered:
 
 
 def load_champion(
-    engine: Engine, kind: str, device: str | None = None, precision: str = "auto"
+    engine: Engine,
+    kind: str,
+    device: str | None = None,
+    precision: str = "auto",
+    explanation: str | None = None,
 ) -> tuple[int, object]:
     """(registry id, loaded model) of the champion of ``kind``, loaded once per process (for
-    translators: the most recently promoted; ``translator_champions`` gives every language's)."""
+    translators: the most recently promoted; ``translator_champions`` gives every language's).
+    ``explanation``: a classifier's preferred explanation (``FOCUSDIG_EXPLANATION``)."""
     model = champion_row(engine, kind)
-    return model.id, _load(model, device, precision)
+    return model.id, _load(model, device, precision, explanation)
 
 
 def translator_champions(engine: Engine) -> list[tuple[_Registered, tuple[str, ...]]]:
@@ -259,9 +272,11 @@ def score_step(
     progress: Progress | None = None,
     rescore_days: int = 0,
     precision: str = "auto",
+    explanation: str | None = None,
 ) -> tuple[int, str]:
     """Score what is unscored (and, with ``rescore_days``, recent items the champion has not
-    scored); returns (count, classifier version)."""
+    scored), the words weighted by ``explanation`` where the champion has it (None: its
+    default); returns (count, classifier version)."""
     from focusdig.scoring import count_unscored, iter_score_batches
 
     model = champion_row(engine, "classifier")
@@ -269,7 +284,7 @@ def score_step(
     total = count_unscored(engine, model.id, since)
     if total == 0:
         return 0, model.version  # nothing to score: the model is not even loaded
-    classifier = _load(model, device, precision)
+    classifier = _load(model, device, precision, explanation)
     done = 0
     with CPU_SHARE.fitting(classifier.device) as fit:
         fit()
@@ -290,19 +305,20 @@ def entities_step(
     backfill_days: int = 30,
     min_translation_confidence: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE,
     scan_size: int | None = None,
+    explanation: str | None = None,
 ) -> tuple[int, int, int]:
     """Find watchlist entities in what is due and score each (item, entity) with the champion
     (rollups leave out flagged translations' scores: confidence below
     ``min_translation_confidence``), ``scan_size`` items a transaction (default
-    ``focusdig.entities.scan.SCAN_SIZE``); returns (items scanned, mentions stored, entity
-    scores stored)."""
+    ``focusdig.entities.scan.SCAN_SIZE``), the words weighted by ``explanation`` as in
+    ``score_step``; returns (items scanned, mentions stored, entity scores stored)."""
     from focusdig.entities.scan import SCAN_SIZE, count_unscanned, iter_entity_batches
 
     since = utcnow() - timedelta(days=backfill_days) if backfill_days > 0 else None
     total = count_unscanned(engine, since)
     if not total:
         return 0, 0, 0
-    model_id, classifier = load_champion(engine, "classifier", device, precision)
+    model_id, classifier = load_champion(engine, "classifier", device, precision, explanation)
     items = mentions = scores = 0
     batches = iter_entity_batches(
         engine,
@@ -387,8 +403,10 @@ def process(
     min_translation_confidence: float = DEFAULT_MIN_TRANSLATION_CONFIDENCE,
     entity_scan_size: int | None = None,
     translation_beam: int = DEFAULT_TRANSLATION_BEAM,
+    explanation: str | None = None,
 ) -> ProcessReport:
-    """Language id, translation, scoring and entities of everything not yet done."""
+    """Language id, translation, scoring and entities of everything not yet done
+    (``explanation``: the classifier's preferred word-level explanation, None: its default)."""
     return run_steps(
         lambda: detect_step(engine, progress=progress),
         lambda: in_thread(
@@ -396,7 +414,9 @@ def process(
                 engine, batch_size, device, progress, precision, translation_beam
             )
         ),
-        lambda: score_step(engine, batch_size, device, progress, rescore_days, precision),
+        lambda: score_step(
+            engine, batch_size, device, progress, rescore_days, precision, explanation
+        ),
         lambda: entities_step(
             engine,
             batch_size,
@@ -406,6 +426,7 @@ def process(
             entity_backfill_days,
             min_translation_confidence,
             entity_scan_size,
+            explanation,
         ),
     )
 

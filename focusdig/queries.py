@@ -1,11 +1,12 @@
 """Read queries behind ``focusdig items``, ``focusdig entities``, the HTTP API and the dashboard.
 
 An item is shown with its latest score (the newest score row of the item, as in the export),
-that score's top words, its translation (with its confidence, and whether that is below the
-threshold: flagged), its current label and the watched entities it mentions with its newest
-score toward each. Lists are newest first by the item's time
-(:data:`focusdig.schema.item_time`: published, else fetched). Entities are shown with their
-figures over a window of UTC days, read from the daily rollups (``entity_daily``).
+that score's top words (and ``explanation``, how they were weighted; None: not recorded), its
+translation (with its confidence, and whether that is below the threshold: flagged), its
+current label and the watched entities it mentions with its newest score toward each. Lists
+are newest first by the item's time (:data:`focusdig.schema.item_time`: published, else
+fetched). Entities are shown with their figures over a window of UTC days, read from the daily
+rollups (``entity_daily``).
 """
 
 from __future__ import annotations
@@ -169,6 +170,7 @@ def _item_rows(session: Session, conditions: list, limit: int | None, offset: in
             Score.prob_negative,
             Score.prob_neutral,
             Score.prob_positive,
+            Score.explanation,
             ModelVersion.version.label("model_version"),
         )
         .join(page, page.c.id == Item.id)
@@ -259,7 +261,7 @@ def item_entities(session: Session, item_ids: list[int]) -> dict[int, list[dict]
 def _entity_score_fields(score: EntityScore | None, version: str | None = None) -> dict:
     if score is None:
         keys = ("label", "score", "probs", "method", "model_version")
-        return {**dict.fromkeys(keys), "top_tokens": []}
+        return {**dict.fromkeys(keys), "top_tokens": [], "explanation": None}
     return {
         "label": score.label,
         "score": score.score,
@@ -274,6 +276,7 @@ def _entity_score_fields(score: EntityScore | None, version: str | None = None) 
             {"word": t["word"], "weight": t["weight"], "start": t["start"], "end": t["end"]}
             for t in score.top_tokens
         ],
+        "explanation": score.explanation,
     }
 
 
@@ -311,6 +314,7 @@ def _item_dicts(session: Session, rows, min_confidence: float) -> list[dict]:
                 if scored
                 else None,
                 "top_tokens": tokens.get(r["score_id"], []),
+                "explanation": r["explanation"],
                 "model_version": r["model_version"],
                 "user_label": labels.get(r["id"]),
                 "entities": entities.get(r["id"], []),

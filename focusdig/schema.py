@@ -138,7 +138,14 @@ class ModelVersion(Base):
 
 
 class Score(Base):
-    """The sentiment of one item under one model version."""
+    """The sentiment of one item under one model version.
+
+    ``explanation`` names how the words in ``score_tokens`` were weighted (the loaded model's
+    ``explanation``: ``flow`` or ``pooling`` for focusdig's model, ``rollout`` or ``cls`` for a
+    Hugging Face classification model, ``pooling`` for a fine-tuned encoder); NULL: not
+    recorded (scores stored before revision 0014; focusdig's model then used ``pooling`` until
+    2026-11-27 and ``flow`` after).
+    """
 
     __tablename__ = "scores"
     __table_args__ = (UniqueConstraint("item_id", "model_version_id", name="uq_scores_item_model"),)
@@ -152,6 +159,7 @@ class Score(Base):
     prob_neutral: Mapped[float] = mapped_column(Float)
     prob_positive: Mapped[float] = mapped_column(Float)
     scored_at: Mapped[datetime] = mapped_column(default=utcnow)
+    explanation: Mapped[str | None] = mapped_column(String(16))  # NULL: not recorded
 
     tokens: Mapped[list[ScoreToken]] = relationship(
         order_by="ScoreToken.rank", cascade="all, delete-orphan", passive_deletes=True
@@ -283,6 +291,8 @@ class EntityScore(Base):
     ``method`` is ``target`` when the classifier was told the target (marker tokens around the
     mentions), ``sentence`` when the model has no target support (or the mention has no
     position in the English text) and the score is that of the sentence(s) containing it.
+    ``explanation`` names how the ``top_tokens`` were weighted, as for :class:`Score` (NULL: not
+    recorded).
     """
 
     __tablename__ = "entity_scores"
@@ -306,6 +316,7 @@ class EntityScore(Base):
     prob_positive: Mapped[float] = mapped_column(Float)
     top_tokens: Mapped[list] = mapped_column(JSON)  # [{word, weight, start, end}], best first
     scored_at: Mapped[datetime] = mapped_column(default=utcnow)
+    explanation: Mapped[str | None] = mapped_column(String(16))  # NULL: not recorded
 
 
 class EntityScan(Base):

@@ -3,7 +3,8 @@
 The text a score's token offsets refer to is :func:`item_text`: ``title + "\\n\\n" + text`` for
 news, the comment body alone for comments (their titles are "Comment by … on …" boilerplate);
 for a translated item it is the English translation, and each top word also names the source
-word it is aligned to.
+word it is aligned to. Each score records how its words were weighted (``Score.explanation``:
+the classifier's explanation, ``FOCUSDIG_EXPLANATION``).
 
 Items are scored once they can be read in English (English or undetermined, or translated), by
 the champion of the day; after a promotion, only new items get the new champion's score unless
@@ -93,9 +94,11 @@ def _store_scores(
     rows: list[tuple[Item, Translation | None]],
     predictions: list[Prediction],
     model_id: int,
+    explanation: str | None,
 ) -> int:
     """Insert the scores of a batch (those of (item, model) pairs already scored are skipped)
-    and their top words, each in one statement; returns how many scores were stored."""
+    and their top words, each in one statement; returns how many scores were stored.
+    ``explanation``: how the words were weighted (the classifier's ``model.explanation``)."""
     now = utcnow()
     score_rows = [
         {
@@ -107,6 +110,7 @@ def _store_scores(
             "prob_neutral": p.probs.get("neutral", 0.0),  # a bullish/bearish model has none
             "prob_positive": p.probs["positive"],
             "scored_at": now,
+            "explanation": explanation,
         }
         for (item, _), p in zip(rows, predictions, strict=True)
     ]
@@ -152,7 +156,9 @@ def iter_score_batches(
             after = rows[-1][0].id
             texts = [t.text if t else item_text(i.kind, i.title, i.text) for i, t in rows]
             predictions = classifier.predict(texts, batch_size=batch_size)
-            stored = _store_scores(session, rows, predictions, model_id)
+            stored = _store_scores(
+                session, rows, predictions, model_id, classifier.model.explanation
+            )
         yield stored
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from focusdig.alerts.detect import Thresholds
+from focusdig.artifacts import EXPLANATIONS, check_explanation
 from focusdig.ingest.fetch import FetchLimits
 from focusdig.netsafety import NetworkPolicy
 
@@ -72,6 +73,21 @@ def _unit_interval(env: dict[str, str], name: str) -> float:
     return value
 
 
+def _explanation(env: dict[str, str], name: str) -> str | None:
+    """An explanation of focusdig's compact classifier from the environment (unset or empty:
+    None, the model's own default)."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return check_explanation(raw)
+    except ValueError:
+        raise ValueError(
+            f"{name} must be one of {', '.join(EXPLANATIONS)} (unset: the model's default), "
+            f"got {raw!r}"
+        ) from None
+
+
 def _beam_size(env: dict[str, str], name: str) -> int:
     """A beam size from 1 to 16 from the environment (default DEFAULT_TRANSLATION_BEAM)."""
     raw = env.get(name)
@@ -100,6 +116,11 @@ class Settings:
       the network, a timeout, 429 or 5xx (default 2), after backoff, 5x, 25x... seconds (2.0).
     - ``FOCUSDIG_PRECISION``: inference precision of the models, auto (default), fp32, bf16 or
       fp16 (see ``focusdig.precision``).
+    - ``FOCUSDIG_EXPLANATION``: how the pipeline's classifier weights the words it stores with
+      each score and entity score, ``flow`` or ``pooling`` (the pooling weights alone: the same
+      scores, cheaper words); unset: the model's default (flow). A preference for focusdig's
+      compact model: a Hugging Face champion keeps its own explanation. The method used is
+      stored with each score (``scores.explanation``, ``entity_scores.explanation``).
     - ``FOCUSDIG_RESCORE_DAYS``: after a new champion is promoted, also rescore items fetched in
       the last N days (default 0: only new items; earlier scores are always kept).
     - ``FOCUSDIG_API_TOKEN``: bearer token(s) that allow writes through the HTTP API, comma
@@ -128,6 +149,7 @@ class Settings:
     fetch_retries: int = 2
     fetch_backoff: float = 2.0
     precision: str = "auto"
+    explanation: str | None = None  # None: the model's default
     api_token: str | None = field(default=None, repr=False)
     entity_backfill_days: int = 30
     network_policy: NetworkPolicy = field(default_factory=NetworkPolicy)
@@ -165,6 +187,7 @@ class Settings:
             max(0, int(env.get("FOCUSDIG_FETCH_RETRIES", "2"))),
             max(0.0, float(env.get("FOCUSDIG_FETCH_BACKOFF", "2.0"))),
             env.get("FOCUSDIG_PRECISION", "auto"),
+            explanation=_explanation(env, "FOCUSDIG_EXPLANATION"),
             api_token=env.get("FOCUSDIG_API_TOKEN") or None,
             entity_backfill_days=max(0, int(env.get("FOCUSDIG_ENTITY_BACKFILL_DAYS", "30"))),
             network_policy=NetworkPolicy.from_env(env),

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 from conftest import HOSTILE_TITLE, RECENT_ENTITY
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from test_cli import run
 
 from focusdig.api import create_app
@@ -27,6 +27,7 @@ from focusdig.schema import (
     EntityScore,
     Item,
     Label,
+    Score,
     Translation,
 )
 from focusdig.scoring import item_text
@@ -250,6 +251,29 @@ def test_pages_render_and_escape_feed_text(shared_scored_db, monkeypatch):
     assert "clf-test-1" in models and "mt-test-1" in models and "current champion" in models
 
 
+def test_the_explanation_is_shown_next_to_the_words(scored_db, monkeypatch):
+    """Each score's and entity score's explanation (flow, the default model's default) in the
+    JSON, a small label on the pages; null and no label for rows stored before it was kept."""
+    client = client_for(monkeypatch)
+    items = all_items(client)
+    assert {i["explanation"] for i in items} == {"flow"}
+    named = [e for i in items for e in i["entities"]]
+    assert named and {e["explanation"] for e in named} == {"flow"}
+    queue = client.get("/api/label-queue", params={"n": 5}).json()
+    assert queue and {e["explanation"] for e in queue} == {"flow"}
+    hostile = all_items(client, source="recent")[0]  # scored, mentions RECENT_ENTITY
+    assert "explanation: flow</small></h2>" in client.get(f"/items/{hostile['id']}").text
+    assert "explanation: flow" in client.get(f"/entities/{quote(RECENT_ENTITY)}").text
+    with session_scope(scored_db) as session:  # as stored before the method was recorded
+        session.execute(update(Score).values(explanation=None))
+        session.execute(update(EntityScore).values(explanation=None))
+    old = client.get(f"/api/items/{hostile['id']}").json()
+    assert old["top_tokens"] and old["explanation"] is None
+    assert old["entities"][0]["top_tokens"] and old["entities"][0]["explanation"] is None
+    assert "explanation:" not in client.get(f"/items/{hostile['id']}").text
+    assert "explanation:" not in client.get(f"/entities/{quote(RECENT_ENTITY)}").text
+
+
 def test_docs_are_served_offline(shared_scored_db, monkeypatch):
     client = client_for(monkeypatch)
     docs = client.get("/docs")
@@ -381,6 +405,16 @@ def test_translation_beam_setting():
     for bad in ("0", "17", "2.5", "wide", "-1"):
         with pytest.raises(ValueError, match="FOCUSDIG_TRANSLATION_BEAM"):
             Settings.from_env({"FOCUSDIG_TRANSLATION_BEAM": bad})
+
+
+def test_explanation_setting():
+    assert Settings.from_env({}).explanation is None  # the model's own default
+    assert Settings.from_env({"FOCUSDIG_EXPLANATION": ""}).explanation is None
+    for name in ("flow", "pooling"):
+        assert Settings.from_env({"FOCUSDIG_EXPLANATION": name}).explanation == name
+    for bad in ("rollout", "cls", "Pooling", "none", "flow,pooling"):
+        with pytest.raises(ValueError, match="FOCUSDIG_EXPLANATION must be one of flow, pooling"):
+            Settings.from_env({"FOCUSDIG_EXPLANATION": bad})
 
 
 # ------------------------------------------------------------------ entities

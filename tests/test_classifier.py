@@ -24,6 +24,7 @@ from focusdig.classifier import (
 )
 from focusdig.classifier import data as D
 from focusdig.classifier import predict as P
+from focusdig.classifier.artifacts import preferred_explanation
 from focusdig.classifier.distill import soft_targets
 from focusdig.classifier.model import FLOW_BLOCKS
 from focusdig.classifier.tokenizer import TextEncoder, drop_links, train_tokenizer
@@ -349,8 +350,14 @@ def test_explanation_is_chosen_on_load(model_dir: Path) -> None:
     flow_top = Classifier.load(model_dir).predict(text)[0].top_tokens
     for top in (flow_top, clf.predict(text)[0].top_tokens):
         _check_offsets(text, P.Prediction("neutral", 0.0, {}, top))
-    with pytest.raises(ValueError, match="unknown explanation"):
+    with pytest.raises(ValueError, match="unknown explanation 'rollout' for a focusdig model"):
         Classifier.load(model_dir, explanation="rollout")
+    # the pipeline's FOCUSDIG_EXPLANATION: focusdig's model has both
+    assert [preferred_explanation(model_dir, e) for e in (None, "flow", "pooling")] == [
+        None,
+        "flow",
+        "pooling",
+    ]
     # int8: the flow reads the quantized output projection's weights
     int8 = Classifier.load(model_dir, device="cpu", int8=True)
     fp32 = Classifier.load(model_dir, device="cpu", precision="fp32")

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import inspect, select, text
+from alembic import command
+from sqlalchemy import func, insert, inspect, select, text
 
-from focusdig.database import create_db_engine, current_revision, get_engine, migrate, session_scope
+from focusdig.database import (
+    alembic_config,
+    create_db_engine,
+    current_revision,
+    get_engine,
+    migrate,
+    session_scope,
+)
 from focusdig.ingest.parse import FeedEntry
 from focusdig.ingest.store import content_hash, link_comments, store_entries
-from focusdig.schema import Item
+from focusdig.schema import Entity, EntityScore, Item, ModelVersion, Score, ScoreToken, Source
 from focusdig.settings import Settings
 from focusdig.sources import add_source
 
@@ -43,7 +51,76 @@ def test_migrations_create_every_table(database_url):
         "alerts",
         "alert_deliveries",
     } <= tables
-    assert current_revision(engine) == "0013_item_text_search"
+    assert current_revision(engine) == "0014_score_explanation"
+    engine.dispose()
+
+
+def test_score_explanation_revision_up_down_up(database_url):
+    """0014 adds ``explanation`` to scores and entity scores, NULL (not recorded) on the rows
+    already there, and drops it again with every row and word kept: on SQLite the tables are
+    altered in place, never recreated (dropping ``scores`` would cascade to its words)."""
+    engine = create_db_engine(database_url)
+    cfg = alembic_config(engine)
+
+    def to(revision: str, how=command.upgrade) -> None:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            how(cfg, revision)
+
+    def columns(table: str) -> set[str]:
+        return {c["name"] for c in inspect(engine).get_columns(table)}
+
+    def counts() -> tuple[int, ...]:
+        with engine.connect() as conn:
+            return tuple(
+                conn.scalar(select(func.count()).select_from(t.__table__))
+                for t in (Score, ScoreToken, EntityScore)
+            )
+
+    to("0013_item_text_search")
+    assert "explanation" not in columns("scores") | columns("entity_scores")
+    scored = {"label": "positive", "score": 0.5, "prob_negative": 0.1}
+    scored |= {"prob_neutral": 0.3, "prob_positive": 0.6}
+    with engine.begin() as conn:  # Core inserts of the 0013 columns only
+        source = conn.execute(
+            insert(Source.__table__).values(name="s", url="u")
+        ).inserted_primary_key[0]
+        item = conn.execute(
+            insert(Item.__table__).values(source_id=source, guid="g", content_hash="h" * 64)
+        ).inserted_primary_key[0]
+        model = conn.execute(
+            insert(ModelVersion.__table__).values(kind="classifier", version="v", artifact_path="p")
+        ).inserted_primary_key[0]
+        entity = conn.execute(insert(Entity.__table__).values(name="Acme")).inserted_primary_key[0]
+        score = conn.execute(
+            insert(Score.__table__).values(item_id=item, model_version_id=model, **scored)
+        ).inserted_primary_key[0]
+        conn.execute(
+            insert(ScoreToken.__table__).values(
+                score_id=score, rank=1, word="profit", weight=0.4, start=0, end=6
+            )
+        )
+        conn.execute(
+            insert(EntityScore.__table__).values(
+                item_id=item,
+                entity_id=entity,
+                model_version_id=model,
+                method="target",
+                top_tokens=[{"word": "profit", "weight": 0.4, "start": 0, "end": 6}],
+                **scored,
+            )
+        )
+    to("0014_score_explanation")
+    assert "explanation" in columns("scores") and "explanation" in columns("entity_scores")
+    with session_scope(engine) as session:
+        old = session.scalars(select(Score)).one(), session.scalars(select(EntityScore)).one()
+        assert [row.explanation for row in old] == [None, None]  # stored before: not recorded
+        assert [t.word for t in old[0].tokens] == ["profit"]
+    to("0013_item_text_search", command.downgrade)
+    assert "explanation" not in columns("scores") | columns("entity_scores")
+    assert counts() == (1, 1, 1)
+    migrate(engine)
+    assert current_revision(engine) == "0014_score_explanation" and counts() == (1, 1, 1)
     engine.dispose()
 
 

@@ -40,8 +40,9 @@ def serve_feeds(server) -> list[str]:
 
 
 def test_pipeline_flow_scores_everything_and_reruns_add_nothing(
-    prefect_harness, database_url, tiny_champion, feed_server
+    prefect_harness, database_url, tiny_champion, feed_server, monkeypatch
 ):
+    monkeypatch.setenv("FOCUSDIG_EXPLANATION", "pooling")  # the flow's tasks pass it on
     feeds = serve_feeds(feed_server)
     summary = pipeline_flow(feeds, fetch_retries=0)
 
@@ -51,6 +52,8 @@ def test_pipeline_flow_scores_everything_and_reruns_add_nothing(
     assert summary.moves and all(m.new_items > 0 for m in summary.moves)
     first = counts(tiny_champion)
     assert first["items"] == first["scores"] == 8 and first["score_tokens"] >= 8
+    with session_scope(tiny_champion) as session:
+        assert set(session.scalars(select(Score.explanation))) == {"pooling"}
 
     again = pipeline_flow(fetch_retries=0)
     assert again.items_new == 0 and again.scored == 0

@@ -23,6 +23,7 @@ from test_retrain import TINY_TRAINING, data_dir, label_file, user_labels  # noq
 from focusdig.api import create_app  # noqa: E402
 from focusdig.artifacts import ArtifactError, describe  # noqa: E402
 from focusdig.classifier import Classifier  # noqa: E402
+from focusdig.classifier.artifacts import preferred_explanation  # noqa: E402
 from focusdig.classifier.hf import attention_rollout, token_weights  # noqa: E402
 from focusdig.database import get_engine, session_scope  # noqa: E402
 from focusdig.registry import champion, champions  # noqa: E402
@@ -83,6 +84,12 @@ def test_finbert_labels_are_mapped_and_explained_with_whole_words(finbert_dir, e
         assert_whole_words(text, pred.top_tokens)
     long_text = " ".join([TEXTS[0]] * 12)  # longer than the 64 positions: split into sentences
     assert_whole_words(long_text, clf.predict([long_text], top_k=5)[0].top_tokens)
+    assert clf.model.explanation == explanation
+    with pytest.raises(ValueError, match="unknown explanation 'flow'"):
+        Classifier.load(finbert_dir, explanation="flow")
+    # FOCUSDIG_EXPLANATION is a preference for focusdig's model: this one keeps its own
+    assert preferred_explanation(finbert_dir, "flow") is None
+    assert preferred_explanation(finbert_dir, "pooling") is None
 
 
 def test_rollout_and_cls_attention_are_computed_from_every_layer():
@@ -208,7 +215,7 @@ def test_marian_confidence_is_the_models_own_probability_of_its_output(marian_di
 
 
 def test_register_promote_run_the_pipeline_and_roll_back(
-    tmp_path, database_url, finbert_dir, marian_dir
+    tmp_path, database_url, finbert_dir, marian_dir, monkeypatch
 ):
     mul = tiny_marian(tmp_path / "opus-mt-mul-en", source_lang=None, seed=1)
     assert "--languages" in said("models", "add", str(mul), code=2)
@@ -242,6 +249,8 @@ def test_register_promote_run_the_pipeline_and_roll_back(
     assert "marian (de, zh)" in client.get("/models").text
 
     run("ingest")
+    # a preference for focusdig's own model: the Hugging Face champion keeps its rollout
+    monkeypatch.setenv("FOCUSDIG_EXPLANATION", "pooling")
     run("score", "--batch-size", "32")
     with session_scope(engine) as session:
         used = dict(
@@ -256,6 +265,7 @@ def test_register_promote_run_the_pipeline_and_roll_back(
         assert confidences and all(0 < c <= 1 for c in confidences)  # Marian's, stored
         scores = session.scalars(select(Score)).all()
         assert scores and {s.model_version.version for s in scores} == {"finbert-tiny"}
+        assert {s.explanation for s in scores} == {"rollout"}
         linked = 0
         for s in scores:
             item = session.get(Item, s.item_id)
@@ -276,6 +286,7 @@ def test_register_promote_run_the_pipeline_and_roll_back(
     translated = frame[frame["translated_text"].notna()]
     assert set(translated["translation_model"]) == {"opus-fr", "opus-mul"}
     assert set(frame["model_version"].dropna()) == {"finbert-tiny"}
+    assert set(frame["explanation"].dropna()) == {"rollout"}
 
     run("models", "rollback", "--kind", "translator", "--language", "zh")
     with session_scope(engine) as session:
@@ -306,6 +317,11 @@ def test_encoder_is_fine_tuned_with_our_head_and_retrained(
     path = out / "clf-enc-1"
     assert describe(path).backend == "hf-encoder"
     clf = Classifier.load(path, device="cpu")
+    assert clf.model.explanation == "pooling"  # its only one
+    with pytest.raises(ValueError, match="unknown explanation 'flow' for a hf-encoder model"):
+        Classifier.load(path, explanation="flow")
+    assert preferred_explanation(path, "flow") is None
+    assert preferred_explanation(path, "pooling") == "pooling"
     text = "Company 7 reported zorblax results in quarter 2."
     assert_whole_words(text, clf.predict([text], top_k=3)[0].top_tokens)
     assert "hf-encoder" in run("models", "add", str(path), "--promote").stdout

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import func, select
 from test_cli import run
 
+from focusdig.classifier import Classifier
 from focusdig.database import session_scope
 from focusdig.labels import LabelFileError, read_labeled_csv
-from focusdig.schema import Item, Score, ScoreToken, Translation
+from focusdig.schema import EntityScore, Item, Score, ScoreToken, Translation
 from focusdig.scoring import item_text
 
 
@@ -67,16 +68,54 @@ def test_a_batch_stores_only_the_scores_not_already_there(champion_db):
         assert len(rows) == 4
         texts = [item_text(i.kind, i.title, i.text) for i, _ in rows]
         predictions = classifier.predict(texts)
-        assert scoring._store_scores(session, [], [], model_id) == 0
-        assert scoring._store_scores(session, rows[:2], predictions[:2], model_id) == 2
+        assert scoring._store_scores(session, [], [], model_id, "flow") == 0
+        assert scoring._store_scores(session, rows[:2], predictions[:2], model_id, "flow") == 2
     with session_scope(champion_db) as session:  # a concurrent run stored the first two
-        assert scoring._store_scores(session, rows, predictions, model_id) == 2
+        assert scoring._store_scores(session, rows, predictions, model_id, "flow") == 2
     with session_scope(champion_db) as session:
         scores = session.scalars(select(Score).order_by(Score.item_id)).all()
         assert [s.item_id for s in scores] == [i.id for i, _ in rows]
         for s, p in zip(scores, predictions, strict=True):
-            assert s.label == p.label and abs(s.score - p.score) < 1e-6
+            assert s.label == p.label and abs(s.score - p.score) < 1e-6 and s.explanation == "flow"
             assert [t.word for t in s.tokens] == [t["word"] for t in p.top_tokens]
+
+
+@pytest.mark.parametrize("setting", [None, "pooling"])
+def test_the_explanation_setting_weights_the_stored_words_and_is_recorded(
+    champion_db, monkeypatch, setting
+):
+    """FOCUSDIG_EXPLANATION picks how the pipeline's words are weighted (unset: the model's
+    default, flow); each score and entity score records the method."""
+    from focusdig import pipeline
+
+    if setting:
+        monkeypatch.setenv("FOCUSDIG_EXPLANATION", setting)
+    expected = setting or "flow"
+    run("score")
+    _, classifier = pipeline.load_champion(champion_db, "classifier", explanation=setting)
+    assert classifier.model.explanation == expected
+    other = Classifier.load(
+        classifier.path, explanation="flow" if expected == "pooling" else "pooling", int8=None
+    )
+    with session_scope(champion_db) as session:
+        scores = session.scalars(select(Score).order_by(Score.item_id)).all()
+        entity_scores = session.scalars(select(EntityScore)).all()
+        assert len(scores) >= 30 and entity_scores  # the sample watchlist is scanned too
+        assert {s.explanation for s in scores} == {expected}
+        assert {s.explanation for s in entity_scores} == {expected}
+        rows = session.execute(
+            select(Item, Translation)
+            .outerjoin(Translation, Translation.item_id == Item.id)
+            .where(Item.id.in_([s.item_id for s in scores]))
+            .order_by(Item.id)
+        ).all()
+        texts = [t.text if t else item_text(i.kind, i.title, i.text) for i, t in rows]
+        words = [sorted(t.word for t in s.tokens) for s in scores]
+
+    def top_words(clf: Classifier) -> list[list[str]]:  # in any order: near-ties may swap
+        return [sorted(t["word"] for t in p.top_tokens) for p in clf.predict(texts)]
+
+    assert words == top_words(classifier) and words != top_words(other)
 
 
 def test_export_carries_scores_and_top_tokens(champion_db, tmp_path):
@@ -91,11 +130,15 @@ def test_export_carries_scores_and_top_tokens(champion_db, tmp_path):
         "prob_neutral",
         "prob_positive",
         "top_tokens",
+        "explanation",
         "model_version",
     ):
         assert column in frame.columns
+    assert list(frame.columns).index("explanation") == list(frame.columns).index("top_tokens") + 1
     scored = frame[frame["label"].notna()]
     assert set(scored["model_version"]) == {"clf-test-1"}
+    assert set(scored["explanation"]) == {"flow"}  # the default model's default
+    assert frame[frame["label"].isna()]["explanation"].isna().all()
     tokens = json.loads(scored["top_tokens"].iloc[0])
     assert tokens and set(tokens[0]) == {"word", "weight"}
 

@@ -9,6 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SentimentLabel = Literal["negative", "neutral", "positive"]
 QueueStrategy = Literal["margin", "entropy", "random"]
+EXPLANATION = (
+    "how top_tokens were weighted: flow or pooling (focusdig's model), rollout or cls (a "
+    "Hugging Face classification model); null: not recorded (scores stored before the method "
+    "was recorded, 2026-11-27)"
+)
 
 
 class TopToken(BaseModel):
@@ -63,6 +68,7 @@ class ItemEntityOut(BaseModel):
     )
     model_version: str | None
     top_tokens: list[EntityToken]
+    explanation: str | None = Field(description=EXPLANATION)
     mentions: list[EntityMentionOut]
 
 
@@ -90,6 +96,7 @@ class ItemOut(BaseModel):
     score: float | None = Field(description="P(positive) - P(negative), in [-1, 1]")
     probs: Probs | None
     top_tokens: list[TopToken]
+    explanation: str | None = Field(description=EXPLANATION)
     model_version: str | None
     user_label: SentimentLabel | None = Field(description="the current label given by a person")
     entities: list[ItemEntityOut] = Field(description="watched entities the item mentions")
@@ -203,6 +210,7 @@ class QueueEntry(BaseModel):
     probs: Probs
     uncertainty: float
     top_tokens: list[QueueToken]
+    explanation: str | None = Field(description=EXPLANATION)
 
 
 class LabelIn(BaseModel):

@@ -21,6 +21,7 @@ from focusdig.artifacts import (
     HF_SEQUENCE_CLASSIFICATION,
     MODEL_FILES,
     ArtifactError,
+    check_explanation,
     describe,
     verify_model_dir,
     write_manifest,
@@ -147,16 +148,41 @@ def update_metrics(path: str | Path, metrics: dict) -> None:
     write_manifest(path, list(MODEL_FILES))
 
 
+def backend_explanations(backend: str) -> tuple[str, ...]:
+    """The word-level explanations of a classifier backend, its default first: focusdig's
+    compact model ``focusdig.artifacts.EXPLANATIONS`` (flow, pooling), a Hugging Face
+    classification model ``focusdig.classifier.hf.EXPLANATIONS`` (rollout, cls), a fine-tuned
+    Hugging Face encoder its pooling weights only."""
+    if backend == HF_SEQUENCE_CLASSIFICATION:
+        from focusdig.classifier.hf import EXPLANATIONS as HF_EXPLANATIONS
+
+        return HF_EXPLANATIONS
+    if backend == HF_ENCODER:
+        from focusdig.classifier.hf_encoder import EncoderClassifier
+
+        return (EncoderClassifier.explanation,)
+    return EXPLANATIONS
+
+
+def preferred_explanation(path: str | Path, preference: str | None) -> str | None:
+    """What to load the classifier directory ``path`` with when ``preference`` (the pipeline's
+    ``FOCUSDIG_EXPLANATION``: flow or pooling, for focusdig's compact model) is wanted: the
+    preference where the directory's backend has it, else None (the backend's own default, e.g.
+    attention rollout for a Hugging Face classification model). Checks nothing itself."""
+    if preference is None:
+        return None
+    return preference if preference in backend_explanations(describe(path).backend) else None
+
+
 def load_model_dir(
     path: str | Path, manifest: dict | None = None, explanation: str | None = None
 ) -> tuple[torch.nn.Module, TextEncoder, dict]:
     """Verify and load any supported classifier directory -> (model in eval mode, encoder,
     config dict). ``manifest``: the file digests to check (default: the directory's
     manifest.json; a Hugging Face directory registered with ``focusdig models add`` gets the
-    ones the registry recorded). ``explanation``: the word-level explanation, for focusdig's
-    compact model ``focusdig.classifier.model.EXPLANATIONS`` and for Hugging Face
-    classification models ``focusdig.classifier.hf.EXPLANATIONS`` (None: each one's default);
-    a fine-tuned Hugging Face encoder explains with its pooling weights only."""
+    ones the registry recorded). ``explanation``: the word-level explanation, one of
+    ``backend_explanations`` of the directory's backend (None: its default); another name is
+    a ValueError."""
     path = Path(path)
     info = describe(path)
     if info.kind != "classifier":
@@ -166,29 +192,24 @@ def load_model_dir(
             else ""
         )
         raise ArtifactError(f"{path}: a {info.kind} directory, not a classifier{hint}")
+    offered = backend_explanations(info.backend)
+    explanation = check_explanation(explanation or offered[0], offered, f"a {info.backend} model")
     if info.backend == HF_SEQUENCE_CLASSIFICATION:
         from focusdig.classifier.hf import load_hf_classifier
 
         return load_hf_classifier(path, manifest, explanation)
     verify_model_dir(path, manifest)
     if info.backend == HF_ENCODER:
-        if explanation not in (None, "pooling"):
-            raise ValueError(
-                f"a fine-tuned Hugging Face encoder explains with its pooling weights only, "
-                f"not {explanation!r}"
-            )
         from focusdig.classifier.hf_encoder import load_encoder_classifier
 
         return load_encoder_classifier(path)
-    return _load_compact(path, explanation or EXPLANATIONS[0])
+    return _load_compact(path, explanation)
 
 
 def _load_compact(
     path: Path, explanation: str = EXPLANATIONS[0]
 ) -> tuple[SentimentClassifier, TextEncoder, dict]:
-    """focusdig's compact classifier from a verified directory."""
-    if explanation not in EXPLANATIONS:
-        raise ValueError(f"unknown explanation {explanation!r}; expected one of {EXPLANATIONS}")
+    """focusdig's compact classifier from a verified directory (``explanation`` checked)."""
     try:
         config = json.loads((path / "config.json").read_text())
         cfg = ClassifierConfig.from_dict(config["model"])

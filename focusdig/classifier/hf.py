@@ -33,6 +33,7 @@ from torch.nn import functional as F
 from focusdig.artifacts import (
     HF_LOAD_KWARGS,
     ArtifactError,
+    check_explanation,
     require_hf_extra,
     require_safetensors,
     verify_manifest,
@@ -152,11 +153,9 @@ class HFSequenceClassifier(nn.Module):
         tokenizer=None,
     ):
         super().__init__()
-        if explanation not in EXPLANATIONS:
-            raise ValueError(f"unknown explanation {explanation!r}; expected one of {EXPLANATIONS}")
         self.model = model
         self.config = config
-        self.explanation = explanation
+        self.explanation = check_explanation(explanation, EXPLANATIONS, "a Hugging Face classifier")
         self.tokenizer = tokenizer  # the Hugging Face tokenizer, for save_dir
         # model class index of each of our labels
         self.order = [class_labels.index(lab) for lab in config.labels]

@@ -22,6 +22,8 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+from focusdig.artifacts import EXPLANATIONS, check_explanation
+
 
 @dataclass
 class ClassifierConfig:
@@ -245,19 +247,13 @@ def classifier_head(cfg: ClassifierConfig) -> nn.Sequential:
     )
 
 
-# word-level explanations of the compact model (module docstring); the first is the default
-EXPLANATIONS = ("flow", "pooling")
-
-
 class SentimentClassifier(nn.Module):
     """Encoder + attention-pooling classifier head + (tied) masked-LM head for pretraining."""
 
     def __init__(self, cfg: ClassifierConfig, explanation: str = EXPLANATIONS[0]):
         super().__init__()
-        if explanation not in EXPLANATIONS:
-            raise ValueError(f"unknown explanation {explanation!r}; expected one of {EXPLANATIONS}")
         self.config = cfg
-        self.explanation = explanation
+        self.explanation = check_explanation(explanation)
         self.encoder = Encoder(cfg)
         self.pool = AttentionPooling(cfg)
         self.head = classifier_head(cfg)

@@ -100,11 +100,17 @@ def load_classifier(model: Path | None):
     """The classifier at ``model`` (any supported directory), or the champion."""
     from focusdig.artifacts import ArtifactError
     from focusdig.classifier import Classifier
+    from focusdig.classifier.artifacts import preferred_explanation
 
+    settings = Settings.from_env()
     try:
         path, manifest, version = _registered("classifier", model)
         return Classifier.load(
-            path, precision=Settings.from_env().precision, manifest=manifest, version=version
+            path,
+            precision=settings.precision,
+            manifest=manifest,
+            version=version,
+            explanation=preferred_explanation(path, settings.explanation),
         )
     except (ArtifactError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None

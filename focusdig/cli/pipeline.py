@@ -308,6 +308,7 @@ def score(
                 entity_backfill_days=settings.entity_backfill_days,
                 min_translation_confidence=settings.min_translation_confidence,
                 translation_beam=settings.translation_beam,
+                explanation=settings.explanation,
             )
         except (ArtifactError, FileNotFoundError) as exc:
             raise fail(str(exc)) from None

@@ -162,9 +162,11 @@ def _store(
     model_id: int,
     revision: int,
     min_confidence: float,
+    explanation: str | None,
 ) -> tuple[int, int]:
-    """Insert mentions, entity scores and scan marks; recompute touched rollups (leaving out
-    the scores of translations with a confidence below ``min_confidence``)."""
+    """Insert mentions, entity scores (their words weighted by ``explanation``) and scan marks;
+    recompute touched rollups (leaving out the scores of translations with a confidence below
+    ``min_confidence``)."""
     serialize_writers(session, rollups.LOCK)
     wanted = {m.entity_id for entry in found for m, _ in entry.mentions}
     alive = set(session.scalars(select(Entity.id).where(Entity.id.in_(wanted))))
@@ -194,6 +196,7 @@ def _store(
             "prob_neutral": p.probs.get("neutral", 0.0),  # a bullish/bearish model has none
             "prob_positive": p.probs["positive"],
             "top_tokens": _token_json(p, entry.translation),
+            "explanation": explanation,
             "scored_at": utcnow(),
         }
         for (entry, entity_id, targeted), p in zip(pairs, predictions, strict=True)
@@ -267,7 +270,14 @@ def iter_entity_batches(
         predictions = classifier.predict_targets(texts, spans, batch_size=batch_size)
         with session_scope(engine) as session:
             mentions, scores = _store(
-                session, found, pairs, predictions, model_id, revision, min_confidence
+                session,
+                found,
+                pairs,
+                predictions,
+                model_id,
+                revision,
+                min_confidence,
+                classifier.model.explanation,
             )
         yield BatchResult(len(found), mentions, scores)
 
