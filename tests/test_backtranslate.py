@@ -10,6 +10,7 @@ import torch
 from focusdig.translator import Translator, TranslatorConfig
 from focusdig.translator.backtranslate import english_lines, translate_english, usable
 from focusdig.translator.data import Pair, read_synthetic
+from focusdig.translator.generate import greedy_search
 from focusdig.translator.model import Seq2SeqTransformer
 from focusdig.translator.tokenizer import SubwordTokenizer
 from focusdig.translator.trainer import TrainingArguments, build_training_set, collate
@@ -126,3 +127,21 @@ def test_degenerate_back_translations_are_dropped():
     assert not usable("The market is up today.", "The market is up today.", "de")
     assert not usable("The market is up today.", "Le", "fr")  # far too short
     assert usable("The central bank cuts its rates.", "央行降息。", "zh")
+
+
+def test_translating_into_english_never_writes_a_language_tag(bidirectional):
+    """English given as French is what the en -> fr examples look like: unguarded, the model
+    writes the tag and French; the Translator bans the tags, so its output is never de/fr/zh
+    by way of a tag (measured: 4 of 1,107 validation sentences of a real bidirectional model)."""
+    tok, cfg = bidirectional.tokenizer, bidirectional.model.config
+    tag = tok.lang_id("fr")
+    src = torch.tensor([[tag, *tok.encode_batch(["The market is up."])[0], cfg.eos_id]])
+    free = greedy_search(bidirectional.model, src, torch.tensor([20]))[0]
+    assert free.ids[0] == tag  # what the guard is for
+    hyp = bidirectional._decode([src[0, 1:-1].tolist()], ["fr"], 1, 0)[0]
+    assert not set(hyp.ids) & set(bidirectional.banned.tolist())
+    beam = bidirectional._decode([src[0, 1:-1].tolist()], ["fr"], 3, 0)[0]
+    assert not set(beam.ids) & set(bidirectional.banned.tolist())
+    assert bidirectional.translate(["The market is up."], src_lang="fr")[0].text != (
+        "Le marché est en hausse."
+    )

@@ -75,6 +75,14 @@ def block_repeated_ngrams(logp: Tensor, tokens: Tensor, n: int) -> Tensor:
     return logp
 
 
+def ban_tokens(logp: Tensor, banned: Tensor | None) -> Tensor:
+    """Tokens ``banned`` (ids) may never be generated: e.g. the language tags, which a model
+    trained with en -> xx directions writes first when it is about to write de/fr/zh."""
+    if banned is None or banned.numel() == 0:
+        return logp
+    return logp.index_fill(1, banned, float("-inf"))
+
+
 def _force_eos(logp: Tensor, at_cap: Tensor, eos_id: int) -> Tensor:
     """Rows that reached their length cap may only emit </s>."""
     if at_cap.any():
@@ -103,13 +111,14 @@ def greedy_search(
     need_weights: bool = False,
     no_repeat_ngram_size: int = 0,
     prefix: Tensor | None = None,
+    banned: Tensor | None = None,
 ) -> list[Hypothesis]:
     """src (B, S) padded source ids; caps (B,) max generated tokens per row (</s> included).
 
     Rows that emit </s> leave the batch at once (every tensor and the key/value cache are
     compacted), so no step is spent on finished rows. `prefix` (B, P): tokens forced as the
     first P generated (e.g. the target-language tag of an en -> xx translation); they are part
-    of the hypothesis and of its score.
+    of the hypothesis and of its score. `banned`: ids never generated (``ban_tokens``).
     """
     cfg = model.config
     memory, mem_mask = model.encode(src)
@@ -122,7 +131,7 @@ def greedy_search(
     out: list[Hypothesis | None] = [None] * B
     for t in range(int(caps.max())):
         logp, w = _step(model, tokens, memory, mem_mask, cache, need_weights)
-        logp = block_repeated_ngrams(logp, tokens, no_repeat_ngram_size)
+        logp = ban_tokens(block_repeated_ngrams(logp, tokens, no_repeat_ngram_size), banned)
         logp = _force_eos(logp, t >= caps - 1, cfg.eos_id)
         nxt = prefix[rows, t] if prefix is not None and t < prefix.size(1) else logp.argmax(-1)
         scores = scores + logp.gather(1, nxt[:, None])[:, 0]
@@ -156,8 +165,10 @@ def beam_search(
     use_cache: bool = True,
     need_weights: bool = False,
     no_repeat_ngram_size: int = 0,
+    banned: Tensor | None = None,
 ) -> list[Hypothesis]:
-    """Beam search; finished hypotheses are ranked by score / length ** length_penalty.
+    """Beam search; finished hypotheses are ranked by score / length ** length_penalty;
+    `banned` ids are never generated (``ban_tokens``).
 
     A source whose search is over (K finished hypotheses, or none left to extend) leaves the
     batch at once: its K rows are dropped from every tensor and from the key/value cache.
@@ -179,7 +190,7 @@ def beam_search(
     for t in range(int(caps.max())):
         L = len(live)
         logp, w = _step(model, tokens, memory, mem_mask, cache, need_weights)
-        logp = block_repeated_ngrams(logp, tokens, no_repeat_ngram_size)
+        logp = ban_tokens(block_repeated_ngrams(logp, tokens, no_repeat_ngram_size), banned)
         logp = _force_eos(logp, t >= caps_k - 1, cfg.eos_id)
         # the 2K best continuations of each group: every beam row's own 2K best suffice
         row_scores, row_tok = logp.topk(per_row, dim=-1)  # (L*K, per_row)

@@ -187,6 +187,11 @@ class Translator:
         self.config = config
         self.path = path
         self.device = device
+        # the language tags are never generated: the output is English, even from a model that
+        # also learnt en -> xx (`focusdig.translator.backtranslate`), whose tag starts de/fr/zh
+        self.banned = torch.tensor(
+            [tokenizer.lang_id(lang) for lang in tokenizer.languages], dtype=torch.long
+        ).to(device)
         # the longest source piece: what the model has positions for (room for the tag and
         # </s>) and, when the config says, no longer than its longest training source
         trained = config.get("training", {}).get("max_len", model.config.max_len)
@@ -340,6 +345,7 @@ class Translator:
                     beam_size=beam_size,
                     need_weights=True,
                     no_repeat_ngram_size=no_repeat_ngram_size,
+                    banned=self.banned,
                 )
             return greedy_search(
                 self.model,
@@ -347,6 +353,7 @@ class Translator:
                 caps,
                 need_weights=True,
                 no_repeat_ngram_size=no_repeat_ngram_size,
+                banned=self.banned,
             )
 
     def translate(
