@@ -133,12 +133,60 @@ def tiny_champion(tiny_model):
     return engine
 
 
+def tiny_translator_config(tokenizer, **sizes):
+    """A TranslatorConfig for ``tokenizer`` (its vocabulary and special ids), tiny by default:
+    d_model 32, 2 heads, 1 + 1 layers, d_ff 64, no dropout, 48 positions; ``sizes`` override."""
+    from focusdig.translator import TranslatorConfig
+
+    defaults = dict(d_model=32, n_heads=2, n_enc_layers=1, n_dec_layers=1, d_ff=64, max_len=48)
+    return TranslatorConfig(
+        vocab_size=tokenizer.vocab_size,
+        dropout=0.0,
+        pad_id=tokenizer.pad_id,
+        bos_id=tokenizer.bos_id,
+        eos_id=tokenizer.eos_id,
+        **{**defaults, **sizes},
+    )
+
+
+def overfit_translator(pairs, *, steps: int = 300, en_to_xx: bool = False):
+    """A tiny float32 Translator trained to reproduce ``pairs`` (focusdig.translator.data.Pair)
+    exactly; with ``en_to_xx`` also their reverses (the trainer's bidirectional examples)."""
+    import torch
+
+    from focusdig.translator import Seq2SeqTransformer, Translator
+    from focusdig.translator.tokenizer import SubwordTokenizer
+    from focusdig.translator.trainer import TrainingArguments, build_training_set, collate
+
+    torch.manual_seed(0)
+    texts = [t for p in pairs for t in (p.src, p.en)] * 3
+    tok = SubwordTokenizer.train(texts, ["zh", "fr", "de"], vocab_size=400)
+    cfg = tiny_translator_config(
+        tok, d_model=64, n_enc_layers=2, n_dec_layers=2, d_ff=128, max_len=64, label_smoothing=0.0
+    )
+    args = TrainingArguments(en_to_xx=en_to_xx, news_upsample=1, lang_upsample={})
+    examples = build_training_set(args, tok, list(pairs))
+    assert len(examples) == len(pairs) * (2 if en_to_xx else 1)  # none filtered out
+    batch = collate(examples, cfg)
+    model = Seq2SeqTransformer(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        _, loss = model(*batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    config = {"version": "test-0", "languages": tok.languages}
+    return Translator(model, tok, config, int8=False)  # float32: the reference
+
+
 @pytest.fixture(scope="session")
 def tiny_translator(tmp_path_factory):
     """A randomly initialised tiny translator saved as a real, verified model directory."""
     import torch
 
-    from focusdig.translator import Seq2SeqTransformer, TranslatorConfig
+    from focusdig.translator import Seq2SeqTransformer
     from focusdig.translator.artifacts import save_model_dir
     from focusdig.translator.tokenizer import SubwordTokenizer
 
@@ -151,19 +199,7 @@ def tiny_translator(tmp_path_factory):
         "The shares fell.",
     ] * 20
     tokenizer = SubwordTokenizer.train(texts, ["zh", "fr", "de"], vocab_size=300)
-    config = TranslatorConfig(
-        vocab_size=tokenizer.vocab_size,
-        d_model=32,
-        n_heads=2,
-        n_enc_layers=1,
-        n_dec_layers=1,
-        d_ff=64,
-        dropout=0.0,
-        max_len=48,
-        pad_id=tokenizer.pad_id,
-        bos_id=tokenizer.bos_id,
-        eos_id=tokenizer.eos_id,
-    )
+    config = tiny_translator_config(tokenizer)
     path = tmp_path_factory.mktemp("models") / "mt-test-1"
     return save_model_dir(
         path,

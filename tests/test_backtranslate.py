@@ -6,14 +6,14 @@ import gzip
 
 import pytest
 import torch
+from conftest import overfit_translator
 
-from focusdig.translator import Translator, TranslatorConfig
+from focusdig.translator import Translator
 from focusdig.translator.backtranslate import english_lines, translate_english, usable
 from focusdig.translator.data import Pair, read_synthetic
 from focusdig.translator.generate import greedy_search
-from focusdig.translator.model import Seq2SeqTransformer
 from focusdig.translator.tokenizer import SubwordTokenizer
-from focusdig.translator.trainer import TrainingArguments, build_training_set, collate
+from focusdig.translator.trainer import TrainingArguments, build_training_set
 
 PAIRS = [
     Pair("Le marché est en hausse.", "The market is up.", "fr", "news"),
@@ -28,38 +28,8 @@ PAIRS = [
 @pytest.fixture(scope="module")
 def bidirectional() -> Translator:
     """A tiny model overfit on PAIRS in both directions (the trainer's `en_to_xx` examples)."""
-    torch.manual_seed(0)
     torch.set_num_threads(1)
-    texts = [t for p in PAIRS for t in (p.src, p.en)] * 3
-    tok = SubwordTokenizer.train(texts, ["zh", "fr", "de"], vocab_size=400)
-    cfg = TranslatorConfig(
-        vocab_size=tok.vocab_size,
-        d_model=64,
-        n_heads=2,
-        n_enc_layers=2,
-        n_dec_layers=2,
-        d_ff=128,
-        dropout=0.0,
-        max_len=64,
-        label_smoothing=0.0,
-        pad_id=tok.pad_id,
-        bos_id=tok.bos_id,
-        eos_id=tok.eos_id,
-    )
-    args = TrainingArguments(en_to_xx=True, news_upsample=1, lang_upsample={})
-    examples = build_training_set(args, tok, PAIRS)
-    assert len(examples) == 2 * len(PAIRS)
-    batch = collate(examples, cfg)
-    model = Seq2SeqTransformer(cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(400):
-        _, loss = model(*batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    return Translator(model, tok, {"version": "bt-0", "languages": tok.languages}, int8=False)
+    return overfit_translator(PAIRS, steps=400, en_to_xx=True)
 
 
 def test_one_model_translates_both_ways(bidirectional):

@@ -14,20 +14,20 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import overfit_translator
 
 from focusdig.classifier.artifacts import ArtifactError
-from focusdig.translator import Translator, TranslatorConfig
+from focusdig.translator import Translator
 from focusdig.translator.artifacts import default_models_root, load_model_dir, save_model_dir
 from focusdig.translator.data import Pair, load_pairs, split_pairs
 from focusdig.translator.generate import beam_search, block_repeated_ngrams, greedy_search
-from focusdig.translator.model import Seq2SeqTransformer
 from focusdig.translator.sentencizer import (
     french_tokenizer_bytes,
     french_tokenizer_file,
     sentencizer,
 )
 from focusdig.translator.tokenizer import SubwordTokenizer
-from focusdig.translator.trainer import TrainingArguments, collate, encode_pairs, train_translator
+from focusdig.translator.trainer import TrainingArguments, train_translator
 from focusdig.translator.translate import split_sentences
 
 PAIRS = [
@@ -41,35 +41,7 @@ PAIRS = [
 
 
 def _overfit(steps: int = 300) -> Translator:
-    torch.manual_seed(0)
-    texts = [t for _, s, e in PAIRS for t in (s, e)] * 3
-    tok = SubwordTokenizer.train(texts, ["zh", "fr", "de"], vocab_size=400)
-    cfg = TranslatorConfig(
-        vocab_size=tok.vocab_size,
-        d_model=64,
-        n_heads=2,
-        n_enc_layers=2,
-        n_dec_layers=2,
-        d_ff=128,
-        dropout=0.0,
-        max_len=64,
-        label_smoothing=0.0,
-        pad_id=tok.pad_id,
-        bos_id=tok.bos_id,
-        eos_id=tok.eos_id,
-    )
-    model = Seq2SeqTransformer(cfg)
-    batch = collate(encode_pairs(tok, [Pair(s, e, lang, "tatoeba") for lang, s, e in PAIRS]), cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(steps):
-        _, loss = model(*batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    config = {"version": "test-0", "languages": tok.languages}
-    return Translator(model, tok, config, int8=False)  # float32: the reference
+    return overfit_translator([Pair(s, e, lang, "tatoeba") for lang, s, e in PAIRS], steps=steps)
 
 
 @pytest.fixture(scope="module")
