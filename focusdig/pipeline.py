@@ -63,14 +63,17 @@ def _load(
     """The loaded model of a registry row (any backend; files checked), once per process.
     ``explanation``: a classifier's preferred word-level explanation (None: the model's
     default; a backend without it keeps its own, see ``preferred_explanation``)."""
-    if model.kind != "classifier":
+    if model.kind == "classifier":  # the key names what is loaded: one copy per explanation
+        from focusdig.classifier.artifacts import preferred_explanation
+
+        explanation = preferred_explanation(model.path, explanation)
+    else:
         explanation = None
     key = (model.kind, model.version, device, precision, explanation)
     with _models_lock:
         if key not in _models:
             if model.kind == "classifier":
                 from focusdig.classifier import Classifier
-                from focusdig.classifier.artifacts import preferred_explanation
 
                 _models[key] = Classifier.load(
                     model.path,
@@ -78,7 +81,7 @@ def _load(
                     precision=precision,
                     manifest=model.manifest,
                     version=model.version,
-                    explanation=preferred_explanation(model.path, explanation),
+                    explanation=explanation,
                     int8=None,  # int8 on the CPU under "auto" (focusdig.precision)
                 )
             else:

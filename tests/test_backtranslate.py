@@ -9,7 +9,7 @@ import torch
 from conftest import overfit_translator
 
 from focusdig.translator import Translator
-from focusdig.translator.backtranslate import english_lines, translate_english, usable
+from focusdig.translator.backtranslate import english_lines, usable
 from focusdig.translator.data import Pair, read_synthetic
 from focusdig.translator.generate import greedy_search
 from focusdig.translator.tokenizer import SubwordTokenizer
@@ -37,14 +37,14 @@ def test_one_model_translates_both_ways(bidirectional):
     assert [t.text for t in out] == [p.en for p in PAIRS]
     for lang in ("fr", "de", "zh"):
         mine = [p for p in PAIRS if p.lang == lang]
-        assert translate_english(bidirectional, [p.en for p in mine], lang) == [p.src for p in mine]
+        assert bidirectional.back_translate([p.en for p in mine], lang) == [p.src for p in mine]
 
 
 def test_the_language_tag_chooses_the_output_language(bidirectional):
     """The forced tag, not the English, decides: the same sentence asked for in German and in
     French gives two different outputs (a tiny model cannot translate it, but it must obey)."""
-    german = translate_english(bidirectional, ["The market is up."], "de")
-    french = translate_english(bidirectional, ["The market is up."], "fr")
+    german = bidirectional.back_translate(["The market is up."], "de")
+    french = bidirectional.back_translate(["The market is up."], "fr")
     assert french == ["Le marché est en hausse."]
     assert german != french
 
@@ -81,6 +81,7 @@ def test_english_lines_are_deterministic_filtered_and_in_shares(tmp_path):
                 f.write(f"{stem} stocks rose {i} points today\n")
             f.write("too short\n")
             f.write("UNK said the quarter went well overall\n")
+            f.write("UNKNOWN buyers lifted the index today\n")
     sources = {"reuters_ding2014": 0.6, "kaggle_x": 0.4}
     excluded = "Reuters says stocks rose 7 points today"
     lines = english_lines(tmp_path, 20, sources=sources, exclude={excluded}, seed=1)
@@ -88,7 +89,13 @@ def test_english_lines_are_deterministic_filtered_and_in_shares(tmp_path):
     assert len(lines) == len(set(lines)) == 20
     assert sum(x.startswith("Reuters") for x in lines) == 12
     assert excluded not in lines
-    assert not any("UNK" in x or x == "too short" for x in lines)
+    assert not any(x.startswith("UNK ") or x == "too short" for x in lines)
+    # 51 usable lines in the first file (the UNKNOWN one too), the share 0.6 of 85: all of them
+    everything = english_lines(tmp_path, 85, sources=sources, seed=1)
+    assert "UNKNOWN buyers lifted the index today" in everything
+    assert len(set(everything)) == 85  # the UNKNOWN line is in both files: taken once
+    with pytest.raises(ValueError, match="reuters_ding2014: 51 usable lines, 52 wanted"):
+        english_lines(tmp_path, 86, sources=sources, seed=1)
 
 
 def test_degenerate_back_translations_are_dropped():
@@ -115,3 +122,33 @@ def test_translating_into_english_never_writes_a_language_tag(bidirectional):
     assert bidirectional.translate(["The market is up."], src_lang="fr")[0].text != (
         "Le marché est en hausse."
     )
+
+
+def test_forced_prefixes_survive_rows_that_finish_early(bidirectional):
+    """Each row's own prefix (2 tokens here) is forced while the batch shrinks as rows end;
+    a cap that leaves no room for the prefix and </s> is refused."""
+    tok, cfg = bidirectional.tokenizer, bidirectional.model.config
+    texts = ["Profit rises.", "The central bank cuts its rates.", "Oil prices fall."]
+    langs = ["de", "fr", "zh"]
+    rows = [
+        [tok.lang_id(lang), *ids, cfg.eos_id]
+        for lang, ids in zip(langs, tok.encode_batch(texts), strict=True)
+    ]
+    src = torch.full((3, max(map(len, rows))), cfg.pad_id)
+    for i, r in enumerate(rows):
+        src[i, : len(r)] = torch.tensor(r)
+    first = [tok.encode_batch([p.src])[0][0] for p in (PAIRS[3], PAIRS[1], PAIRS[4])]
+    prefix = torch.tensor([[tok.lang_id(lang), f] for lang, f in zip(langs, first, strict=True)])
+    caps = torch.tensor([20, 30, 20])
+    batched = greedy_search(bidirectional.model, src, caps, prefix=prefix)
+    for i, hyp in enumerate(batched):
+        assert hyp.ids[:2] == prefix[i].tolist()
+        alone = greedy_search(
+            bidirectional.model,
+            src[i : i + 1, : len(rows[i])],
+            caps[i : i + 1],
+            prefix=prefix[i : i + 1],
+        )[0]
+        assert alone.ids == hyp.ids and abs(alone.score - hyp.score) < 1e-4
+    with pytest.raises(ValueError, match="room for its prefix"):
+        greedy_search(bidirectional.model, src, torch.tensor([2, 30, 20]), prefix=prefix)

@@ -88,8 +88,8 @@ def test_finbert_labels_are_mapped_and_explained_with_whole_words(finbert_dir, e
     with pytest.raises(ValueError, match="unknown explanation 'flow'"):
         Classifier.load(finbert_dir, explanation="flow")
     # FOCUSDIG_EXPLANATION is a preference for focusdig's model: this one keeps its own
-    assert preferred_explanation(finbert_dir, "flow") is None
-    assert preferred_explanation(finbert_dir, "pooling") is None
+    assert preferred_explanation(finbert_dir, "flow") == "rollout"  # its default
+    assert preferred_explanation(finbert_dir, "pooling") == "rollout"
 
 
 def test_rollout_and_cls_attention_are_computed_from_every_layer():
@@ -320,7 +320,7 @@ def test_encoder_is_fine_tuned_with_our_head_and_retrained(
     assert clf.model.explanation == "pooling"  # its only one
     with pytest.raises(ValueError, match="unknown explanation 'flow' for a hf-encoder model"):
         Classifier.load(path, explanation="flow")
-    assert preferred_explanation(path, "flow") is None
+    assert preferred_explanation(path, "flow") == "pooling"
     assert preferred_explanation(path, "pooling") == "pooling"
     text = "Company 7 reported zorblax results in quarter 2."
     assert_whole_words(text, clf.predict([text], top_k=3)[0].top_tokens)

@@ -94,6 +94,9 @@ def test_the_explanation_setting_weights_the_stored_words_and_is_recorded(
     run("score")
     _, classifier = pipeline.load_champion(champion_db, "classifier", explanation=setting)
     assert classifier.model.explanation == expected
+    # one loaded copy per explanation actually used: no setting and its default are the same
+    _, again = pipeline.load_champion(champion_db, "classifier", explanation=expected)
+    assert again is classifier
     other = Classifier.load(
         classifier.path, explanation="flow" if expected == "pooling" else "pooling", int8=None
     )
@@ -120,6 +123,9 @@ def test_the_explanation_setting_weights_the_stored_words_and_is_recorded(
 
 def test_export_carries_scores_and_top_tokens(champion_db, tmp_path):
     run("score")
+    with session_scope(champion_db) as session:  # as if stored before revision 0014
+        old = session.scalars(select(Score).order_by(Score.id).limit(1)).one()
+        old.explanation, old_item = None, old.item_id
     out = tmp_path / "scored.jsonl"
     run("export", "--format", "jsonl", "--out", str(out))
     frame = pd.read_json(out, lines=True)
@@ -137,8 +143,9 @@ def test_export_carries_scores_and_top_tokens(champion_db, tmp_path):
     assert list(frame.columns).index("explanation") == list(frame.columns).index("top_tokens") + 1
     scored = frame[frame["label"].notna()]
     assert set(scored["model_version"]) == {"clf-test-1"}
-    assert set(scored["explanation"]) == {"flow"}  # the default model's default
-    assert frame[frame["label"].isna()]["explanation"].isna().all()
+    recorded = scored["item_id"] != old_item
+    assert set(scored[recorded]["explanation"]) == {"flow"}  # the default model's default
+    assert scored[~recorded]["explanation"].isna().all() and (~recorded).sum() == 1
     tokens = json.loads(scored["top_tokens"].iloc[0])
     assert tokens and set(tokens[0]) == {"word", "weight"}
 

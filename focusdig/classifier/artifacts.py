@@ -164,14 +164,13 @@ def backend_explanations(backend: str) -> tuple[str, ...]:
     return EXPLANATIONS
 
 
-def preferred_explanation(path: str | Path, preference: str | None) -> str | None:
+def preferred_explanation(path: str | Path, preference: str | None) -> str:
     """What to load the classifier directory ``path`` with when ``preference`` (the pipeline's
-    ``FOCUSDIG_EXPLANATION``: flow or pooling, for focusdig's compact model) is wanted: the
-    preference where the directory's backend has it, else None (the backend's own default, e.g.
-    attention rollout for a Hugging Face classification model). Checks nothing itself."""
-    if preference is None:
-        return None
-    return preference if preference in backend_explanations(describe(path).backend) else None
+    ``FOCUSDIG_EXPLANATION``: flow or pooling, for focusdig's compact model; None: no
+    preference) is wanted: the preference where the directory's backend has it, else the
+    backend's own default (e.g. attention rollout for a Hugging Face classification model)."""
+    offered = backend_explanations(describe(path).backend)
+    return preference if preference in offered else offered[0]
 
 
 def load_model_dir(

@@ -16,19 +16,17 @@ import argparse
 import gzip
 import json
 import random
-from collections.abc import Sequence
+import re
 from pathlib import Path
 
-import torch
-
-from focusdig.precision import autocast
 from focusdig.translator import data as D
 from focusdig.translator.evaluate import corpus_scores
-from focusdig.translator.generate import NO_REPEAT_NGRAM, greedy_search, max_new_tokens
 from focusdig.translator.translate import Translator
 
 # news-like English first: WMT news (the weak part of the held-out sets) is general news
 DEFAULT_SOURCES = {"reuters_ding2014": 0.7, "kaggle_cnbc_guardian_headlines": 0.3}
+# the earnings calls' placeholder for names ("UNK," "UNKt"), not "UNKNOWN"
+UNK = re.compile(r"\bUNK(?![A-Z])")
 
 
 def english_lines(
@@ -43,56 +41,29 @@ def english_lines(
 ) -> list[str]:
     """`n` distinct fin_corpus lines, drawn from `sources` in the given shares (deterministic).
 
-    Lines in `exclude` (e.g. the English of held-out pairs) and lines outside
-    [min_words, max_words] are skipped; the `UNK` placeholders of the earnings calls too."""
+    Lines in `exclude` (e.g. the English of held-out pairs), lines outside [min_words,
+    max_words] words and lines with the earnings calls' `UNK` placeholder are skipped; a source
+    without enough such lines is a ValueError."""
     root = D.resolve_data_dir(data_dir) / "fin_corpus"
     rng = random.Random(seed)
     out: list[str] = []
-    for name, share in sources.items():
+    taken: set[str] = set(exclude)
+    for k, (name, share) in enumerate(sources.items()):
         with gzip.open(root / f"{name}.txt.gz", "rt", encoding="utf-8") as f:
             lines = [D.clean(line) for line in f]
         rng.shuffle(lines)
-        want = round(n * share) if name != list(sources)[-1] else n - len(out)
-        taken = 0
+        want = n - len(out) if k == len(sources) - 1 else round(n * share)
+        mine = []
         for line in lines:
-            if taken == want:
+            if len(mine) == want:
                 break
             words = len(line.split())
-            if min_words <= words <= max_words and "UNK" not in line and line not in exclude:
-                out.append(line)
-                taken += 1
-    return out
-
-
-@torch.no_grad()
-def translate_english(
-    translator: Translator, texts: Sequence[str], lang: str, *, batch_size: int = 64
-) -> list[str]:
-    """English `texts` -> `lang` with the model's en -> xx direction (greedy, tag forced)."""
-    tok, cfg = translator.tokenizer, translator.model.config
-    tag = tok.lang_id(lang)
-    ids = [x[: translator.max_src_tokens] for x in tok.encode_batch(list(texts))]
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    out = [""] * len(ids)
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
-        rows = [[tag, *ids[i], cfg.eos_id] for i in batch]
-        src = torch.full((len(rows), max(map(len, rows))), cfg.pad_id, dtype=torch.long)
-        for r, row in enumerate(rows):
-            src[r, : len(row)] = torch.tensor(row)
-        caps = torch.tensor([max_new_tokens(len(r) - 2, cfg.max_len - 1) + 1 for r in rows])
-        prefix = torch.full((len(rows), 1), tag, dtype=torch.long)
-        src, caps, prefix = (t.to(translator.device) for t in (src, caps, prefix))
-        with autocast(src.device, translator.autocast_dtype):
-            hyps = greedy_search(
-                translator.model,
-                src,
-                caps,
-                no_repeat_ngram_size=NO_REPEAT_NGRAM,
-                prefix=prefix,
-            )
-        for i, hyp in zip(batch, hyps, strict=True):
-            out[i] = D.clean(tok.decode(hyp.ids))  # decode drops the tag (a special token)
+            if min_words <= words <= max_words and not UNK.search(line) and line not in taken:
+                mine.append(line)
+                taken.add(line)
+        if len(mine) < want:
+            raise ValueError(f"{name}: {len(mine)} usable lines, {want} wanted")
+        out += mine
     return out
 
 
@@ -118,7 +89,7 @@ def evaluate_en_to_xx(translator: Translator, data_dir: str | Path | None) -> di
     scores = {}
     for lang in D.LANGUAGES:
         mine = [p for p in pairs if p.lang == lang]
-        hyps = translate_english(translator, [p.en for p in mine], lang)
+        hyps = translator.back_translate([p.en for p in mine], lang)
         tokenize = "zh" if lang == "zh" else "13a"
         scores[lang] = corpus_scores(hyps, [p.src for p in mine], tokenize=tokenize)
         for origin in sorted({p.origin for p in mine}):
@@ -136,12 +107,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", help="TSV to write (English, synthetic source, language)")
     ap.add_argument("--per-language", type=int, default=8000)
     ap.add_argument("--languages", default=",".join(D.LANGUAGES))
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (decoding uses one)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--evaluate", action="store_true", help="en -> xx BLEU on validation")
     a = ap.parse_args(argv)
     translator = Translator.load(a.model, device="cpu", num_threads=a.threads)
-    torch.set_num_threads(a.threads)  # the translator decodes on one thread unless told
     if a.evaluate:
         print(json.dumps(evaluate_en_to_xx(translator, a.data_dir), indent=2))
     if not a.out:
@@ -157,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     with open(a.out, "w", encoding="utf-8") as f:
         for k, lang in enumerate(langs):  # each language gets its own English lines
             chunk = lines[k :: len(langs)]
-            sources = translate_english(translator, chunk, lang)
+            sources = translator.back_translate(chunk, lang)
             pairs = zip(chunk, sources, strict=True)
             kept = [(en, src) for en, src in pairs if usable(en, src, lang)]
             for en, src in kept:

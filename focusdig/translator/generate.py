@@ -77,10 +77,11 @@ def block_repeated_ngrams(logp: Tensor, tokens: Tensor, n: int) -> Tensor:
 
 def ban_tokens(logp: Tensor, banned: Tensor | None) -> Tensor:
     """Tokens ``banned`` (ids) may never be generated: e.g. the language tags, which a model
-    trained with en -> xx directions writes first when it is about to write de/fr/zh."""
+    trained with en -> xx directions writes first when it is about to write de/fr/zh. In place
+    (``logp`` is each step's own tensor): no (rows, vocabulary) copy per step."""
     if banned is None or banned.numel() == 0:
         return logp
-    return logp.index_fill(1, banned, float("-inf"))
+    return logp.index_fill_(1, banned, float("-inf"))
 
 
 def _force_eos(logp: Tensor, at_cap: Tensor, eos_id: int) -> Tensor:
@@ -121,6 +122,8 @@ def greedy_search(
     of the hypothesis and of its score. `banned`: ids never generated (``ban_tokens``).
     """
     cfg = model.config
+    if prefix is not None and bool((caps <= prefix.size(1)).any()):
+        raise ValueError("every row's length cap must leave room for its prefix and </s>")
     memory, mem_mask = model.encode(src)
     B = src.size(0)
     tokens = torch.full((B, 1), cfg.bos_id, dtype=torch.long, device=src.device)

@@ -524,7 +524,8 @@ def train_translator(args: TrainingArguments) -> Path:
         training_data.append("the same pairs reversed (en -> xx directions, target tagged)")
     training_data += [
         f"back-translated {lang}-en ({n} pairs, x{args.synthetic_upsample}): English side from "
-        "fin_corpus (see ../shared/data/fin_corpus/SOURCES.md), source by this model's en -> xx"
+        "fin_corpus (see ../shared/data/fin_corpus/SOURCES.md), source written by an en -> xx "
+        "model (focusdig.translator.backtranslate)"
         for lang in D.LANGUAGES
         if (n := sum(p.lang == lang for p in synthetic))
     ]

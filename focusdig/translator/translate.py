@@ -323,20 +323,38 @@ class Translator:
         return out
 
     def _decode(
-        self, ids: list[list[int]], langs: list[str], beam_size: int, no_repeat_ngram_size: int
+        self,
+        ids: list[list[int]],
+        langs: list[str],
+        beam_size: int,
+        no_repeat_ngram_size: int,
+        *,
+        into: str | None = None,
     ) -> list[Hypothesis]:
+        """Hypotheses for source rows ``ids`` in ``langs``, into English; with ``into`` (a
+        language) the rows are English and the output is ``into`` (en -> xx: its tag forced
+        first, greedy, no alignment)."""
         cfg = self.model.config
         rows = [
-            [self.tokenizer.lang_id(lang), *x, cfg.eos_id]
+            [self.tokenizer.lang_id(into or lang), *x, cfg.eos_id]
             for x, lang in zip(ids, langs, strict=True)
         ]
         width = max(len(r) for r in rows)
         src = torch.full((len(rows), width), cfg.pad_id, dtype=torch.long)
         for i, r in enumerate(rows):
             src[i, : len(r)] = torch.tensor(r)
-        caps = torch.tensor([max_new_tokens(len(r) - 2, cfg.max_len - 1) for r in rows])
+        extra = int(into is not None)  # room for the forced tag
+        caps = torch.tensor([max_new_tokens(len(r) - 2, cfg.max_len - 1) + extra for r in rows])
         src, caps = src.to(self.device), caps.to(self.device)
         with autocast(src.device, self.autocast_dtype):
+            if into is not None:
+                return greedy_search(
+                    self.model,
+                    src,
+                    caps,
+                    no_repeat_ngram_size=no_repeat_ngram_size,
+                    prefix=src[:, :1],  # the tag
+                )
             if beam_size > 1:
                 return beam_search(
                     self.model,
@@ -426,6 +444,25 @@ class Translator:
             if n:
                 res.confidence = math.exp(total / n)
         return results
+
+    def back_translate(self, texts: list[str], lang: str, batch_size: int = 64) -> list[str]:
+        """English ``texts`` into ``lang`` (one line each), for back-translation: only a model
+        trained with en -> xx directions (``focusdig.translator.trainer``'s ``en_to_xx``) can;
+        others write nonsense. Greedy, repeated 4-grams blocked; no sentence splitting (each
+        text is cut to the model's source window)."""
+        ids = [x[: self.max_src_tokens] for x in self.tokenizer.encode_batch(texts)]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        out = [""] * len(ids)
+        threads = self.cpu_decode_threads if self.device.type == "cpu" else None
+        with torch_threads(threads):
+            for b in range(0, len(order), max(batch_size, 1)):
+                batch = order[b : b + batch_size]
+                hyps = self._decode(
+                    [ids[i] for i in batch], ["en"] * len(batch), 1, NO_REPEAT_NGRAM, into=lang
+                )
+                for i, hyp in zip(batch, hyps, strict=True):
+                    out[i] = " ".join(self.tokenizer.decode(hyp.ids).split())  # tag dropped
+        return out
 
 
 def _separator(gap: str) -> str:
