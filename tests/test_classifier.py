@@ -7,11 +7,13 @@ import json
 import os
 import random
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from focusdig.classifier import (
     ArtifactError,
@@ -28,6 +30,7 @@ from focusdig.classifier.artifacts import preferred_explanation
 from focusdig.classifier.distill import soft_targets
 from focusdig.classifier.model import FLOW_BLOCKS
 from focusdig.classifier.tokenizer import TextEncoder, drop_links, train_tokenizer
+from focusdig.classifier.trainer import get_tokenizer
 from focusdig.precision import autocast_dtype, cpu_has_native_bf16
 
 POS = ["profit rose to a record high", "sales grew strongly", "shares jumped after earnings beat"]
@@ -664,7 +667,6 @@ def test_electra_pretraining_then_fine_tuning(data_dir: Path, tmp_path: Path) ->
     metrics = json.loads((path / "metrics.json").read_text())
     assert metrics["pretraining"]["objective"] == "electra"
     assert metrics["pretraining"]["tokens"] > 0
-    from safetensors.torch import load_file
 
     disc = load_file(str(tmp_path / "work" / "pretrain" / "model.safetensors"))
     shipped = load_file(str(path / "model.safetensors"))
@@ -673,7 +675,6 @@ def test_electra_pretraining_then_fine_tuning(data_dir: Path, tmp_path: Path) ->
 
 
 def test_exported_electra_state_continues_pretraining(data_dir: Path, tmp_path: Path) -> None:
-    from safetensors.torch import load_file
 
     from focusdig.classifier.trainer import export_pretrained, pretrain_only
 
@@ -779,7 +780,6 @@ def test_packed_batch_matches_collate() -> None:
 
 
 def test_soups_average_seeds_and_greedy_never_loses(tmp_path: Path, enc: TextEncoder) -> None:
-    from safetensors.torch import load_file
 
     from focusdig.classifier import load_model_dir
     from focusdig.classifier.sweep import _score, save_soup, soups
@@ -859,3 +859,50 @@ def test_distilled_student_from_teacher_and_baseline(data_dir: Path, tmp_path: P
         " on 300 unlabeled fin_corpus lines (a)" in (student / "MODEL_CARD.md").read_text()
     )
     assert Classifier.load(student).predict(["profit rose"])[0].label in D.LABELS
+
+
+def test_word_vectors_are_deterministic_rescaled_and_cover_the_corpus():
+    from focusdig.classifier.wordvectors import EMBEDDING_STD, train_word_vectors
+
+    enc = tiny_encoder()
+    texts = (POS + NEG + NEU) * 10
+    vectors, found = train_word_vectors(enc, texts, 16, epochs=2, seed=3)
+    again, found_again = train_word_vectors(enc, texts, 16, epochs=2, seed=3)
+    assert torch.equal(vectors, again) and torch.equal(found, found_again)
+    seen = {i for e in enc.encode_batch(texts) for i in e.ids}
+    assert set(found.nonzero()[:, 0].tolist()) == seen  # every token seen twice or more
+    assert not vectors[~found].any()
+    assert abs(float(vectors[found].std()) - EMBEDDING_STD) < 1e-4
+    with pytest.raises(ValueError, match="no text"):
+        train_word_vectors(enc, [], 16)
+
+
+def test_embedding_init_sets_the_rows_with_vectors_and_refuses_a_mismatch(tmp_path):
+    from focusdig.classifier.wordvectors import init_embeddings, save_vectors
+
+    vectors, found = torch.randn(10, 4), torch.tensor([True, False] * 5)
+    save_vectors(tmp_path / "v.safetensors", vectors, found, {})
+    embedding = torch.nn.Embedding(10, 4)
+    before = embedding.weight.detach().clone()
+    assert init_embeddings(embedding, tmp_path / "v.safetensors") == 5
+    assert torch.equal(embedding.weight[found], vectors[found])
+    assert torch.equal(embedding.weight[~found], before[~found])
+    with pytest.raises(ValueError, match="do not fit the embeddings"):
+        init_embeddings(torch.nn.Embedding(10, 8), tmp_path / "v.safetensors")
+
+
+def test_trainer_starts_a_new_model_from_the_word_vectors(tmp_path, data_dir):
+    from focusdig.classifier.wordvectors import save_vectors, train_word_vectors
+
+    args = tiny_args(tmp_path, data_dir, pretrain_minutes=0, epochs=1, lr=0.0, version="wv")
+    get_tokenizer(args, [ex.text for ex in D.load_splits(data_dir)["train"]])  # -> work dir
+    enc = TextEncoder.from_file(tmp_path / "work" / "tokenizer.json")
+    vectors, found = train_word_vectors(enc, (POS + NEG + NEU) * 10, 32, epochs=1)
+    save_vectors(tmp_path / "v.safetensors", vectors, found, {})
+    path = train_classifier(replace(args, embedding_init=str(tmp_path / "v.safetensors")))
+    weights = load_file(str(path / "model.safetensors"))["encoder.tok_emb.weight"].float()
+    torch.testing.assert_close(weights[found], vectors[found], atol=1e-4, rtol=1e-2)  # lr 0
+    with pytest.raises(ValueError, match="embedding_init starts a new model"):
+        train_classifier(
+            replace(args, embedding_init=str(tmp_path / "v.safetensors"), init_from=str(path))
+        )

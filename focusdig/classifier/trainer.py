@@ -34,6 +34,7 @@ from focusdig.classifier.electra import ElectraConfig, ElectraPretrainer
 from focusdig.classifier.model import ClassifierConfig, SentimentClassifier, attention_entropy
 from focusdig.classifier.targets import add_targeted_splits, enable_targets, encode_examples
 from focusdig.classifier.tokenizer import TextEncoder, drop_links, train_tokenizer
+from focusdig.classifier.wordvectors import init_embeddings
 from focusdig.precision import cpu_has_native_bf16, default_device
 
 
@@ -65,6 +66,9 @@ class TrainingArguments:
     checkpoint_minutes: float = 5.0
     resume: bool = False
     init_from: str | None = None  # pretraining checkpoint dir to fine-tune from
+    # word vectors (focusdig.classifier.wordvectors) copied into the token embeddings of a new
+    # model, before pretraining and fine-tuning (not with init_from / pretrain_init)
+    embedding_init: str | None = None
     # fine-tuning
     epochs: int = 10
     batch_size: int = 32
@@ -633,6 +637,11 @@ def train_classifier(args: TrainingArguments, graceful_stop: bool = False) -> Pa
     cfg = make_config(args, enc)
     model = SentimentClassifier(cfg).to(device)
     log(f"model: {model.num_params() / 1e6:.2f}M params (excluding MLM head)")
+    if args.embedding_init:
+        if args.init_from or args.pretrain_init:
+            raise ValueError("embedding_init starts a new model: not with init_from/pretrain_init")
+        n = init_embeddings(model.encoder.tok_emb, args.embedding_init)
+        log(f"{n} token embeddings from {args.embedding_init}")
     pretrained = None
     if args.init_from:
         pretrained = Path(args.init_from)
