@@ -145,3 +145,10 @@ def test_a_step_run_in_two_passes_never_overflows_its_progress_bar(monkeypatch):
         score, language = made[0].tasks
         assert (score.completed, score.total) == (8, 8)
         assert (language.completed, language.total) == (7, None)
+
+
+def test_a_bad_setting_ends_the_command_with_one_line(database_url, monkeypatch):
+    monkeypatch.setenv("FOCUSDIG_EXPLANATION", "rollout")  # a Hugging Face model's, not ours
+    result = run("sources", "list", code=2)
+    assert "FOCUSDIG_EXPLANATION" in result.output and "rollout" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) <= 2

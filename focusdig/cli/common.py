@@ -39,9 +39,17 @@ def _add_samples(engine: Engine) -> None:
         register_samples(session)
 
 
+def load_settings() -> Settings:
+    """Settings from the environment; a bad value ends the command with a one-line error."""
+    try:
+        return Settings.from_env()
+    except ValueError as exc:
+        raise fail(f"bad setting: {exc}") from None
+
+
 def open_db(samples: bool = True) -> tuple[Settings, Engine]:
     """Settings and the migrated database; a fresh database gets the bundled sample sources."""
-    settings = Settings.from_env()
+    settings = load_settings()
     return settings, get_engine(settings, on_create=_add_samples if samples else None)
 
 
@@ -102,7 +110,7 @@ def load_classifier(model: Path | None):
     from focusdig.classifier import Classifier
     from focusdig.classifier.artifacts import preferred_explanation
 
-    settings = Settings.from_env()
+    settings = load_settings()
     try:
         path, manifest, version = _registered("classifier", model)
         return Classifier.load(
@@ -136,7 +144,7 @@ def load_translator(model: Path | None, language: str | None = None):
     from focusdig.registry import RegistryError, artifact_dir, champion, registered_manifest
     from focusdig.translator import Translator
 
-    precision = Settings.from_env().precision
+    precision = load_settings().precision
     try:
         if model is not None:
             path, manifest, _ = _registered("translator", model)

@@ -18,12 +18,12 @@ from focusdig.cli.common import (
     console,
     fail,
     load_classifier,
+    load_settings,
     load_translator,
     open_db,
     plain,
 )
 from focusdig.database import session_scope
-from focusdig.settings import Settings
 
 train_app = typer.Typer(help="Train models on the data directory.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
@@ -158,7 +158,7 @@ def train_classifier_command(
     from focusdig.artifacts import ArtifactError
     from focusdig.classifier.trainer import TrainingArguments, train_classifier
 
-    settings = Settings.from_env()
+    settings = load_settings()
     overrides = json.loads(config.read_text("utf-8")) if config else {}
     overrides.setdefault("data_dir", str(settings.data_dir))
     overrides.setdefault("out_dir", str(out or settings.models_dir / "classifier"))
