@@ -4,6 +4,7 @@ to run every database test on PostgreSQL too; `.ci/run` does."""
 
 from __future__ import annotations
 
+import gzip
 import os
 import sys
 import tempfile
@@ -179,6 +180,22 @@ def overfit_translator(pairs, *, steps: int = 300, en_to_xx: bool = False):
     model.eval()
     config = {"version": "test-0", "languages": tok.languages}
     return Translator(model, tok, config, int8=False)  # float32: the reference
+
+
+def write_translator_data_dir(root, pairs, copies: int = 30, news: int = 5) -> None:
+    """A data directory shaped like ../shared/data for the translator: per language, each of
+    ``pairs`` ((lang, source, English)) ``copies`` times, numbered, as Tatoeba, and the first
+    ``news`` of those lines as WMT news."""
+    (root / "mt").mkdir(parents=True)
+    (root / "mt_news").mkdir()
+    lines = {lang: [] for lang in ("zh", "fr", "de")}
+    for i in range(copies):
+        for lang, s, e in pairs:
+            lines[lang].append(f"{e} ({i})\t{s} ({i})\tCC-BY 2.0 (France) Attribution: x")
+    for lang, name in (("zh", "cmn.txt"), ("fr", "fra_76k.txt"), ("de", "deu_50k.txt")):
+        (root / "mt" / name).write_text("\n".join(lines[lang]) + "\n")
+        with gzip.open(root / "mt_news" / f"{lang}-en.tsv.gz", "wt") as f:
+            f.write("\n".join(x.rsplit("\t", 1)[0] for x in lines[lang][:news]) + "\n")
 
 
 @pytest.fixture(scope="session")

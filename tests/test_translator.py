@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import gzip
 import json
 import math
 import os
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import overfit_translator
+from conftest import overfit_translator, write_translator_data_dir
 
 from focusdig.classifier.artifacts import ArtifactError
 from focusdig.translator import Translator
@@ -238,21 +237,8 @@ def test_french_sentences_do_not_import_spacy_french():
     assert done.stdout.strip() == "[(0, 18), (19, 29)] False"
 
 
-def _write_data_dir(root):
-    (root / "mt").mkdir(parents=True)
-    (root / "mt_news").mkdir()
-    lines = {lang: [] for lang in ("zh", "fr", "de")}
-    for i in range(30):
-        for lang, s, e in PAIRS:
-            lines[lang].append(f"{e} ({i})\t{s} ({i})\tCC-BY 2.0 (France) Attribution: x")
-    for lang, name in (("zh", "cmn.txt"), ("fr", "fra_76k.txt"), ("de", "deu_50k.txt")):
-        (root / "mt" / name).write_text("\n".join(lines[lang]) + "\n")
-        with gzip.open(root / "mt_news" / f"{lang}-en.tsv.gz", "wt") as f:
-            f.write("\n".join(x.rsplit("\t", 1)[0] for x in lines[lang][:5]) + "\n")
-
-
 def test_trainer_smoke_and_resume(tmp_path):
-    _write_data_dir(tmp_path / "data")
+    write_translator_data_dir(tmp_path / "data", PAIRS)
     common = dict(
         out_dir=str(tmp_path / "models"),
         work_dir=str(tmp_path / "work"),
@@ -304,7 +290,7 @@ def test_trainer_extends_from_the_stable_checkpoint(tmp_path, monkeypatch):
 
     clock = iter(1000.0 + 0.01 * i for i in range(10**7))  # 10 ms per reading, on any machine
     monkeypatch.setattr(trainer, "time", types.SimpleNamespace(time=lambda: next(clock)))
-    _write_data_dir(tmp_path / "data")
+    write_translator_data_dir(tmp_path / "data", PAIRS)
     work = tmp_path / "work"
     common = dict(
         out_dir=str(tmp_path / "models"),

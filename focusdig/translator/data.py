@@ -29,7 +29,10 @@ class Pair:
     src: str
     en: str
     lang: str
-    origin: str  # "tatoeba" | "news" | "bt" (back-translated)
+    origin: str  # "tatoeba" | "news" | "bt" (back-translated) | "kd" (teacher's English)
+
+
+SYNTHETIC_ORIGINS = ("bt", "kd")
 
 
 def resolve_data_dir(data_dir: str | Path | None) -> Path:
@@ -58,14 +61,27 @@ def read_tsv(path: Path) -> Iterator[tuple[str, str]]:
 
 
 def read_synthetic(path: str | Path) -> list[Pair]:
-    """Back-translated pairs from `English<TAB>source<TAB>language` lines (origin "bt")."""
+    """Synthetic pairs from `English<TAB>source<TAB>language[<TAB>origin]` lines: origin "bt"
+    (the default: a back-translated source, `focusdig.translator.backtranslate`) or "kd" (a
+    real source, the English a teacher wrote, `focusdig.translator.distill`)."""
     pairs = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             cols = line.rstrip("\n").split("\t")
-            if len(cols) != 3 or cols[2] not in LANGUAGES or not cols[0] or not cols[1]:
-                raise ValueError(f"{path}:{n}: expected English<TAB>source<TAB>one of {LANGUAGES}")
-            pairs.append(Pair(clean(cols[1]), clean(cols[0]), cols[2], "bt"))
+            if len(cols) == 3:
+                cols.append("bt")
+            if (
+                len(cols) != 4
+                or cols[2] not in LANGUAGES
+                or cols[3] not in SYNTHETIC_ORIGINS
+                or not cols[0]
+                or not cols[1]
+            ):
+                raise ValueError(
+                    f"{path}:{n}: expected English<TAB>source<TAB>one of {LANGUAGES}"
+                    f"[<TAB>one of {SYNTHETIC_ORIGINS}]"
+                )
+            pairs.append(Pair(clean(cols[1]), clean(cols[0]), cols[2], cols[3]))
     return pairs
 
 

@@ -58,8 +58,9 @@ class TrainingArguments:
     # also train the en -> xx directions on every training pair, reversed (the target starts
     # with the language tag), so that the same model can back-translate English text
     en_to_xx: bool = False
-    # back-translated pairs (`focusdig.translator.backtranslate` TSV files: English, synthetic
-    # source, language), trained as xx -> en only, each repeated `synthetic_upsample` times
+    # synthetic pairs (TSV files of `focusdig.translator.backtranslate`: a synthetic source,
+    # or `focusdig.translator.distill`: a teacher's English), trained as xx -> en only, each
+    # repeated `synthetic_upsample` times
     synthetic: list = field(default_factory=list)
     synthetic_upsample: int = 1
     lr: float = 1e-3
@@ -157,18 +158,22 @@ def build_training_set(
     args: TrainingArguments, tok: SubwordTokenizer, pairs: list[D.Pair]
 ) -> list[tuple[list[int], list[int]]]:
     """Encode, length/ratio-filter and upsample the training pairs (and their reverses,
-    with `args.en_to_xx`); back-translated pairs (origin "bt") go xx -> en only."""
+    with `args.en_to_xx`); synthetic pairs (origin "bt" or "kd") go xx -> en only."""
     directions = [False, True] if args.en_to_xx else [False]
     out = []
     for reverse in directions:
-        kept = [p for p in pairs if not (reverse and p.origin == "bt")]
+        kept = [p for p in pairs if not (reverse and p.origin in D.SYNTHETIC_ORIGINS)]
         for p, (s, t) in zip(kept, encode_pairs(tok, kept, en_to_xx=reverse), strict=True):
             ls, lt = len(s) - 2, len(t) - int(reverse)
             if not (1 <= ls <= args.max_len and 1 <= lt <= args.max_len):
                 continue
             if max(ls, lt) > args.max_ratio * min(ls, lt) + 5:
                 continue
-            upsample = {"news": args.news_upsample, "bt": args.synthetic_upsample}
+            upsample = {
+                "news": args.news_upsample,
+                "bt": args.synthetic_upsample,
+                "kd": args.synthetic_upsample,
+            }
             out += [(s, t)] * (upsample.get(p.origin, 1) * args.lang_upsample.get(p.lang, 1))
     return out
 
@@ -349,7 +354,7 @@ def train_translator(args: TrainingArguments) -> Path:
     log(f"vocabulary {tok.vocab_size}")
     synthetic = [pair for path in args.synthetic for pair in D.read_synthetic(path)]
     if synthetic:
-        log(f"back-translated pairs: {len(synthetic)} from {len(args.synthetic)} files")
+        log(f"synthetic pairs: {len(synthetic)} from {len(args.synthetic)} files")
     train = build_training_set(args, tok, splits["train"] + synthetic)
     valid = encode_pairs(tok, splits["valid"])
     bleu_pairs = [
@@ -527,7 +532,13 @@ def train_translator(args: TrainingArguments) -> Path:
         "fin_corpus (see ../shared/data/fin_corpus/SOURCES.md), source written by an en -> xx "
         "model (focusdig.translator.backtranslate)"
         for lang in D.LANGUAGES
-        if (n := sum(p.lang == lang for p in synthetic))
+        if (n := sum(p.lang == lang and p.origin == "bt" for p in synthetic))
+    ] + [
+        f"distilled {lang}-en ({n} pairs, x{args.synthetic_upsample}): sources from the "
+        "training pairs above, English written by a teacher's beam search "
+        "(focusdig.translator.distill)"
+        for lang in D.LANGUAGES
+        if (n := sum(p.lang == lang and p.origin == "kd" for p in synthetic))
     ]
     path = save_model_dir(
         Path(args.out_dir) / state["version"],
