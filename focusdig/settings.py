@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from focusdig.alerts.detect import Thresholds
@@ -28,11 +28,8 @@ def alert_thresholds_from_env(env: dict[str, str]) -> Thresholds:
     """The alert thresholds, each default replaced by its ``FOCUSDIG_ALERT_*`` variable."""
     values = {}
     for name, (variable, kind) in ALERT_THRESHOLDS_ENV.items():
-        if env.get(variable):
-            try:
-                values[name] = kind(env[variable])
-            except ValueError:
-                raise ValueError(f"{variable}: not a number: {env[variable]!r}") from None
+        if (value := _number(env, variable, kind, None)) is not None:
+            values[name] = value
     try:
         return Thresholds(**values)
     except ValueError as exc:
@@ -57,6 +54,19 @@ def _default_home() -> Path:
     """Per-user state directory: $XDG_DATA_HOME/focusdig or ~/.local/share/focusdig."""
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "focusdig"
+
+
+def _number(env: dict[str, str], name: str, kind: type, default):
+    """``kind`` (int or float) from the environment variable ``name``; unset or empty:
+    ``default``. A value that is not one raises ValueError naming the variable."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise ValueError(f"{name} must be {what}, got {raw!r}") from None
 
 
 def _unit_interval(env: dict[str, str], name: str) -> float:
@@ -168,15 +178,14 @@ class Settings:
         home = Path(env.get("FOCUSDIG_HOME") or _default_home()).expanduser()
         database_url = env.get("FOCUSDIG_DATABASE_URL") or f"sqlite:///{home / 'focusdig.db'}"
         data_dir = Path(env.get("FOCUSDIG_DATA_DIR") or home / "data").expanduser()
-        limits = FetchLimits()
-        if "FOCUSDIG_FETCH_TIMEOUT" in env:
-            limits = replace(limits, read_timeout=float(env["FOCUSDIG_FETCH_TIMEOUT"]))
-        if "FOCUSDIG_FETCH_MAX_BYTES" in env:
-            limits = replace(limits, max_bytes=int(env["FOCUSDIG_FETCH_MAX_BYTES"]))
-        if "FOCUSDIG_FETCH_DEADLINE" in env:
-            limits = replace(limits, deadline=float(env["FOCUSDIG_FETCH_DEADLINE"]))
-        workers = int(env.get("FOCUSDIG_FETCH_WORKERS", "8"))
-        rescore_days = int(env.get("FOCUSDIG_RESCORE_DAYS", "0"))
+        defaults = FetchLimits()
+        limits = FetchLimits(
+            read_timeout=_number(env, "FOCUSDIG_FETCH_TIMEOUT", float, defaults.read_timeout),
+            max_bytes=_number(env, "FOCUSDIG_FETCH_MAX_BYTES", int, defaults.max_bytes),
+            deadline=_number(env, "FOCUSDIG_FETCH_DEADLINE", float, defaults.deadline),
+        )
+        workers = _number(env, "FOCUSDIG_FETCH_WORKERS", int, 8)
+        rescore_days = _number(env, "FOCUSDIG_RESCORE_DAYS", int, 0)
         return cls(
             home,
             database_url,
@@ -184,12 +193,12 @@ class Settings:
             limits,
             max(1, workers),
             max(0, rescore_days),
-            max(0, int(env.get("FOCUSDIG_FETCH_RETRIES", "2"))),
-            max(0.0, float(env.get("FOCUSDIG_FETCH_BACKOFF", "2.0"))),
+            max(0, _number(env, "FOCUSDIG_FETCH_RETRIES", int, 2)),
+            max(0.0, _number(env, "FOCUSDIG_FETCH_BACKOFF", float, 2.0)),
             env.get("FOCUSDIG_PRECISION", "auto"),
             explanation=_explanation(env, "FOCUSDIG_EXPLANATION"),
             api_token=env.get("FOCUSDIG_API_TOKEN") or None,
-            entity_backfill_days=max(0, int(env.get("FOCUSDIG_ENTITY_BACKFILL_DAYS", "30"))),
+            entity_backfill_days=max(0, _number(env, "FOCUSDIG_ENTITY_BACKFILL_DAYS", int, 30)),
             network_policy=NetworkPolicy.from_env(env),
             alert_webhooks=tuple(
                 url.strip()
@@ -197,9 +206,9 @@ class Settings:
                 if url.strip()
             ),
             alert_secret=env.get("FOCUSDIG_ALERT_SECRET") or None,
-            alert_timeout=max(0.1, float(env.get("FOCUSDIG_ALERT_TIMEOUT", "10"))),
-            alert_retries=max(0, int(env.get("FOCUSDIG_ALERT_RETRIES", "2"))),
-            alert_backoff=max(0.0, float(env.get("FOCUSDIG_ALERT_BACKOFF", "1.0"))),
+            alert_timeout=max(0.1, _number(env, "FOCUSDIG_ALERT_TIMEOUT", float, 10)),
+            alert_retries=max(0, _number(env, "FOCUSDIG_ALERT_RETRIES", int, 2)),
+            alert_backoff=max(0.0, _number(env, "FOCUSDIG_ALERT_BACKOFF", float, 1.0)),
             alert_thresholds=alert_thresholds_from_env(env),
             min_translation_confidence=_unit_interval(env, "FOCUSDIG_MIN_TRANSLATION_CONFIDENCE"),
             translation_beam=_beam_size(env, "FOCUSDIG_TRANSLATION_BEAM"),
