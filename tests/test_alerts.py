@@ -198,6 +198,7 @@ def add_history(
                     "prob_negative": 0.2,
                     "prob_neutral": 0.6,
                     "prob_positive": 0.2,
+                    "explanation": "flow",
                 }
                 for item_id, s in zip(item_ids, scores, strict=True)
             ],
@@ -295,6 +296,7 @@ def test_one_shift_makes_exactly_one_alert_delivered_once(database_url, receiver
     scores = [i["score"] for i in alert["items"]]
     assert scores == sorted(scores) and scores[0] < -0.3  # the most negative first
     assert alert["items"][0]["top_words"][0] == {"word": "profit", "weight": 0.6}
+    assert alert["items"][0]["explanation"] == "flow"  # how those words were weighted
     assert alert["delivered_at"] is not None and report.delivery.delivered == 1
 
     [(headers, body)] = receiver.posts
@@ -582,6 +584,7 @@ def test_api_and_overview_show_alerts_as_text(database_url, monkeypatch):
     assert listed["id"] == alert["id"] and listed["subject"] == hostile
     assert listed["delivered_at"] is None and listed["pending_deliveries"] == 0
     assert listed["items"][0]["title"].startswith("<img") and listed["items"][0]["top_words"]
+    assert listed["items"][0]["explanation"] == "flow"
     assert client.get("/api/alerts", params={"days": 0}).status_code == 422
     assert client.get("/api/alerts", params={"subject_kind": "entity"}).json() == []
     assert len(client.get("/api/alerts", params={"subject": hostile}).json()) == 1
@@ -632,6 +635,7 @@ def add_entity_history(engine, name: str, source: str, events, drivers=("guidanc
                     prob_neutral=0.4,
                     prob_positive=0.3,
                     top_tokens=[{"word": w, "weight": 0.5, "start": 0, "end": 1} for w in drivers],
+                    explanation="pooling",
                 )
             )
         session.flush()
@@ -664,6 +668,7 @@ def test_entities_alert_like_sources_from_their_mentions(database_url):
     assert (alert["kind"], alert["direction"]) == ("sentiment_shift", "negative")
     assert alert["items"][0]["source"] == "acme-wire" and alert["items"][0]["score"] < -0.3
     assert [w["word"] for w in alert["items"][0]["top_words"]] == ["guidance", "cut"]
+    assert alert["items"][0]["explanation"] == "pooling"  # the entity score's, not the item's
     with session_scope(engine) as session:
         stored = session.scalar(select(Alert))
         assert stored.entity_id is not None and stored.source_id is None

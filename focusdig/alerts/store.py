@@ -214,10 +214,16 @@ def _top_words(session: Session, item_ids: list[int]) -> dict[int, list[dict]]:
 
 def _entity_scores(
     session: Session, entity_id: int, item_ids: list[int]
-) -> dict[int, tuple[float, list[dict]]]:
-    """Each item's newest score toward the entity, with that score's top words."""
+) -> dict[int, tuple[float, list[dict], str | None]]:
+    """Each item's newest score toward the entity, with that score's top words and the
+    explanation they come from."""
     rows = session.execute(
-        select(EntityScore.item_id, EntityScore.score, EntityScore.top_tokens).where(
+        select(
+            EntityScore.item_id,
+            EntityScore.score,
+            EntityScore.top_tokens,
+            EntityScore.explanation,
+        ).where(
             EntityScore.entity_id == entity_id,
             EntityScore.item_id.in_(item_ids),
             newest_entity_score(),
@@ -227,18 +233,29 @@ def _entity_scores(
         item_id: (
             score,
             [{"word": t["word"], "weight": round(t["weight"], 4)} for t in tokens[:TOP_WORDS]],
+            explanation,
         )
-        for item_id, score, tokens in rows
+        for item_id, score, tokens, explanation in rows
     }
 
 
 def driver_items(session: Session, subject: Subject, item_ids: list[int]) -> list[dict]:
-    """Title, link, time, score and top words of each item, in the given order: the item's
-    newest score for a source, its newest score toward the entity for an entity."""
+    """Title, link, time, score, top words and their explanation (e.g. "flow") of each item,
+    in the given order: the item's newest score for a source, its newest score toward the
+    entity for an entity."""
     if not item_ids:
         return []
     rows = session.execute(
-        select(Item.id, Source.name, Item.title, Item.text, Item.url, item_time, Score.score)
+        select(
+            Item.id,
+            Source.name,
+            Item.title,
+            Item.text,
+            Item.url,
+            item_time,
+            Score.score,
+            Score.explanation,
+        )
         .join(Source, Source.id == Item.source_id)
         .outerjoin(Score, (Score.item_id == Item.id) & newest_score())
         .where(Item.id.in_(item_ids))
@@ -248,13 +265,13 @@ def driver_items(session: Session, subject: Subject, item_ids: list[int]) -> lis
         toward = _entity_scores(session, subject.id, item_ids)
     else:
         words = _top_words(session, item_ids)
-        toward = {i: (found[i][6], words.get(i, [])) for i in found}
+        toward = {i: (found[i][6], words.get(i, []), found[i][7]) for i in found}
     drivers = []
     for item_id in item_ids:
         if item_id not in found:
             continue  # removed since it was read
-        _, source, title, text, url, at, _ = found[item_id]
-        score, top_words = toward.get(item_id, (None, []))
+        _, source, title, text, url, at, _, _ = found[item_id]
+        score, top_words, explanation = toward.get(item_id, (None, [], None))
         drivers.append(
             {
                 "id": item_id,
@@ -264,6 +281,7 @@ def driver_items(session: Session, subject: Subject, item_ids: list[int]) -> lis
                 "time": as_utc(at).isoformat(),
                 "score": None if score is None else round(score, 4),
                 "top_words": top_words,
+                "explanation": explanation,
             }
         )
     return drivers

@@ -242,6 +242,9 @@ class AlertItem(BaseModel):
     time: datetime = Field(description="published time, else fetch time")
     score: float | None
     top_words: list[AlertWord]
+    explanation: str | None = Field(
+        None, description="how the top words were weighted (flow, pooling, rollout, cls)"
+    )
 
 
 class AlertOut(BaseModel):
