@@ -11,6 +11,7 @@ from conftest import overfit_translator
 from focusdig.translator import Translator
 from focusdig.translator.backtranslate import english_lines, usable
 from focusdig.translator.data import Pair, read_synthetic
+from focusdig.translator.evaluate import score_hypotheses
 from focusdig.translator.generate import greedy_search
 from focusdig.translator.tokenizer import SubwordTokenizer
 from focusdig.translator.trainer import TrainingArguments, build_training_set
@@ -152,3 +153,16 @@ def test_forced_prefixes_survive_rows_that_finish_early(bidirectional):
         assert alone.ids == hyp.ids and abs(alone.score - hyp.score) < 1e-4
     with pytest.raises(ValueError, match="room for its prefix"):
         greedy_search(bidirectional.model, src, torch.tensor([2, 30, 20]), prefix=prefix)
+
+
+def test_en_to_xx_scores_use_the_sources_as_references_and_chinese_tokens():
+    pairs = [
+        Pair("油价大幅下跌", "Oil prices fall sharply", "zh", "news"),
+        Pair("Le marché est en hausse.", "The market is up.", "fr", "news"),
+    ]
+    scores = score_hypotheses(
+        pairs, ["油价大幅下跌了", "Le marché est en hausse."], reference="src"
+    )
+    assert scores["fr"]["bleu"] == 100.0  # against the French source, not the English
+    assert 0 < scores["zh"]["bleu"] < 100  # by character: "13a" would see one unmatched word
+    assert score_hypotheses(pairs[:1], ["油价大幅下跌了"])["zh"]["bleu"] == 0.0

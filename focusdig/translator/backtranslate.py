@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 
 from focusdig.translator import data as D
-from focusdig.translator.evaluate import corpus_scores
+from focusdig.translator.evaluate import score_hypotheses, translate_pairs
 from focusdig.translator.translate import Translator
 
 # news-like English first: WMT news (the weak part of the held-out sets) is general news
@@ -86,18 +86,9 @@ def held_out_english(data_dir: str | Path | None) -> set[str]:
 def evaluate_en_to_xx(translator: Translator, data_dir: str | Path | None) -> dict[str, dict]:
     """BLEU / chrF of en -> xx on the validation pairs, reversed, per language and origin."""
     pairs = D.split_pairs(D.load_pairs(data_dir))["valid"]
-    scores = {}
-    for lang in D.LANGUAGES:
-        mine = [p for p in pairs if p.lang == lang]
-        hyps = translator.back_translate([p.en for p in mine], lang)
-        tokenize = "zh" if lang == "zh" else "13a"
-        scores[lang] = corpus_scores(hyps, [p.src for p in mine], tokenize=tokenize)
-        for origin in sorted({p.origin for p in mine}):
-            idx = [i for i, p in enumerate(mine) if p.origin == origin]
-            scores[f"{lang}/{origin}"] = corpus_scores(
-                [hyps[i] for i in idx], [mine[i].src for i in idx], tokenize=tokenize
-            )
-    return scores
+    english_first = [D.Pair(p.en, p.src, p.lang, p.origin) for p in pairs]
+    hyps = translate_pairs(translator.back_translate, english_first)
+    return score_hypotheses(pairs, hyps, reference="src")
 
 
 def main(argv: list[str] | None = None) -> None:

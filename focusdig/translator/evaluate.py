@@ -67,12 +67,18 @@ def translate_pairs(
     return hyps
 
 
-def score_hypotheses(pairs: Sequence[Pair], hyps: Sequence[str]) -> dict[str, dict]:
-    """BLEU / chrF of ``hyps`` (in pair order) per language and per language/origin."""
-    return {
-        key: corpus_scores([hyps[i] for i in idx], [pairs[i].en for i in idx])
-        for key, idx in language_groups(pairs).items()
-    }
+def score_hypotheses(
+    pairs: Sequence[Pair], hyps: Sequence[str], *, reference: str = "en"
+) -> dict[str, dict]:
+    """BLEU / chrF of ``hyps`` (in pair order) per language and per language/origin, against
+    the pairs' English (``reference`` "en") or, for en -> xx, their sources ("src": Chinese
+    references tokenized as sacrebleu's "zh")."""
+    out = {}
+    for key, idx in language_groups(pairs).items():
+        refs = [getattr(pairs[i], reference) for i in idx]
+        tokenize = "zh" if reference == "src" and key.startswith("zh") else "13a"
+        out[key] = corpus_scores([hyps[i] for i in idx], refs, tokenize=tokenize)
+    return out
 
 
 def evaluate_pairs(
