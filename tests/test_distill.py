@@ -76,3 +76,16 @@ def test_an_unknown_origin_is_rejected_with_its_line_number(tmp_path):
     )
     with pytest.raises(ValueError, match=r"kd\.tsv:2:"):
         read_synthetic(path)
+
+
+def test_synthetic_pairs_with_a_held_out_source_are_never_trained_on(tmp_path):
+    rows = [(p.lang, p.src, p.en) for p in PAIRS]
+    write_translator_data_dir(tmp_path / "data", rows, 300)
+    splits = D.split_pairs(D.load_pairs(tmp_path / "data"))
+    [valid, test, train] = [splits[name][0] for name in ("valid", "test", "train")]
+    path = tmp_path / "kd.tsv"
+    path.write_text(
+        "".join(f"{p.en}\t{p.src}\t{p.lang}\tkd\n" for p in (valid, test, train)), encoding="utf-8"
+    )
+    kept, left_out = D.training_synthetic([path])
+    assert [p.src for p in kept] == [train.src] and left_out == 2

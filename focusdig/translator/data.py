@@ -85,6 +85,14 @@ def read_synthetic(path: str | Path) -> list[Pair]:
     return pairs
 
 
+def training_synthetic(paths: list[str | Path]) -> tuple[list[Pair], int]:
+    """The synthetic pairs of ``paths`` that may be trained on, and how many were left out
+    because their source is held out (a distilled validation or test sentence)."""
+    pairs = [p for path in paths for p in read_synthetic(path)]
+    kept = [p for p in pairs if not held_out(p.src)]
+    return kept, len(pairs) - len(kept)
+
+
 def load_pairs(data_dir: str | Path | None) -> list[Pair]:
     """All pairs of all languages, exact duplicates removed, in file order."""
     root = resolve_data_dir(data_dir)
@@ -104,6 +112,11 @@ def bucket(src: str) -> int:
     return int.from_bytes(hashlib.sha1(key).digest()[:8], "big") % BUCKETS
 
 
+def held_out(src: str) -> bool:
+    """Whether a source sentence belongs to the validation or test buckets."""
+    return bucket(src) < TEST_BUCKETS + VALID_BUCKETS
+
+
 def split_pairs(
     pairs: list[Pair], *, min_words: int = 4, max_test: int = 1000, max_valid: int = 400
 ) -> dict[str, list[Pair]]:
@@ -111,7 +124,7 @@ def split_pairs(
     train, held = [], {"valid": [], "test": []}
     for p in pairs:
         b = bucket(p.src)
-        if b >= TEST_BUCKETS + VALID_BUCKETS:
+        if not held_out(p.src):
             train.append(p)
         elif len(p.en.split()) >= min_words:
             held["test" if b < TEST_BUCKETS else "valid"].append((b, p))

@@ -352,9 +352,12 @@ def train_translator(args: TrainingArguments) -> Path:
         tok = SubwordTokenizer.train(texts(), D.LANGUAGES, args.vocab_size)
         tok.save(tok_path)
     log(f"vocabulary {tok.vocab_size}")
-    synthetic = [pair for path in args.synthetic for pair in D.read_synthetic(path)]
-    if synthetic:
-        log(f"synthetic pairs: {len(synthetic)} from {len(args.synthetic)} files")
+    synthetic, leaked = D.training_synthetic(args.synthetic)
+    if synthetic or leaked:
+        log(
+            f"synthetic pairs: {len(synthetic)} from {len(args.synthetic)} files "
+            f"({leaked} left out: their source is a validation or test sentence)"
+        )
     train = build_training_set(args, tok, splits["train"] + synthetic)
     valid = encode_pairs(tok, splits["valid"])
     bleu_pairs = [
