@@ -115,10 +115,14 @@ def test_the_explanation_setting_weights_the_stored_words_and_is_recorded(
         texts = [t.text if t else item_text(i.kind, i.title, i.text) for i, t in rows]
         words = [sorted(t.word for t in s.tokens) for s in scores]
 
-    def top_words(clf: Classifier) -> list[list[str]]:  # in any order: near-ties may swap
-        return [sorted(t["word"] for t in p.top_tokens) for p in clf.predict(texts)]
+    def agreement(clf: Classifier) -> float:
+        """The share of items whose stored words are ``clf``'s, in any order. Not all: the
+        pipeline's int8 layers quantize activations per batch, and its batches are not these,
+        so a word at a near-tie can differ (1 of 54 items with the shipped models)."""
+        predicted = [sorted(t["word"] for t in p.top_tokens) for p in clf.predict(texts)]
+        return sum(a == b for a, b in zip(words, predicted, strict=True)) / len(words)
 
-    assert words == top_words(classifier) and words != top_words(other)
+    assert agreement(classifier) >= 0.9 and agreement(other) <= 0.8  # measured: 0.98-1, 0.69-0.7
 
 
 def test_export_carries_scores_and_top_tokens(champion_db, tmp_path):

@@ -7,7 +7,7 @@ module decodes training-split sources (never validation or test) with the teache
 `English<TAB>source<TAB>language<TAB>kd` lines, which the trainer's `synthetic` argument
 reads as extra xx -> en pairs:
 
-    python -m focusdig.translator.distill --model models/translator/mt-20261126-2115 \\
+    python -m focusdig.translator.distill --model models/translator/mt-20261127-0820 \\
         --out runs/translator/kd/kd.tsv --groups zh/tatoeba,fr/news,zh/news --beam 4
 
 The output is appended group by group and batch by batch, and a rerun skips the sources
