@@ -596,6 +596,7 @@ def test_api_and_overview_show_alerts_as_text(database_url, monkeypatch):
     assert "negative sentiment shift" in page.text and "not sent (no webhook)" in page.text
     assert hostile not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
     assert "<img src=x" not in page.text and "&lt;img src=x onerror=alert(2)&gt;" in page.text
+    assert '<small title="how the words were weighted">flow</small>' in page.text
 
 
 def add_entity_history(engine, name: str, source: str, events, drivers=("guidance", "cut")):
