@@ -9,7 +9,7 @@ import torch
 from conftest import overfit_translator
 
 from focusdig.translator import Translator
-from focusdig.translator.backtranslate import english_lines, usable
+from focusdig.translator.backtranslate import english_lines, evaluate_en_to_xx, usable
 from focusdig.translator.data import Pair, read_synthetic
 from focusdig.translator.evaluate import score_hypotheses
 from focusdig.translator.generate import greedy_search
@@ -166,3 +166,9 @@ def test_en_to_xx_scores_use_the_sources_as_references_and_chinese_tokens():
     assert scores["fr"]["bleu"] == 100.0  # against the French source, not the English
     assert 0 < scores["zh"]["bleu"] < 100  # by character: "13a" would see one unmatched word
     assert score_hypotheses(pairs[:1], ["油价大幅下跌了"])["zh"]["bleu"] == 0.0
+
+
+def test_en_to_xx_evaluation_scores_each_language_and_origin(bidirectional):
+    scores = evaluate_en_to_xx(bidirectional, PAIRS)
+    assert set(scores) == {"de", "de/tatoeba", "fr", "fr/news", "zh", "zh/tatoeba"}
+    assert scores["fr/news"]["n"] == 2 and scores["fr"]["bleu"] == 100.0  # overfit: exact

@@ -77,15 +77,9 @@ def usable(english: str, source: str, lang: str) -> bool:
     return low <= ratio <= high
 
 
-def held_out_english(data_dir: str | Path | None) -> set[str]:
-    """The English of every validation and test pair (never used as back-translation input)."""
-    splits = D.split_pairs(D.load_pairs(data_dir))
-    return {p.en for name in ("valid", "test") for p in splits[name]}
-
-
-def evaluate_en_to_xx(translator: Translator, data_dir: str | Path | None) -> dict[str, dict]:
-    """BLEU / chrF of en -> xx on the validation pairs, reversed, per language and origin."""
-    pairs = D.split_pairs(D.load_pairs(data_dir))["valid"]
+def evaluate_en_to_xx(translator: Translator, pairs: list[D.Pair]) -> dict[str, dict]:
+    """BLEU / chrF of en -> xx on ``pairs`` (the validation split), reversed, per language and
+    origin."""
     english_first = [D.Pair(p.en, p.src, p.lang, p.origin) for p in pairs]
     hyps = translate_pairs(translator.back_translate, english_first)
     return score_hypotheses(pairs, hyps, reference="src")
@@ -103,15 +97,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--evaluate", action="store_true", help="en -> xx BLEU on validation")
     a = ap.parse_args(argv)
     translator = Translator.load(a.model, device="cpu", num_threads=a.threads)
+    splits = D.split_pairs(D.load_pairs(a.data_dir))
     if a.evaluate:
-        print(json.dumps(evaluate_en_to_xx(translator, a.data_dir), indent=2))
+        print(json.dumps(evaluate_en_to_xx(translator, splits["valid"]), indent=2))
     if not a.out:
         return
     langs = a.languages.split(",")
     lines = english_lines(
         a.data_dir,
         a.per_language * len(langs),
-        exclude=held_out_english(a.data_dir),
+        exclude={p.en for name in ("valid", "test") for p in splits[name]},  # held out
         seed=a.seed,
     )
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
