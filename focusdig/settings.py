@@ -71,15 +71,12 @@ def _number(env: dict[str, str], name: str, kind: type, default):
 
 def _unit_interval(env: dict[str, str], name: str) -> float:
     """A number in [0, 1] from the environment (default: the translator's threshold)."""
-    raw = env.get(name)
-    if raw is None or not raw.strip():
-        return DEFAULT_MIN_TRANSLATION_CONFIDENCE
     try:
-        value = float(raw)
+        value = _number(env, name, float, DEFAULT_MIN_TRANSLATION_CONFIDENCE)
     except ValueError:
         value = float("nan")
     if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be a number between 0 and 1, got {raw!r}")
+        raise ValueError(f"{name} must be a number between 0 and 1, got {env[name]!r}")
     return value
 
 

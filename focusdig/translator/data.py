@@ -22,6 +22,7 @@ LANGUAGES = ("zh", "fr", "de")
 BUCKETS = 10_000
 TEST_BUCKETS = 200  # 2 %
 VALID_BUCKETS = 100  # 1 %
+HELD_OUT_BUCKETS = TEST_BUCKETS + VALID_BUCKETS  # buckets below this never reach "train"
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def bucket(src: str) -> int:
 
 def held_out(src: str) -> bool:
     """Whether a source sentence belongs to the validation or test buckets."""
-    return bucket(src) < TEST_BUCKETS + VALID_BUCKETS
+    return bucket(src) < HELD_OUT_BUCKETS
 
 
 def split_pairs(
@@ -124,7 +125,7 @@ def split_pairs(
     train, held = [], {"valid": [], "test": []}
     for p in pairs:
         b = bucket(p.src)
-        if not held_out(p.src):
+        if b >= HELD_OUT_BUCKETS:
             train.append(p)
         elif len(p.en.split()) >= min_words:
             held["test" if b < TEST_BUCKETS else "valid"].append((b, p))

@@ -160,6 +160,10 @@ def build_training_set(
     """Encode, length/ratio-filter and upsample the training pairs (and their reverses,
     with `args.en_to_xx`); synthetic pairs (origin "bt" or "kd") go xx -> en only."""
     directions = [False, True] if args.en_to_xx else [False]
+    upsample = {
+        "news": args.news_upsample,
+        **dict.fromkeys(D.SYNTHETIC_ORIGINS, args.synthetic_upsample),
+    }
     out = []
     for reverse in directions:
         kept = [p for p in pairs if not (reverse and p.origin in D.SYNTHETIC_ORIGINS)]
@@ -169,11 +173,6 @@ def build_training_set(
                 continue
             if max(ls, lt) > args.max_ratio * min(ls, lt) + 5:
                 continue
-            upsample = {
-                "news": args.news_upsample,
-                "bt": args.synthetic_upsample,
-                "kd": args.synthetic_upsample,
-            }
             out += [(s, t)] * (upsample.get(p.origin, 1) * args.lang_upsample.get(p.lang, 1))
     return out
 
@@ -530,18 +529,23 @@ def train_translator(args: TrainingArguments) -> Path:
     ]
     if args.en_to_xx:
         training_data.append("the same pairs reversed (en -> xx directions, target tagged)")
+    synthetic_kinds = {  # origin -> (what the pairs are, where each side comes from)
+        "bt": (
+            "back-translated",
+            "English side from fin_corpus (see ../shared/data/fin_corpus/SOURCES.md), source "
+            "written by an en -> xx model (focusdig.translator.backtranslate)",
+        ),
+        "kd": (
+            "distilled",
+            "sources from the training pairs above, English written by a teacher's beam "
+            "search (focusdig.translator.distill)",
+        ),
+    }
     training_data += [
-        f"back-translated {lang}-en ({n} pairs, x{args.synthetic_upsample}): English side from "
-        "fin_corpus (see ../shared/data/fin_corpus/SOURCES.md), source written by an en -> xx "
-        "model (focusdig.translator.backtranslate)"
+        f"{kind} {lang}-en ({n} pairs, x{args.synthetic_upsample}): {sides}"
+        for origin, (kind, sides) in synthetic_kinds.items()
         for lang in D.LANGUAGES
-        if (n := sum(p.lang == lang and p.origin == "bt" for p in synthetic))
-    ] + [
-        f"distilled {lang}-en ({n} pairs, x{args.synthetic_upsample}): sources from the "
-        "training pairs above, English written by a teacher's beam search "
-        "(focusdig.translator.distill)"
-        for lang in D.LANGUAGES
-        if (n := sum(p.lang == lang and p.origin == "kd" for p in synthetic))
+        if (n := sum(p.lang == lang and p.origin == origin for p in synthetic))
     ]
     path = save_model_dir(
         Path(args.out_dir) / state["version"],
