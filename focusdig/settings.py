@@ -97,12 +97,13 @@ def _explanation(env: dict[str, str], name: str) -> str | None:
 
 def _beam_size(env: dict[str, str], name: str) -> int:
     """A beam size from 1 to 16 from the environment (default DEFAULT_TRANSLATION_BEAM)."""
-    raw = env.get(name)
-    if raw is None or not raw.strip():
-        return DEFAULT_TRANSLATION_BEAM
-    if not raw.strip().isdecimal() or not 1 <= int(raw) <= 16:
-        raise ValueError(f"{name} must be a whole number from 1 (greedy) to 16, got {raw!r}")
-    return int(raw)
+    try:
+        value = _number(env, name, int, DEFAULT_TRANSLATION_BEAM)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 16:
+        raise ValueError(f"{name} must be a whole number from 1 (greedy) to 16, got {env[name]!r}")
+    return value
 
 
 @dataclass(frozen=True)
