@@ -35,6 +35,32 @@ def entry(guid, url, title="Profit rises", text="Revenue grew.", parent_url=None
     )
 
 
+SCORED = {"label": "positive", "score": 0.5, "prob_negative": 0.1}
+SCORED |= {"prob_neutral": 0.3, "prob_positive": 0.6}
+
+
+def store_scored_item(conn) -> tuple[int, int]:
+    """A source, an item, a model and the item's score with one word, by Core inserts of
+    columns that every revision since 0002 has; returns (item id, model id)."""
+    source = conn.execute(insert(Source.__table__).values(name="s", url="u"))
+    source = source.inserted_primary_key[0]
+    item = conn.execute(
+        insert(Item.__table__).values(source_id=source, guid="g", content_hash="h" * 64)
+    ).inserted_primary_key[0]
+    model = conn.execute(
+        insert(ModelVersion.__table__).values(kind="classifier", version="v", artifact_path="p")
+    ).inserted_primary_key[0]
+    score = conn.execute(
+        insert(Score.__table__).values(item_id=item, model_version_id=model, **SCORED)
+    ).inserted_primary_key[0]
+    conn.execute(
+        insert(ScoreToken.__table__).values(
+            score_id=score, rank=1, word="profit", weight=0.4, start=0, end=6
+        )
+    )
+    return item, model
+
+
 def test_migrations_create_every_table(database_url):
     engine = create_db_engine(database_url)
     assert migrate(engine) is True
@@ -79,27 +105,9 @@ def test_score_explanation_revision_up_down_up(database_url):
 
     to("0013_item_text_search")
     assert "explanation" not in columns("scores") | columns("entity_scores")
-    scored = {"label": "positive", "score": 0.5, "prob_negative": 0.1}
-    scored |= {"prob_neutral": 0.3, "prob_positive": 0.6}
     with engine.begin() as conn:  # Core inserts of the 0013 columns only
-        source = conn.execute(
-            insert(Source.__table__).values(name="s", url="u")
-        ).inserted_primary_key[0]
-        item = conn.execute(
-            insert(Item.__table__).values(source_id=source, guid="g", content_hash="h" * 64)
-        ).inserted_primary_key[0]
-        model = conn.execute(
-            insert(ModelVersion.__table__).values(kind="classifier", version="v", artifact_path="p")
-        ).inserted_primary_key[0]
+        item, model = store_scored_item(conn)
         entity = conn.execute(insert(Entity.__table__).values(name="Acme")).inserted_primary_key[0]
-        score = conn.execute(
-            insert(Score.__table__).values(item_id=item, model_version_id=model, **scored)
-        ).inserted_primary_key[0]
-        conn.execute(
-            insert(ScoreToken.__table__).values(
-                score_id=score, rank=1, word="profit", weight=0.4, start=0, end=6
-            )
-        )
         conn.execute(
             insert(EntityScore.__table__).values(
                 item_id=item,
@@ -107,7 +115,7 @@ def test_score_explanation_revision_up_down_up(database_url):
                 model_version_id=model,
                 method="target",
                 top_tokens=[{"word": "profit", "weight": 0.4, "start": 0, "end": 6}],
-                **scored,
+                **SCORED,
             )
         )
     to("0014_score_explanation")
@@ -217,3 +225,29 @@ def test_migrations_match_the_orm_models(database_url):
         diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert diff == []
+
+
+def test_downgrades_keep_every_row_of_the_tables_they_alter(database_url):
+    """Down to 0002 and up again with a score and its words stored: SQLite columns are added
+    and dropped in place, so no parent table (``model_versions``) is dropped and recreated
+    under its children, which foreign keys would refuse or cascade."""
+    engine = create_db_engine(database_url)
+    migrate(engine)
+    cfg = alembic_config(engine)
+    with engine.begin() as conn:
+        store_scored_item(conn)
+    kept = (Source, Item, ModelVersion, Score, ScoreToken)
+
+    def counts() -> tuple[int, ...]:
+        with engine.connect() as conn:
+            return tuple(conn.scalar(select(func.count()).select_from(t.__table__)) for t in kept)
+
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+    assert current_revision(engine) == "0002"
+    assert "backend" not in {c["name"] for c in inspect(engine).get_columns("model_versions")}
+    assert counts() == (1, 1, 1, 1, 1)
+    migrate(engine)
+    assert current_revision(engine) == "0014_score_explanation" and counts() == (1, 1, 1, 1, 1)
+    engine.dispose()

@@ -38,14 +38,14 @@ def upgrade() -> None:
         sa.Column("alignment", sa.JSON()),
         sa.Column("translated_at", sa.DateTime(timezone=True), nullable=False),
     )
-    with op.batch_alter_table("score_tokens") as batch:
+    with op.batch_alter_table("score_tokens", recreate="never") as batch:
         batch.add_column(sa.Column("source_word", sa.String(200)))
         batch.add_column(sa.Column("source_start", sa.Integer()))
         batch.add_column(sa.Column("source_end", sa.Integer()))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("score_tokens") as batch:
+    with op.batch_alter_table("score_tokens", recreate="never") as batch:
         batch.drop_column("source_end")
         batch.drop_column("source_start")
         batch.drop_column("source_word")

@@ -15,7 +15,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("model_versions") as batch:
+    with op.batch_alter_table("model_versions", recreate="never") as batch:
         batch.add_column(sa.Column("parent_version", sa.String(100)))
         batch.add_column(sa.Column("data_fingerprint", sa.String(64)))
         batch.add_column(sa.Column("code_version", sa.String(100)))
@@ -23,7 +23,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("model_versions") as batch:
+    with op.batch_alter_table("model_versions", recreate="never") as batch:
         batch.drop_column("promoted_at")
         batch.drop_column("code_version")
         batch.drop_column("data_fingerprint")

@@ -17,10 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("translations") as batch:
+    with op.batch_alter_table("translations", recreate="never") as batch:
         batch.add_column(sa.Column("confidence", sa.Float()))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("translations") as batch:
+    with op.batch_alter_table("translations", recreate="never") as batch:
         batch.drop_column("confidence")

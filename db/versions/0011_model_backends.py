@@ -15,7 +15,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("model_versions") as batch:
+    with op.batch_alter_table("model_versions", recreate="never") as batch:
         batch.add_column(
             sa.Column("backend", sa.String(32), nullable=False, server_default="focusdig")
         )
@@ -24,7 +24,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("model_versions") as batch:
+    with op.batch_alter_table("model_versions", recreate="never") as batch:
         batch.drop_column("files")
         batch.drop_column("languages")
         batch.drop_column("backend")
