@@ -7,6 +7,9 @@ On the held-out sentence sets (PhraseBank 50Agree, AllAgree, Twitter) and the ta
 ``sentfin_targets`` split (overall and on conflicting headlines, scored toward each entity):
 accuracy and macro-F1 of each, label agreement, the largest class-probability difference,
 how often the top word is the same, and the CPU seconds of each pass (tokenizing included).
+Then how much a sentence's result depends on the batch it is scored in (int8 activations are
+quantized with one scale per batch; float32 has none): the sentence sets scored again in a
+shuffled order, and their first 256 sentences one at a time, against the first pass.
 Writes benchmarks/results/classifier_int8.json.
 """
 
@@ -59,6 +62,33 @@ def compare(gold: list[str], exact: list[Prediction], fast: list[Prediction], la
     }
 
 
+def batch_dependence(clf: Classifier, texts: list[str], first: list[Prediction]) -> dict:
+    """How far re-scoring ``texts`` in other batches moves ``first`` (their batch-64 results)."""
+    order = np.random.default_rng(0).permutation(len(texts))
+    shuffled = clf.predict([texts[i] for i in order])
+    again = [None] * len(texts)
+    for prediction, i in zip(shuffled, order, strict=True):
+        again[i] = prediction
+    alone = [clf.predict(t, batch_size=1)[0] for t in texts[:256]]
+
+    def moved(other: list[Prediction]) -> dict:
+        pairs = list(zip(first, other, strict=False))
+        diffs = [abs(a.probs[k] - b.probs[k]) for a, b in pairs for k in a.probs]
+        words = [
+            {t["start"] for t in a.top_tokens} == {t["start"] for t in b.top_tokens}
+            for a, b in pairs
+        ]
+        return {
+            "n": len(pairs),
+            "max_prob_difference": round(float(max(diffs)), 4),
+            "mean_prob_difference": round(float(np.mean(diffs)), 5),
+            "label_agreement": round(float(np.mean([a.label == b.label for a, b in pairs])), 4),
+            "same_top5_words": round(float(np.mean(words)), 4),
+        }
+
+    return {"shuffled_batches": moved(again), "one_at_a_time": moved(alone)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", help="model dir (default: the shipped champion)")
@@ -88,6 +118,13 @@ def main() -> None:
             name: compare([e.label for e in exs], pred32[name], pred8[name], exact.labels)
             for name, exs in sets.items()
         },
+    }
+    sentence_sets = ("phrasebank_50agree", "twitter")
+    texts = [e.text for name in sentence_sets for e in sets[name]]
+    result["batch_dependence"] = {
+        "sets": list(sentence_sets),
+        "fp32": batch_dependence(exact, texts, [p for n in sentence_sets for p in pred32[n]]),
+        "int8": batch_dependence(fast, texts, [p for n in sentence_sets for p in pred8[n]]),
     }
     print(json.dumps(result, indent=2))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
