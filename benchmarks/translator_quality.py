@@ -1,14 +1,15 @@
 """Translator quality: sacrebleu BLEU and chrF per language on the held-out test split.
 
     FOCUSDIG_DATA_DIR=../shared/data python benchmarks/translator_quality.py [--beam 4] \
-        [--no-repeat-ngram 0] [--precision fp32] [--int8] [--split valid --model DIR]
+        [--no-repeat-ngram 0] [--precision fp32] [--int8] [--split valid --model DIR] [--whole-bucket]
 
 Uses the same deterministic split as training (2 % of source sentences by hash, English side
 >= 4 words, at most 1,000 pairs per language). Decodes as the pipeline does by default
 (``DEFAULT_TRANSLATION_BEAM``: greedy; repeated subword n-grams of ``NO_REPEAT_NGRAM`` blocked).
 Writes benchmarks/results/translator_quality.json (translator_quality_beam4.json for --beam 4,
 _int8 for --int8, _fp32 for --precision fp32, _norepeatN for another --no-repeat-ngram;
-translator_quality_valid_<version>.json for the validation split, on which models are chosen).
+translator_quality_valid_<version>.json for the validation split, on which models are chosen;
+_bucket for --whole-bucket: every pair of the split's hash bucket instead of the capped list).
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ def main() -> None:
     ap.add_argument(
         "--beam", type=int, default=DEFAULT_TRANSLATION_BEAM, help="1: greedy (default: pipeline's)"
     )
+    ap.add_argument(
+        "--whole-bucket",
+        action="store_true",
+        help="every pair of the split's hash bucket, not the first 1,000 (test) / 400 (valid) "
+        "per language: no pair of the bucket is ever trained on",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument(
@@ -65,8 +72,8 @@ def main() -> None:
     training = tr.config.get("training", {})
     test = split_pairs(
         load_pairs(a.data_dir),
-        max_test=training.get("max_test", 1000),
-        max_valid=training.get("max_valid", 400),
+        max_test=10**9 if a.whole_bucket else training.get("max_test", 1000),
+        max_valid=10**9 if a.whole_bucket else training.get("max_valid", 400),
     )[a.split]
     t0 = time.perf_counter()
     scores = evaluate_pairs(
@@ -76,7 +83,7 @@ def main() -> None:
     result = {
         "model": tr.version,
         "model_dir": str(tr.path),
-        "split": a.split,
+        "split": a.split + (" (whole bucket)" if a.whole_bucket else ""),
         "decoding": "greedy" if a.beam == 1 else f"beam {a.beam}",
         "no_repeat_ngram_size": a.no_repeat_ngram,
         "precision": precision_name(tr),
@@ -95,6 +102,7 @@ def main() -> None:
         )
     suffix = (
         ("" if a.split == "test" else f"_{a.split}_{tr.version}")
+        + ("_bucket" if a.whole_bucket else "")
         + ("" if a.beam == 1 else f"_beam{a.beam}")
         + ("" if a.no_repeat_ngram == NO_REPEAT_NGRAM else f"_norepeat{a.no_repeat_ngram}")
         + ("_int8" if a.int8 else "")
