@@ -69,14 +69,15 @@ def _number(env: dict[str, str], name: str, kind: type, default):
         raise ValueError(f"{name} must be {what}, got {raw!r}") from None
 
 
-def _unit_interval(env: dict[str, str], name: str) -> float:
-    """A number in [0, 1] from the environment (default: the translator's threshold)."""
+def _bounded(env: dict[str, str], name: str, kind: type, default, low, high, what: str):
+    """``_number`` within [low, high]; anything else raises ValueError: "``name`` must be
+    ``what``"."""
     try:
-        value = _number(env, name, float, DEFAULT_MIN_TRANSLATION_CONFIDENCE)
+        value = _number(env, name, kind, default)
     except ValueError:
-        value = float("nan")
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be a number between 0 and 1, got {env[name]!r}")
+        value = None
+    if value is None or not low <= value <= high:  # NaN fails the comparison too
+        raise ValueError(f"{name} must be {what}, got {env[name]!r}")
     return value
 
 
@@ -93,17 +94,6 @@ def _explanation(env: dict[str, str], name: str) -> str | None:
             f"{name} must be one of {', '.join(EXPLANATIONS)} (unset: the model's default), "
             f"got {raw!r}"
         ) from None
-
-
-def _beam_size(env: dict[str, str], name: str) -> int:
-    """A beam size from 1 to 16 from the environment (default DEFAULT_TRANSLATION_BEAM)."""
-    try:
-        value = _number(env, name, int, DEFAULT_TRANSLATION_BEAM)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 16:
-        raise ValueError(f"{name} must be a whole number from 1 (greedy) to 16, got {env[name]!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -208,8 +198,24 @@ class Settings:
             alert_retries=max(0, _number(env, "FOCUSDIG_ALERT_RETRIES", int, 2)),
             alert_backoff=max(0.0, _number(env, "FOCUSDIG_ALERT_BACKOFF", float, 1.0)),
             alert_thresholds=alert_thresholds_from_env(env),
-            min_translation_confidence=_unit_interval(env, "FOCUSDIG_MIN_TRANSLATION_CONFIDENCE"),
-            translation_beam=_beam_size(env, "FOCUSDIG_TRANSLATION_BEAM"),
+            min_translation_confidence=_bounded(
+                env,
+                "FOCUSDIG_MIN_TRANSLATION_CONFIDENCE",
+                float,
+                DEFAULT_MIN_TRANSLATION_CONFIDENCE,
+                0.0,
+                1.0,
+                "a number between 0 and 1",
+            ),
+            translation_beam=_bounded(
+                env,
+                "FOCUSDIG_TRANSLATION_BEAM",
+                int,
+                DEFAULT_TRANSLATION_BEAM,
+                1,
+                16,
+                "a whole number from 1 (greedy) to 16",
+            ),
         )
 
     @property
