@@ -97,16 +97,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--evaluate", action="store_true", help="en -> xx BLEU on validation")
     a = ap.parse_args(argv)
     translator = Translator.load(a.model, device="cpu", num_threads=a.threads)
-    splits = D.split_pairs(D.load_pairs(a.data_dir))
+    pairs = D.load_pairs(a.data_dir)
     if a.evaluate:
-        print(json.dumps(evaluate_en_to_xx(translator, splits["valid"]), indent=2))
+        print(json.dumps(evaluate_en_to_xx(translator, D.split_pairs(pairs)["valid"]), indent=2))
     if not a.out:
         return
     langs = a.languages.split(",")
     lines = english_lines(
         a.data_dir,
         a.per_language * len(langs),
-        exclude={p.en for name in ("valid", "test") for p in splits[name]},  # held out
+        exclude={p.en for p in pairs if D.held_out(p.src)},  # every held-out pair's English
         seed=a.seed,
     )
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
