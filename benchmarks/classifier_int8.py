@@ -42,23 +42,40 @@ def run(clf: Classifier, sets: dict[str, list[D.Example]]) -> tuple[dict, float]
     return out, time.process_time() - c0
 
 
+def differences(first: list[Prediction], other: list[Prediction]) -> dict:
+    """How far ``other`` is from ``first`` (the same texts, in order; ``other`` may be a prefix)."""
+    pairs = list(zip(first, other, strict=False))
+    diffs = [abs(a.probs[k] - b.probs[k]) for a, b in pairs for k in a.probs]
+
+    def same(top_k: int) -> float:
+        return float(
+            np.mean(
+                [
+                    {t["start"] for t in a.top_tokens[:top_k]}
+                    == {t["start"] for t in b.top_tokens[:top_k]}
+                    for a, b in pairs
+                ]
+            )
+        )
+
+    return {
+        "n": len(pairs),
+        "label_agreement": round(float(np.mean([a.label == b.label for a, b in pairs])), 4),
+        "max_prob_difference": round(float(max(diffs)), 4),
+        "mean_prob_difference": round(float(np.mean(diffs)), 5),
+        "same_top_word": round(same(1), 4),
+        "same_top5_words": round(same(5), 4),
+    }
+
+
 def compare(gold: list[str], exact: list[Prediction], fast: list[Prediction], labels) -> dict:
     m32 = classification_metrics(gold, [p.label for p in exact], labels)
     m8 = classification_metrics(gold, [p.label for p in fast], labels)
-    pairs = list(zip(exact, fast, strict=True))
-    diff = max(abs(a.probs[k] - b.probs[k]) for a, b in pairs for k in a.probs)
-    top1 = [
-        (a.top_tokens[:1] or [{}])[0].get("start") == (b.top_tokens[:1] or [{}])[0].get("start")
-        for a, b in pairs
-    ]
     return {
-        "n": len(gold),
         "fp32": {"accuracy": round(m32["accuracy"], 4), "macro_f1": round(m32["macro_f1"], 4)},
         "int8": {"accuracy": round(m8["accuracy"], 4), "macro_f1": round(m8["macro_f1"], 4)},
         "macro_f1_points": round(100 * (m8["macro_f1"] - m32["macro_f1"]), 2),
-        "label_agreement": round(float(np.mean([a.label == b.label for a, b in pairs])), 4),
-        "max_prob_difference": round(float(diff), 4),
-        "same_top_word": round(float(np.mean(top1)), 4),
+        **differences(exact, fast),
     }
 
 
@@ -70,23 +87,10 @@ def batch_dependence(clf: Classifier, texts: list[str], first: list[Prediction])
     for prediction, i in zip(shuffled, order, strict=True):
         again[i] = prediction
     alone = [clf.predict(t, batch_size=1)[0] for t in texts[:256]]
-
-    def moved(other: list[Prediction]) -> dict:
-        pairs = list(zip(first, other, strict=False))
-        diffs = [abs(a.probs[k] - b.probs[k]) for a, b in pairs for k in a.probs]
-        words = [
-            {t["start"] for t in a.top_tokens} == {t["start"] for t in b.top_tokens}
-            for a, b in pairs
-        ]
-        return {
-            "n": len(pairs),
-            "max_prob_difference": round(float(max(diffs)), 4),
-            "mean_prob_difference": round(float(np.mean(diffs)), 5),
-            "label_agreement": round(float(np.mean([a.label == b.label for a, b in pairs])), 4),
-            "same_top5_words": round(float(np.mean(words)), 4),
-        }
-
-    return {"shuffled_batches": moved(again), "one_at_a_time": moved(alone)}
+    return {
+        "shuffled_batches": differences(first, again),
+        "one_at_a_time": differences(first, alone),
+    }
 
 
 def main() -> None:
