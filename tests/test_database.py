@@ -61,6 +61,12 @@ def store_scored_item(conn) -> tuple[int, int]:
     return item, model
 
 
+def row_counts(engine, *tables) -> tuple[int, ...]:
+    """How many rows each ORM class's table holds."""
+    with engine.connect() as conn:
+        return tuple(conn.scalar(select(func.count()).select_from(t.__table__)) for t in tables)
+
+
 def test_migrations_create_every_table(database_url):
     engine = create_db_engine(database_url)
     assert migrate(engine) is True
@@ -97,11 +103,7 @@ def test_score_explanation_revision_up_down_up(database_url):
         return {c["name"] for c in inspect(engine).get_columns(table)}
 
     def counts() -> tuple[int, ...]:
-        with engine.connect() as conn:
-            return tuple(
-                conn.scalar(select(func.count()).select_from(t.__table__))
-                for t in (Score, ScoreToken, EntityScore)
-            )
+        return row_counts(engine, Score, ScoreToken, EntityScore)
 
     to("0013_item_text_search")
     assert "explanation" not in columns("scores") | columns("entity_scores")
@@ -236,11 +238,9 @@ def test_downgrades_keep_every_row_of_the_tables_they_alter(database_url):
     cfg = alembic_config(engine)
     with engine.begin() as conn:
         store_scored_item(conn)
-    kept = (Source, Item, ModelVersion, Score, ScoreToken)
 
     def counts() -> tuple[int, ...]:
-        with engine.connect() as conn:
-            return tuple(conn.scalar(select(func.count()).select_from(t.__table__)) for t in kept)
+        return row_counts(engine, Source, Item, ModelVersion, Score, ScoreToken)
 
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
