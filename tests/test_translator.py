@@ -270,11 +270,17 @@ def test_trainer_smoke_and_resume(tmp_path):
     assert '"steps": 10' in (path / "metrics.json").read_text()
     assert len(loaded.translate(["Le marché est en hausse."], src_lang="fr")) == 1
 
-    # continued training from the model directory: its tokenizer and weights, a new line entry
-    more = {**common, "work_dir": str(tmp_path / "work2"), "version": "mt-more", "model": {}}
-    continued = train_translator(TrainingArguments(max_steps=0, init_from=str(path), **more))
+    # continued training from the model directory: its tokenizer and weights, a new line entry,
+    # more dropout if asked (a shape change is refused)
+    more = {**common, "work_dir": str(tmp_path / "work2"), "version": "mt-more"}
+    with pytest.raises(ValueError, match="keeps its shape"):
+        train_translator(TrainingArguments(init_from=str(path), **{**more, "model": {"d_ff": 32}}))
+    continued = train_translator(
+        TrainingArguments(max_steps=0, init_from=str(path), **{**more, "model": {"dropout": 0.2}})
+    )
     before, after = load_model_dir(path), load_model_dir(continued)
     assert after[1].vocab_size == before[1].vocab_size
+    assert (before[0].config.dropout, after[0].config.dropout) == (0.05, 0.2)
     for name, weight in before[0].state_dict().items():  # no step: the same weights
         torch.testing.assert_close(after[0].state_dict()[name], weight)
     training = json.loads((continued / "metrics.json").read_text())["training"]

@@ -19,7 +19,7 @@ import math
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -42,7 +42,8 @@ class TrainingArguments:
     version: str | None = None  # default: mt-<UTC timestamp>
     model: dict = field(default_factory=dict)  # TranslatorConfig overrides
     # continue training a translator model directory: its tokenizer, configuration and weights
-    # (a fresh optimizer; `model` and `vocab_size` are then ignored)
+    # (a fresh optimizer; `vocab_size` is then ignored, and `model` may change only the
+    # regularisation: dropout, label smoothing)
     init_from: str | None = None
     seed: int = 0
     num_threads: int = 2
@@ -186,6 +187,23 @@ def lr_at(args: TrainingArguments, step: int, frac_time: float) -> float:
     return lr
 
 
+REGULARISATION = frozenset({"dropout", "label_smoothing"})
+
+
+def _with_regularisation(model: Seq2SeqTransformer, overrides: dict) -> Seq2SeqTransformer:
+    """The model with new dropout / label smoothing (same weights); other fields are refused."""
+    if not overrides:
+        return model
+    if set(overrides) - REGULARISATION:
+        raise ValueError(
+            f"a continued model keeps its shape: only {sorted(REGULARISATION)} can change, "
+            f"not {sorted(set(overrides) - REGULARISATION)}"
+        )
+    changed = Seq2SeqTransformer(replace(model.config, **overrides))
+    changed.load_state_dict(model.state_dict())
+    return changed
+
+
 def _optimizer(model: Seq2SeqTransformer, args: TrainingArguments) -> torch.optim.AdamW:
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and n != "embed.weight"]
     rest = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and n != "embed.weight")]
@@ -197,6 +215,7 @@ def _optimizer(model: Seq2SeqTransformer, args: TrainingArguments) -> torch.opti
         lr=args.lr,
         betas=(0.9, 0.98),
         eps=1e-9,
+        fused=next(model.parameters()).is_cuda,  # one kernel per step instead of one per tensor
     )
 
 
@@ -372,7 +391,8 @@ def train_translator(args: TrainingArguments) -> Path:
 
     device = default_device()
     if init_model is not None:
-        model, cfg = init_model.to(device), init_model.config
+        model = _with_regularisation(init_model, args.model).to(device)
+        cfg = model.config
         log(f"initialized from {args.init_from} ({init_config['version']})")
     else:
         cfg = TranslatorConfig(
@@ -512,6 +532,7 @@ def train_translator(args: TrainingArguments) -> Path:
             "steps": state["step"],
             "minutes": round(state["elapsed"] / 60, 1),
             "examples_per_epoch": len(train),
+            "device": device.type,
             **_earlier_training(args.init_from, state["elapsed"] / 60),
         },
     }
