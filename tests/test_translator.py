@@ -26,7 +26,7 @@ from focusdig.translator.sentencizer import (
     sentencizer,
 )
 from focusdig.translator.tokenizer import SubwordTokenizer
-from focusdig.translator.trainer import TrainingArguments, train_translator
+from focusdig.translator.trainer import TrainingArguments, _earlier_training, train_translator
 from focusdig.translator.translate import split_sentences
 
 PAIRS = [
@@ -286,6 +286,10 @@ def test_trainer_smoke_and_resume(tmp_path):
     training = json.loads((continued / "metrics.json").read_text())["training"]
     assert training["init_from"] == "mt-smoke" and training["steps"] == 0
     assert training["total_minutes"] >= training["minutes"]
+    # minutes on a GPU are counted apart from CPU minutes
+    after_gpu = _earlier_training(str(continued), 4.5, "cuda")
+    assert after_gpu["total_minutes"] == training["total_minutes"]
+    assert after_gpu["total_gpu_minutes"] == 4.5
     assert "continuing `mt-smoke`" in (continued / "MODEL_CARD.md").read_text()
 
 

@@ -72,13 +72,15 @@ def _model_card(config: dict, metrics: dict) -> str:
             + (f"; BLEU by source: {', '.join(parts)}" if parts else "")
         )
     t = metrics.get("training", {})
+    where = "a GPU" if t.get("device") == "cuda" else "a CPU"
     if "init_from" in t:
+        gpu = f" and {t['total_gpu_minutes']} min on a GPU" if t.get("total_gpu_minutes") else ""
         budget = (
-            f"Trained for {t['total_minutes']} min on a CPU (the last {t['minutes']} min, "
-            f"{t['steps']} steps, continuing `{t['init_from']}`)"
+            f"Trained for {t['total_minutes']} min on a CPU{gpu} (the last {t['minutes']} min "
+            f"on {where}, {t['steps']} steps, continuing `{t['init_from']}`)"
         )
     elif "minutes" in t:
-        budget = f"Trained for {t['minutes']} min ({t['steps']} steps) on a CPU"
+        budget = f"Trained for {t['minutes']} min ({t['steps']} steps) on {where}"
     else:
         budget = "Trained briefly on a CPU"
     lines += [

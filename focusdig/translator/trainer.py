@@ -302,13 +302,17 @@ def average_checkpoints(paths: list[Path]) -> dict[str, torch.Tensor]:
     return avg
 
 
-def _earlier_training(init_from: str | None, minutes: float) -> dict:
-    """For a continued model: what it started from and the training minutes of the whole line."""
+def _earlier_training(init_from: str | None, minutes: float, device: str) -> dict:
+    """For a continued model: what it started from and the training minutes of the whole line
+    (CPU minutes in `total_minutes`, GPU minutes apart in `total_gpu_minutes`)."""
     if not init_from:
         return {}
     earlier = json.loads((Path(init_from) / "metrics.json").read_text()).get("training", {})
-    total = earlier.get("total_minutes", earlier.get("minutes", 0.0)) + minutes
-    return {"init_from": Path(init_from).name, "total_minutes": round(total, 1)}
+    cpu = earlier.get("total_minutes", earlier.get("minutes", 0.0))
+    gpu = earlier.get("total_gpu_minutes", 0.0)
+    cpu, gpu = (cpu, gpu + minutes) if device == "cuda" else (cpu + minutes, gpu)
+    line = {"init_from": Path(init_from).name, "total_minutes": round(cpu, 1)}
+    return line | ({"total_gpu_minutes": round(gpu, 1)} if gpu else {})
 
 
 @torch.no_grad()
@@ -533,7 +537,7 @@ def train_translator(args: TrainingArguments) -> Path:
             "minutes": round(state["elapsed"] / 60, 1),
             "examples_per_epoch": len(train),
             "device": device.type,
-            **_earlier_training(args.init_from, state["elapsed"] / 60),
+            **_earlier_training(args.init_from, state["elapsed"] / 60, device.type),
         },
     }
     counts = {}
