@@ -1,7 +1,8 @@
 """Translator quality: sacrebleu BLEU and chrF per language on the held-out test split.
 
     FOCUSDIG_DATA_DIR=../shared/data python benchmarks/translator_quality.py [--beam 4] \
-        [--no-repeat-ngram 0] [--precision fp32] [--int8] [--split valid --model DIR] [--whole-bucket]
+        [--no-repeat-ngram 0] [--precision fp32] [--int8] [--split valid --model DIR] \
+        [--whole-bucket]
 
 Uses the same deterministic split as training (2 % of source sentences by hash, English side
 >= 4 words, at most 1,000 pairs per language). Decodes as the pipeline does by default

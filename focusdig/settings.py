@@ -46,8 +46,9 @@ it moves with each new default translator and decoding: 0.31, 0.30, 0.34, 0.30, 
 DEFAULT_TRANSLATION_BEAM = 1
 """Beam size of the pipeline's translations (1: greedy). Beam 4 adds 0.6-1.1 test BLEU per
 language to the shipped translator (news: de/fr/zh 11.38/12.15/7.36 -> 12.85/13.51/8.33) but
-decodes about 2.8x slower: the S&P 500 pipeline benchmark goes from 231.3 to 159.2 items/s
-(benchmarks/README.md section 4, session 10). A choice left to the user."""
+decodes about 2.8x slower (measured for session 10's model, the same architecture): the S&P
+500 pipeline benchmark goes from 231.3 to 159.2 items/s (benchmarks/README.md section 4, session
+10). A choice left to the user."""
 
 
 def _default_home() -> Path:

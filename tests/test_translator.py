@@ -17,9 +17,15 @@ from conftest import overfit_translator, write_translator_data_dir
 
 from focusdig.classifier.artifacts import ArtifactError
 from focusdig.translator import Translator
-from focusdig.translator.artifacts import default_models_root, load_model_dir, save_model_dir
+from focusdig.translator.artifacts import (
+    _model_card,
+    default_models_root,
+    load_model_dir,
+    save_model_dir,
+)
 from focusdig.translator.data import Pair, load_pairs, split_pairs
 from focusdig.translator.generate import beam_search, block_repeated_ngrams, greedy_search
+from focusdig.translator.model import TranslatorConfig
 from focusdig.translator.sentencizer import (
     french_tokenizer_bytes,
     french_tokenizer_file,
@@ -274,7 +280,9 @@ def test_trainer_smoke_and_resume(tmp_path):
     # more dropout if asked (a shape change is refused)
     more = {**common, "work_dir": str(tmp_path / "work2"), "version": "mt-more"}
     with pytest.raises(ValueError, match="keeps its shape"):
-        train_translator(TrainingArguments(init_from=str(path), **{**more, "model": {"d_ff": 32}}))
+        train_translator(
+            TrainingArguments(max_steps=0, init_from=str(path), **{**more, "model": {"d_ff": 32}})
+        )
     continued = train_translator(
         TrainingArguments(max_steps=0, init_from=str(path), **{**more, "model": {"dropout": 0.2}})
     )
@@ -286,11 +294,35 @@ def test_trainer_smoke_and_resume(tmp_path):
     training = json.loads((continued / "metrics.json").read_text())["training"]
     assert training["init_from"] == "mt-smoke" and training["steps"] == 0
     assert training["total_minutes"] >= training["minutes"]
-    # minutes on a GPU are counted apart from CPU minutes
-    after_gpu = _earlier_training(str(continued), 4.5, "cuda")
-    assert after_gpu["total_minutes"] == training["total_minutes"]
-    assert after_gpu["total_gpu_minutes"] == 4.5
     assert "continuing `mt-smoke`" in (continued / "MODEL_CARD.md").read_text()
+
+
+def test_training_minutes_are_counted_per_device(tmp_path):
+    def line(training: dict, minutes: float, device: str) -> dict:
+        (tmp_path / "metrics.json").write_text(json.dumps({"training": training}))
+        return _earlier_training(str(tmp_path), minutes, device)
+
+    scratch_gpu, scratch_cpu = {"minutes": 3.0, "device": "cuda"}, {"minutes": 3.0}
+    assert line(scratch_gpu, 2.0, "cpu") == {
+        "init_from": tmp_path.name,
+        "total_minutes": 2.0,
+        "total_gpu_minutes": 3.0,
+    }
+    assert line(scratch_cpu, 2.0, "cpu") == {"init_from": tmp_path.name, "total_minutes": 5.0}
+    continued = {"minutes": 1.0, "total_minutes": 10.0, "total_gpu_minutes": 4.5}
+    assert line(continued, 2.0, "cpu")["total_gpu_minutes"] == 4.5  # kept by a CPU run
+    assert line(continued, 2.0, "cuda") == {
+        "init_from": tmp_path.name,
+        "total_minutes": 10.0,
+        "total_gpu_minutes": 6.5,
+    }
+    config = {"version": "mt-x", "languages": ["de"], "model": TranslatorConfig().to_dict()}
+    config |= {"num_params": 1, "training_data": []}
+    training = {"steps": 9, "minutes": 2.0, "device": "cuda", **line(continued, 2.0, "cuda")}
+    assert (
+        "Trained for 10.0 min on a CPU and 6.5 min on a GPU (the last 2.0 min on a GPU, 9 steps"
+        in _model_card(config, {"test": {}, "training": training})
+    )
 
 
 def test_trainer_extends_from_the_stable_checkpoint(tmp_path, monkeypatch):

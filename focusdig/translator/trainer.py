@@ -43,7 +43,8 @@ class TrainingArguments:
     model: dict = field(default_factory=dict)  # TranslatorConfig overrides
     # continue training a translator model directory: its tokenizer, configuration and weights
     # (a fresh optimizer; `vocab_size` is then ignored, and `model` may change only the
-    # regularisation: dropout, label smoothing)
+    # regularisation: dropout, label smoothing; any other key is refused; what is not given is
+    # inherited, e.g. mt-20261127-1305's dropout 0.1)
     init_from: str | None = None
     seed: int = 0
     num_threads: int = 2
@@ -190,15 +191,20 @@ def lr_at(args: TrainingArguments, step: int, frac_time: float) -> float:
 REGULARISATION = frozenset({"dropout", "label_smoothing"})
 
 
-def _with_regularisation(model: Seq2SeqTransformer, overrides: dict) -> Seq2SeqTransformer:
-    """The model with new dropout / label smoothing (same weights); other fields are refused."""
-    if not overrides:
-        return model
+def _check_regularisation(overrides: dict) -> None:
+    """A continued model keeps its shape: refuse any other `model` field (before any work)."""
     if set(overrides) - REGULARISATION:
         raise ValueError(
             f"a continued model keeps its shape: only {sorted(REGULARISATION)} can change, "
             f"not {sorted(set(overrides) - REGULARISATION)}"
         )
+
+
+def _with_regularisation(model: Seq2SeqTransformer, overrides: dict) -> Seq2SeqTransformer:
+    """The model with new dropout / label smoothing (same weights); other fields are refused."""
+    if not overrides:
+        return model
+    _check_regularisation(overrides)
     changed = Seq2SeqTransformer(replace(model.config, **overrides))
     changed.load_state_dict(model.state_dict())
     return changed
@@ -304,12 +310,16 @@ def average_checkpoints(paths: list[Path]) -> dict[str, torch.Tensor]:
 
 def _earlier_training(init_from: str | None, minutes: float, device: str) -> dict:
     """For a continued model: what it started from and the training minutes of the whole line
-    (CPU minutes in `total_minutes`, GPU minutes apart in `total_gpu_minutes`)."""
+    (CPU minutes in `total_minutes`, GPU minutes apart in `total_gpu_minutes`; a run's minutes
+    count for the device it ended on, also when it was resumed on another)."""
     if not init_from:
         return {}
     earlier = json.loads((Path(init_from) / "metrics.json").read_text()).get("training", {})
-    cpu = earlier.get("total_minutes", earlier.get("minutes", 0.0))
-    gpu = earlier.get("total_gpu_minutes", 0.0)
+    if "total_minutes" in earlier:  # a continued model: its line's totals
+        cpu, gpu = earlier["total_minutes"], earlier.get("total_gpu_minutes", 0.0)
+    else:  # a model trained from scratch: its own minutes, where they were spent
+        own = earlier.get("minutes", 0.0)
+        cpu, gpu = (0.0, own) if earlier.get("device") == "cuda" else (own, 0.0)
     cpu, gpu = (cpu, gpu + minutes) if device == "cuda" else (cpu + minutes, gpu)
     line = {"init_from": Path(init_from).name, "total_minutes": round(cpu, 1)}
     return line | ({"total_gpu_minutes": round(gpu, 1)} if gpu else {})
@@ -348,6 +358,8 @@ def train_translator(args: TrainingArguments) -> Path:
     """Train (or resume) and write the model directory; returns its path."""
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.num_threads)
+    if args.init_from:
+        _check_regularisation(args.model)
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     splits = D.split_pairs(
