@@ -449,6 +449,14 @@ def test_data_loaders_and_splits(data_dir: Path) -> None:
         D.sample_corpus(data_dir, 50, sources=["tweets"])
 
 
+def test_twitter_sentences_can_weigh_more(data_dir: Path, tmp_path: Path) -> None:
+    train = D.load_splits(data_dir)["train"]
+    tweets = sum(ex.source == "twitter" for ex in train)
+    args = tiny_args(tmp_path, data_dir, pretrain_minutes=0, epochs=1, twitter_repeat=3)
+    metrics = json.loads((train_classifier(args) / "metrics.json").read_text())
+    assert tweets > 0 and metrics["train_examples"] == len(train) + 2 * tweets
+
+
 def test_train_classifier_end_to_end(data_dir: Path, tmp_path: Path) -> None:
     args = tiny_args(
         tmp_path,

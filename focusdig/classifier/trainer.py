@@ -48,6 +48,7 @@ class TrainingArguments:
     seed: int = 0
     num_threads: int = 2
     use_phrasebank: bool = True  # False: train on MIT-licensed twitter_fin only
+    twitter_repeat: int = 1  # each Twitter training sentence seen this many times an epoch
     # tokenizer
     vocab_size: int = 16_000
     tokenizer_lines: int = 300_000
@@ -627,6 +628,10 @@ def train_classifier(args: TrainingArguments, graceful_stop: bool = False) -> Pa
     splits = D.load_splits(args.data_dir, phrasebank=args.use_phrasebank)
     log("labeled examples: " + ", ".join(f"{k} {len(v)}" for k, v in splits.items()))
     train_texts = [ex.text for ex in splits["train"]]
+    if args.twitter_repeat > 1:
+        tweets = [ex for ex in splits["train"] if ex.source == "twitter"]
+        splits["train"] = splits["train"] + tweets * (args.twitter_repeat - 1)
+        log(f"Twitter training sentences x{args.twitter_repeat}: {len(splits['train'])} examples")
     if args.init_from:  # the tokenizer the checkpoint was pretrained with
         tok = Path(args.init_from) / "tokenizer.json"
         enc = TextEncoder.from_file(tok if tok.exists() else tok.parent.parent / tok.name)
