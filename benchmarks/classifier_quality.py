@@ -1,14 +1,16 @@
 """Classifier quality beside the linear baseline, on the held-out splits.
 
     FOCUSDIG_DATA_DIR=../shared/data python benchmarks/classifier_quality.py \
-        [--model DIR ...] [--split test|val] [--resplits 5]
+        [--model DIR ...] [--split test|val] [--resplits 5] [--train-on-val]
 
 For each evaluation set (PhraseBank 50Agree, AllAgree, Twitter) and each model: accuracy and
 macro-F1 with 95 % bootstrap intervals, and the paired-bootstrap interval of the difference to
 the baseline (TF-IDF word + char_wb logistic regression trained on the same training split, C
 chosen on validation): a difference whose interval excludes 0 is more than split noise. The
 baseline is also retrained on `--resplits` other random 80/10/10 splits to show how much one
-split's figures move. Writes benchmarks/results/<name>.json.
+split's figures move. `--train-on-val`: the baseline's final fit, for models trained with
+`train_on_val` (C still chosen on validation, then fit on the training and validation splits
+together; test split only). Writes benchmarks/results/<name>.json.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def bootstrap(y: np.ndarray, pred: np.ndarray, base: np.ndarray, n: int, seed: i
     return out
 
 
-def resplit_baseline(data_dir: str | None, salts: list[str]) -> dict:
+def resplit_baseline(data_dir: str | None, salts: list[str], refit_with_val: bool = False) -> dict:
     """Baseline test figures over other hash splits: mean and standard deviation per set."""
     pb, tw = D.load_phrasebank(data_dir), D.load_twitter(data_dir)
     all_agree = {D.normalize(ex.text) for ex in D.load_phrasebank(data_dir, "AllAgree")}
@@ -66,6 +68,7 @@ def resplit_baseline(data_dir: str | None, salts: list[str]) -> dict:
             [e.label for e in part["train"]],
             [e.text for e in part["val"]],
             [e.label for e in part["val"]],
+            refit_with_val=refit_with_val,
         )
         test = part["test"]
         sets = {
@@ -101,13 +104,21 @@ def main() -> None:
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
     p.add_argument("--resplits", type=int, default=5, help="other splits for the baseline")
     p.add_argument("--name", default="classifier_quality", help="results file name")
+    p.add_argument(
+        "--train-on-val",
+        action="store_true",
+        help="baseline fit on train + val (C chosen on val), as train_on_val models are",
+    )
     a = p.parse_args()
+    if a.train_on_val and a.split == "val":
+        p.error("--train-on-val: the validation split is training data; use --split test")
     splits = D.load_splits(a.data_dir)
     baseline, c_scores = fit_baseline(
         [e.text for e in splits["train"]],
         [e.label for e in splits["train"]],
         [e.text for e in splits["val"]],
         [e.label for e in splits["val"]],
+        refit_with_val=a.train_on_val,
     )
     c_best = max(c_scores, key=c_scores.get)
     print(f"baseline: C = {c_best} (val macro-F1 by C: {c_scores})")
@@ -131,7 +142,9 @@ def main() -> None:
             pred = clf.predict_proba([e.text for e in exs]).argmax(1)
             results["models"][path.name][name] = bootstrap(y, pred, base_pred[name], a.bootstrap)
     salts = [f"{D.SPLIT_SALT}-resplit-{i}" for i in range(a.resplits)]
-    results["baseline_resplits"] = resplit_baseline(a.data_dir, salts) if salts else {}
+    results["baseline_resplits"] = (
+        resplit_baseline(a.data_dir, salts, a.train_on_val) if salts else {}
+    )
     print(f"split {a.split}; [95% bootstrap interval]; diff = model - baseline")
     for name in sets:
         b = results["baseline"][name]
@@ -154,6 +167,7 @@ def main() -> None:
     out.parent.mkdir(exist_ok=True)
     payload = {
         "split": a.split,
+        "baseline_trained_on": "train + val" if a.train_on_val else "train",
         "baseline": {"C": c_best, "val_macro_f1_by_C": c_scores, **results["baseline"]},
         "baseline_resplits": results["baseline_resplits"],
         "models": results["models"],

@@ -457,6 +457,81 @@ def test_twitter_sentences_can_weigh_more(data_dir: Path, tmp_path: Path) -> Non
     assert tweets > 0 and metrics["train_examples"] == len(train) + 2 * tweets
 
 
+def test_train_on_val_runs_every_epoch_and_keeps_the_last(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import focusdig.classifier.trainer as T
+
+    splits = D.load_splits(data_dir)
+    states: list[dict] = []
+
+    def flat_validation(model, seqs, *a, **k):  # the same figure every epoch: never a gain
+        states.append({n: v.detach().clone() for n, v in model.state_dict().items()})
+        return np.tile([0.0, 1.0, 0.0], (len(seqs), 1))
+
+    monkeypatch.setattr(T, "predict_logits", flat_validation)
+    common = dict(pretrain_minutes=0, epochs=3, patience=1)
+    early = train_classifier(tiny_args(tmp_path, data_dir, **common, version="early"))
+    assert len(json.loads((early / "metrics.json").read_text())["validation"]["history"]) == 2
+    states.clear()
+    path = train_classifier(
+        tiny_args(tmp_path, data_dir, **common, version="final", train_on_val=True)
+    )
+    metrics = json.loads((path / "metrics.json").read_text())
+    assert metrics["train_examples"] == len(splits["train"]) + len(splits["val"])
+    assert metrics["validation"]["validation_in_training"] is True
+    assert len(metrics["validation"]["history"]) == 3 == len(states)  # no early stopping
+    saved = load_file(str(path / "model.safetensors"))
+    for name in ("encoder.tok_emb.weight", "head.4.weight"):  # the last epoch's weights
+        assert torch.equal(saved[name].float(), states[-1][name].float())
+        assert not torch.equal(saved[name].float(), states[0][name].float())
+    assert "validation splits of the sets above too" in (path / "MODEL_CARD.md").read_text()
+
+
+def test_the_baseline_final_fit_adds_the_validation_texts() -> None:
+    from focusdig.classifier.baseline import fit_baseline, linear_baseline
+
+    train = [*POS[:2], *NEG[:2], *NEU[:2]]
+    labels = ["positive"] * 2 + ["negative"] * 2 + ["neutral"] * 2
+    val, val_labels = [POS[2], NEG[2], NEU[2]], ["positive", "negative", "neutral"]
+    first, scores = fit_baseline(train, labels, val, val_labels, grid=(1.0, 30.0))
+    final, again = fit_baseline(
+        train, labels, val, val_labels, grid=(1.0, 30.0), refit_with_val=True
+    )
+    assert scores == again  # C is chosen as before, on validation
+    best_c = max(scores, key=scores.get)
+    assert final.named_steps["clf"].C == first.named_steps["clf"].C == best_c
+    reference = linear_baseline(best_c).fit(train + val, labels + val_labels)
+    probe = ["profit rose sharply", "the plant closed", "the meeting is on monday"]
+    np.testing.assert_allclose(final.predict_proba(probe), reference.predict_proba(probe))
+    assert not np.allclose(final.predict_proba(probe), first.predict_proba(probe))
+
+
+def test_a_distilled_final_fit_labels_the_validation_texts_too(data_dir: Path, tmp_path: Path):
+    from focusdig.classifier.distill import add_distillation
+
+    splits = D.load_splits(data_dir)
+    teacher = train_classifier(tiny_args(tmp_path, data_dir, pretrain_minutes=0, epochs=1))
+    folded, soft = add_distillation(
+        splits,
+        str(data_dir),
+        [str(teacher)],
+        True,
+        0,
+        [],
+        0.5,
+        0.1,
+        0,
+        log=lambda _: None,
+        fold_val=True,
+    )
+    assert folded["train"] == splits["train"] + splits["val"]
+    assert folded["val"] == splits["val"] and soft.shape == (len(folded["train"]), 3)
+    gold = np.array([D.LABELS.index(e.label) for e in folded["train"]])
+    # every row mixes its gold label with the teachers: none is the smoothed one-hot alone
+    assert (soft[np.arange(len(gold)), gold] < 0.9 + 0.1 / 3 - 1e-6).all()
+
+
 def test_train_classifier_end_to_end(data_dir: Path, tmp_path: Path) -> None:
     args = tiny_args(
         tmp_path,

@@ -41,8 +41,12 @@ def fit_baseline(
     val_texts: Sequence[str],
     val_labels: Sequence[str],
     grid: Sequence[float] = C_GRID,
+    refit_with_val: bool = False,
 ) -> tuple[Pipeline, dict[float, float]]:
-    """Fit one pipeline per C, keep the best on validation macro-F1 -> (pipeline, {C: F1})."""
+    """Fit one pipeline per C, keep the best on validation macro-F1 -> (pipeline, {C: F1}).
+
+    ``refit_with_val``: the final fit, as a model trained with ``train_on_val`` gets: the chosen
+    C fit again on the training and validation texts together."""
     scores, best = {}, None
     for c in grid:
         model = linear_baseline(c).fit(list(train_texts), list(train_labels))
@@ -51,6 +55,9 @@ def fit_baseline(
         )
         if best is None or scores[c] > scores[best[0]]:
             best = (c, model)
+    if refit_with_val:
+        texts, labels = [*train_texts, *val_texts], [*train_labels, *val_labels]
+        return linear_baseline(best[0]).fit(texts, labels), scores
     return best[1], scores
 
 

@@ -108,6 +108,12 @@ def load_splits(
     return {name: split(examples, name) for name in SPLITS}
 
 
+def fold_val(splits: dict[str, list[Example]]) -> dict[str, list[Example]]:
+    """The final fit's splits: the validation examples join the training examples (the
+    validation split stays, for figures that are then no longer held out)."""
+    return {**splits, "train": splits["train"] + splits["val"]}
+
+
 def eval_sets(root: str | Path | None = None, which: str = "test") -> dict[str, list[Example]]:
     """Named evaluation sets from one split: phrasebank_50agree, phrasebank_allagree, twitter.
 

@@ -47,10 +47,11 @@ def teacher_probs(
     splits: dict[str, list[D.Example]] | None = None,
     log: Callable[[str], None] = print,
     device: torch.device | str = "cpu",
+    refit_with_val: bool = False,
 ) -> np.ndarray:
     """The ensemble's mean probabilities (N, 3) over `texts`, the teacher models run on `device`.
-    With `splits`, the linear baseline (fit on its sentence-level train split, C chosen on val)
-    is one more member."""
+    With `splits`, the linear baseline (fit on its sentence-level train split, C chosen on val;
+    `refit_with_val`: then fit again with the val split) is one more member."""
     members = []
     for path in teachers:
         members.append(model_probs(path, texts, device=device))
@@ -63,6 +64,7 @@ def teacher_probs(
             [ex.label for ex in train],
             [ex.text for ex in val],
             [ex.label for ex in val],
+            refit_with_val=refit_with_val,
         )
         members.append(baseline_proba(model, texts))
         log(f"teacher linear baseline (val macro-F1 by C: {scores})")
@@ -102,12 +104,14 @@ def add_distillation(
     seed: int,
     log: Callable[[str], None] = print,
     device: torch.device | str = "cpu",
+    fold_val: bool = False,
 ) -> tuple[dict[str, list[D.Example]], np.ndarray]:
     """Train split + `unlabeled_lines` corpus lines, and the soft targets of every train row
-    (the teachers labelling on `device`: the student's)."""
+    (the teachers labelling on `device`: the student's). `fold_val`: the validation split joins
+    the train split first (`D.fold_val`), and the linear baseline is refit with it."""
     from focusdig.classifier.trainer import heldout_texts
 
-    train = list(splits["train"])
+    train = list((D.fold_val(splits) if fold_val else splits)["train"])
     if unlabeled_lines:
         known = heldout_texts(data_dir) | {D.normalize(ex.text) for ex in train}
         lines = D.sample_corpus(
@@ -118,7 +122,12 @@ def add_distillation(
         log(f"distillation: {len(lines)} unlabeled corpus lines")
     sentence_rows = [i for i, ex in enumerate(train) if not ex.targets]
     probs = teacher_probs(
-        teachers, [train[i].text for i in sentence_rows], splits if baseline else None, log, device
+        teachers,
+        [train[i].text for i in sentence_rows],
+        splits if baseline else None,
+        log,
+        device,
+        refit_with_val=fold_val,
     )
     teacher = np.zeros((len(train), len(D.LABELS)), dtype=np.float32)
     teacher[sentence_rows] = probs

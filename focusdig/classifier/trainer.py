@@ -83,6 +83,9 @@ class TrainingArguments:
     # delete web links before tokenization (focusdig.classifier.tokenizer.drop_links)
     drop_links: bool = False
     patience: int = 3  # epochs without val macro-F1 improvement before stopping
+    # the final fit of a recipe chosen on validation: the validation split joins the training
+    # data, every epoch runs and the last is kept (its validation figures are not held out)
+    train_on_val: bool = False
     bf16: bool = True  # bfloat16 autocast on CUDA and on CPUs with native bf16 (else fp32)
     # targeted (entity-level) sentiment: add sentfin_targets (split by headline) with [TGT]
     # markers, each targeted training example seen `target_repeat` times an epoch
@@ -559,18 +562,20 @@ def finetune(
             }
         )
         log(f"epoch {epoch + 1} loss {np.mean(losses):.4f} val macro-F1 {f1:.4f} acc {acc:.4f}")
-        if f1 > best:
+        if f1 > best or args.train_on_val:
             best, bad = f1, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             bad += 1
-            if bad >= args.patience:
+            if bad >= args.patience:  # never with train_on_val
                 log("early stopping")
                 break
     if best_state is None:
         raise RuntimeError("fine-tuning stopped before its first epoch ended: nothing to save")
     model.load_state_dict(best_state)
     result = {"best_val_macro_f1": round(best, 4), "history": history}
+    if args.train_on_val:
+        result["validation_in_training"] = True
     if stop is not None and stop.is_set() and len(history) < args.epochs:
         result["stopped_after_epoch"] = len(history)
     return result
@@ -672,7 +677,12 @@ def train_classifier(args: TrainingArguments, graceful_stop: bool = False) -> Pa
             args.seed,
             log,
             device,
+            fold_val=args.train_on_val,
         )
+    elif args.train_on_val:
+        splits = D.fold_val(splits)
+    if args.train_on_val:
+        log(f"validation split folded into training: {len(splits['train'])} examples")
     start = time.time()
     with stop_on_sigterm() if graceful_stop else nullcontext() as stop:
         result = finetune(args, model, enc, splits, soft, stop)
@@ -681,6 +691,8 @@ def train_classifier(args: TrainingArguments, graceful_stop: bool = False) -> Pa
         sources.insert(0, "Financial PhraseBank v1.0 50Agree (CC BY-NC-SA 3.0)")
     if args.targets:
         sources.append("SEntFiN 1.0 targeted headlines, sentfin_targets train split (research use)")
+    if args.train_on_val:
+        sources.append("the validation splits of the sets above too (the final fit; test held out)")
     if args.teachers:
         sources.append(
             f"soft labels of {len(args.teachers)} teacher model(s)"
