@@ -485,7 +485,9 @@ def test_train_on_val_runs_every_epoch_and_keeps_the_last(
     for name in ("encoder.tok_emb.weight", "head.4.weight"):  # the last epoch's weights
         assert torch.equal(saved[name].float(), states[-1][name].float())
         assert not torch.equal(saved[name].float(), states[0][name].float())
-    assert "validation splits of the sets above too" in (path / "MODEL_CARD.md").read_text()
+    card = (path / "MODEL_CARD.md").read_text()
+    assert "validation splits of the sets above too" in card
+    assert "only the test split is held out" in card and "(last epoch, on training data)" in card
 
 
 def test_the_baseline_final_fit_adds_the_validation_texts() -> None:
@@ -507,29 +509,47 @@ def test_the_baseline_final_fit_adds_the_validation_texts() -> None:
     assert not np.allclose(final.predict_proba(probe), first.predict_proba(probe))
 
 
-def test_a_distilled_final_fit_labels_the_validation_texts_too(data_dir: Path, tmp_path: Path):
-    from focusdig.classifier.distill import add_distillation
+def test_a_distilled_final_fit_labels_the_validation_texts_too(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import focusdig.classifier.distill as distill
 
     splits = D.load_splits(data_dir)
     teacher = train_classifier(tiny_args(tmp_path, data_dir, pretrain_minutes=0, epochs=1))
-    folded, soft = add_distillation(
+    fits, real_fit = [], distill.fit_baseline
+
+    def recording_fit(*args, **kwargs):
+        fits.append(kwargs.get("refit_with_val", False))
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(distill, "fit_baseline", recording_fit)
+    folded, soft = distill.add_distillation(
         splits,
         str(data_dir),
-        [str(teacher)],
-        True,
-        0,
-        [],
-        0.5,
-        0.1,
-        0,
+        teachers=[str(teacher)],
+        baseline=True,
+        unlabeled_lines=0,
+        unlabeled_sources=[],
+        weight=0.5,
+        label_smoothing=0.1,
+        seed=0,
         log=lambda _: None,
         fold_val=True,
     )
+    assert fits == [True]  # the baseline teacher is refit with the validation split too
     assert folded["train"] == splits["train"] + splits["val"]
     assert folded["val"] == splits["val"] and soft.shape == (len(folded["train"]), 3)
     gold = np.array([D.LABELS.index(e.label) for e in folded["train"]])
     # every row mixes its gold label with the teachers: none is the smoothed one-hot alone
     assert (soft[np.arange(len(gold)), gold] < 0.9 + 0.1 / 3 - 1e-6).all()
+
+
+def test_a_sweep_refuses_final_fits(tmp_path: Path) -> None:
+    from focusdig.classifier.sweep import run_sweep
+
+    conf = {"pretrain": {}, "finetune": {"final": {"train_on_val": True}}}
+    with pytest.raises(ValueError, match="chosen on the validation split"):
+        run_sweep(conf, tmp_path, None, None)
 
 
 def test_train_classifier_end_to_end(data_dir: Path, tmp_path: Path) -> None:

@@ -78,10 +78,18 @@ def _model_card(config: dict, metrics: dict) -> str:
             "Trained on Financial PhraseBank (CC BY-NC-SA 3.0): non-commercial use "
             "questions apply. Train with `--no-phrasebank` for a twitter_fin-only model.",
         ]
-    lines += ["", "## Metrics", "", "Held-out splits (80/10/10 by hash of normalized text).", ""]
     val = metrics.get("validation", {})
+    final_fit = val.get("validation_in_training", False)
+    splits = (
+        "Splits 80/10/10 by hash of normalized text; the validation split was training data "
+        "(the final fit), so only the test split is held out."
+        if final_fit
+        else "Held-out splits (80/10/10 by hash of normalized text)."
+    )
+    lines += ["", "## Metrics", "", splits, ""]
     if "best_val_macro_f1" in val:
-        lines.append(f"- validation macro-F1 (joint): {val['best_val_macro_f1']}")
+        what = "last epoch, on training data" if final_fit else "joint"
+        lines.append(f"- validation macro-F1 ({what}): {val['best_val_macro_f1']}")
     for name, m in metrics.get("test", {}).items():
         lines.append(
             f"- test {name}: accuracy {m['accuracy']:.4f}, macro-F1 "

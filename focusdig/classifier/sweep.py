@@ -211,6 +211,12 @@ def shared_corpus(conf: dict, base: dict, work: Path, data_dir: str | None) -> P
 
 
 def run_sweep(conf: dict, work: Path, data_dir: str | None, export: Path | None) -> dict:
+    final_fits = [n for n, over in conf["finetune"].items() if over.get("train_on_val")]
+    if final_fits or conf.get("common", {}).get("train_on_val"):
+        raise ValueError(
+            f"train_on_val in the sweep ({final_fits or 'common'}): its seeds and soups are "
+            "chosen on the validation split, which that option trains on"
+        )
     started = time.time()
     work.mkdir(parents=True, exist_ok=True)
     results: dict = {"config": conf, "pretrain": {}, "finetune": {}, "soups": {}}

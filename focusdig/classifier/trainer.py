@@ -84,7 +84,8 @@ class TrainingArguments:
     drop_links: bool = False
     patience: int = 3  # epochs without val macro-F1 improvement before stopping
     # the final fit of a recipe chosen on validation: the validation split joins the training
-    # data, every epoch runs and the last is kept (its validation figures are not held out)
+    # data, every epoch runs and the last is kept (its validation figures are not held out);
+    # validation rows are seen once an epoch (target_repeat / twitter_repeat repeat training rows)
     train_on_val: bool = False
     bf16: bool = True  # bfloat16 autocast on CUDA and on CPUs with native bf16 (else fp32)
     # targeted (entity-level) sentiment: add sentfin_targets (split by headline) with [TGT]
@@ -493,11 +494,12 @@ def finetune(
     soft: np.ndarray | None = None,
     stop: threading.Event | None = None,
 ) -> dict:
-    """Fine-tune on `splits['train']`, early-stopping on val macro-F1; keeps the best weights.
+    """Fine-tune on `splits['train']`, early-stopping on val macro-F1; keeps the best weights
+    (`args.train_on_val`: runs every epoch and keeps the last).
 
     `soft` (N_train, L): target distributions (distillation) instead of the gold labels.
     `stop`, once set, ends training after the current batch: the unfinished epoch is dropped
-    and the best finished one kept (an error if none has finished)."""
+    and the best (`train_on_val`: the last) finished one kept (an error if none has finished)."""
     cfg, device = model.config, next(model.parameters()).device
     lab = {name: i for i, name in enumerate(cfg.labels)}
     train, val = splits["train"], splits["val"]
@@ -548,7 +550,8 @@ def finetune(
             sched.step()
             losses.append(loss.item())
         if interrupted:
-            log(f"stop requested in epoch {epoch + 1}: keeping the best of {len(history)} epochs")
+            kept = "the last" if args.train_on_val else "the best"
+            log(f"stop requested in epoch {epoch + 1}: keeping {kept} of {len(history)} epochs")
             break
         pred = predict_logits(model, val_seqs).argmax(1)
         f1 = float(f1_score(val_y, pred, average="macro"))
@@ -619,7 +622,8 @@ def train_classifier(args: TrainingArguments, graceful_stop: bool = False) -> Pa
     """Train tokenizer -> (optional) MLM pretraining -> fine-tuning; save and return model dir.
 
     With `graceful_stop` (the trainer's command line), SIGTERM during fine-tuning ends it after
-    the current batch and the best finished epoch is saved (`stop_on_sigterm`).
+    the current batch and the best finished epoch (`train_on_val`: the last) is saved
+    (`stop_on_sigterm`).
 
     The returned directory holds model.safetensors, config.json, tokenizer.json, metrics.json
     (validation and test figures), MODEL_CARD.md and manifest.json; load it with
@@ -682,7 +686,7 @@ def train_classifier(args: TrainingArguments, graceful_stop: bool = False) -> Pa
     elif args.train_on_val:
         splits = D.fold_val(splits)
     if args.train_on_val:
-        log(f"validation split folded into training: {len(splits['train'])} examples")
+        log(f"validation split folded into training: {len(splits['val'])} examples added")
     start = time.time()
     with stop_on_sigterm() if graceful_stop else nullcontext() as stop:
         result = finetune(args, model, enc, splits, soft, stop)
