@@ -201,10 +201,10 @@ def _check_regularisation(overrides: dict) -> None:
 
 
 def _with_regularisation(model: Seq2SeqTransformer, overrides: dict) -> Seq2SeqTransformer:
-    """The model with new dropout / label smoothing (same weights); other fields are refused."""
+    """The model with new dropout / label smoothing (same weights); `overrides` were checked by
+    `_check_regularisation` before any work."""
     if not overrides:
         return model
-    _check_regularisation(overrides)
     changed = Seq2SeqTransformer(replace(model.config, **overrides))
     changed.load_state_dict(model.state_dict())
     return changed
