@@ -28,7 +28,7 @@ from focusdig.classifier import data as D
 from focusdig.classifier import predict as P
 from focusdig.classifier.artifacts import preferred_explanation
 from focusdig.classifier.distill import soft_targets
-from focusdig.classifier.model import FLOW_BLOCKS
+from focusdig.classifier.model import FLOW_BLOCKS, Packing
 from focusdig.classifier.tokenizer import TextEncoder, drop_links, train_tokenizer
 from focusdig.classifier.trainer import get_tokenizer
 from focusdig.precision import autocast_dtype, cpu_has_native_bf16
@@ -163,6 +163,19 @@ def test_shapes_and_padding_invariance(enc: TextEncoder) -> None:
     torch.testing.assert_close(short_alpha[0], alpha[1, :n], atol=1e-6, rtol=1e-5)
 
 
+def test_packing_keeps_real_tokens_in_reading_order() -> None:
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
+    x = torch.arange(8.0).view(2, 4, 1).repeat(1, 1, 3)  # (B, T, C), token t of row b: 4b + t
+    packing = Packing.of(mask)
+    packed = packing.pack(x)
+    assert packed[:, 0].tolist() == [0.0, 1.0, 2.0, 4.0, 5.0]  # padding left out
+    back = packing.unpack(packed)
+    assert back.shape == x.shape and torch.equal(back[mask.bool()], x[mask.bool()])
+    assert float(back[~mask.bool()].abs().sum()) == 0.0
+    full = Packing.of(torch.ones(2, 4))  # no padding: a reshape, no copies
+    assert full.rows is None and full.unpack(full.pack(x)).data_ptr() == x.data_ptr()
+
+
 def test_loss_falls(enc: TextEncoder) -> None:
     model = tiny_model(enc).train()
     texts, labels = POS + NEG + NEU, [2] * 3 + [0] * 3 + [1] * 3
@@ -280,6 +293,7 @@ def _flow_by_hand(model: SentimentClassifier, ids: torch.Tensor, mask: torch.Ten
     shortcut)."""
     enc_ = model.encoder
     x, key = enc_.embed(ids), mask.bool()
+    packing = Packing.of(mask)
     nh = model.config.n_heads
     mixes = []
     for i, blk in enumerate(enc_.blocks):
@@ -296,7 +310,7 @@ def _flow_by_hand(model: SentimentClassifier, ids: torch.Tensor, mask: torch.Ten
         mix = sizes + torch.diag_embed(x.norm(dim=-1))
         if i >= len(enc_.blocks) - FLOW_BLOCKS:
             mixes.append(mix / mix.sum(-1, keepdim=True))
-        x, _ = blk(x, key)
+        x = packing.unpack(blk(packing.pack(x), packing)[0])
     _, alpha = model.pool(enc_.ln_f(x), model.pool_mask(ids, mask))
     flow = alpha[:, None, :]
     for mix in reversed(mixes):

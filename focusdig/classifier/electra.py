@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from focusdig.classifier.model import Block, ClassifierConfig, SentimentClassifier
+from focusdig.classifier.model import Block, ClassifierConfig, Packing, SentimentClassifier
 
 
 @dataclass
@@ -44,9 +44,11 @@ class Generator(nn.Module):
         self, x: torch.Tensor, key_mask: torch.Tensor, sel: torch.Tensor, tok_emb: torch.Tensor
     ) -> torch.Tensor:
         """x (B, T, C), key_mask (B, T) bool, sel (B, T) masked positions -> logits (M, V)."""
+        packing = Packing.of(key_mask)
+        x = packing.pack(x)  # (N, C)
         for block in self.blocks:
-            x, _ = block(x, key_mask)
-        h = self.transform(self.ln_f(x)[sel])  # (M, C)
+            x, _ = block(x, packing)
+        h = self.transform(self.ln_f(x)[packing.pack(sel)])  # (M, C), the masked positions in order
         return h @ tok_emb.T + self.bias  # (M, V), tied to the shared token embeddings
 
 

@@ -66,6 +66,39 @@ class ClassifierConfig:
 FLOW_BLOCKS = 2
 
 
+@dataclass(frozen=True)
+class Packing:
+    """Where the real tokens of a padded (B, T) batch are. The blocks' token-wise layers (norms,
+    projections, feed-forward) run on the N real tokens alone, packed (N, ...); only attention
+    needs the (B, T) layout. Padding is about a tenth of length-sorted inference batches and
+    more of shuffled training ones."""
+
+    key_mask: torch.Tensor  # (B, T) bool, True = real token
+    rows: torch.Tensor | None  # (N,) batch index of each real token; None: no padding
+    cols: torch.Tensor | None  # (N,) its position
+
+    @classmethod
+    def of(cls, attention_mask: torch.Tensor) -> Packing:
+        key_mask = attention_mask.bool()
+        if key_mask.all():  # full rows (pretraining chunks): packing is a reshape
+            return cls(key_mask, None, None)
+        rows, cols = key_mask.nonzero(as_tuple=True)
+        return cls(key_mask, rows, cols)
+
+    def pack(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, ...) -> (N, ...): the real tokens, in reading order."""
+        if self.rows is None:
+            return x.reshape(-1, *x.shape[2:])
+        return x[self.rows, self.cols]
+
+    def unpack(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, ...) -> (B, T, ...), zeros at the padding."""
+        if self.rows is None:
+            return x.view(*self.key_mask.shape, *x.shape[1:])
+        out = x.new_zeros(*self.key_mask.shape, *x.shape[1:])
+        return out.index_put_((self.rows, self.cols), x)
+
+
 class SelfAttention(nn.Module):
     def __init__(self, cfg: ClassifierConfig):
         super().__init__()
@@ -77,36 +110,39 @@ class SelfAttention(nn.Module):
         self.resid_drop = nn.Dropout(cfg.dropout)
 
     def forward(
-        self, x: torch.Tensor, key_mask: torch.Tensor, sent: bool = False
+        self, x: torch.Tensor, packing: Packing, sent: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """x (B, T, C) -> output (B, T, C) and, if ``sent`` (inference only), (B, T, T): how
+        """x (N, C) packed -> output (N, C) and, if ``sent`` (inference only), (B, T, T): how
         much token j adds to token i, sum_h a_hij ||W_O^h v_hj|| (attention weight times the
         norm of what the head carries: Kobayashi et al. 2020)."""
-        B, T, C = x.shape
+        C = x.shape[-1]
+        B, T = packing.key_mask.shape
         nh, hs = self.n_heads, C // self.n_heads
+        qkv = packing.unpack(self.qkv(x))  # (B, T, 3C), zeros at the padding
         if not sent:
             # (B, T, C) -> (B, nh, T, hs)
-            q, k, v = (t.view(B, T, nh, hs).transpose(1, 2) for t in self.qkv(x).split(C, dim=2))
-            bias = key_mask[:, None, None, :]  # (B, 1, 1, T) bool, True = attend
+            q, k, v = (t.view(B, T, nh, hs).transpose(1, 2) for t in qkv.split(C, dim=2))
+            bias = packing.key_mask[:, None, None, :]  # (B, 1, 1, T) bool, True = attend
             y = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=bias, dropout_p=self.dropout if self.training else 0.0
             )  # (B, nh, T, hs)
-            y = y.transpose(1, 2).contiguous().view(B, T, C)
+            y = packing.pack(y.transpose(1, 2)).reshape(-1, C)  # (N, C)
             return self.resid_drop(self.proj(y)), None
         if self.training:
             raise RuntimeError("the attention flow is for inference: call model.eval() first")
         # the weights themselves, heads first: (B, T, 3C) -> 3 x (nh, B, T, hs), one copy;
         # float32 whatever the autocast (the flow's sums of products, and its ties, are exact)
-        qkv = self.qkv(x).view(B, T, 3, nh, hs).permute(2, 3, 0, 1, 4).float().contiguous()
+        qkv = qkv.view(B, T, 3, nh, hs).permute(2, 3, 0, 1, 4).float().contiguous()
         with torch.autocast(x.device.type, enabled=False):
             q, k, v = (t.reshape(nh * B, T, hs) for t in qkv.unbind(0))  # views
             # masked keys get -inf, added in the same product as the scaling
-            hide = torch.zeros(B, 1, T, device=x.device).masked_fill_(~key_mask[:, None], -math.inf)
+            hide = torch.zeros(B, 1, T, device=x.device)
+            hide.masked_fill_(~packing.key_mask[:, None], -math.inf)
             att = torch.baddbmm(
                 hide.repeat(nh, 1, 1), q, k.transpose(1, 2), alpha=1 / math.sqrt(hs)
             ).softmax(dim=-1)  # (nh * B, T, T)
-            y = torch.bmm(att, v).view(nh, B, T, hs).permute(1, 2, 0, 3).reshape(B, T, C)
-            y = y.to(x.dtype)
+            y = torch.bmm(att, v).view(nh, B, T, hs).permute(1, 2, 0, 3)  # (B, T, nh, hs)
+            y = packing.pack(y).reshape(-1, C).to(x.dtype)  # (N, C)
             w_o = dense_weight(self.proj).float().view(C, nh, hs).transpose(0, 1)  # (nh, C, hs)
             gram = w_o.transpose(1, 2) @ w_o  # (nh, hs, hs): ||W_O^h v||^2 = v . gram_h v
             flat = v.view(nh, B * T, hs)
@@ -145,16 +181,16 @@ class Block(nn.Module):
         self.ff = FeedForward(cfg)
 
     def forward(
-        self, x: torch.Tensor, key_mask: torch.Tensor, flow: bool = False
+        self, x: torch.Tensor, packing: Packing, flow: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """x (B, T, C) -> (B, T, C) and, if ``flow``, the mixing matrix (B, T, T) of the attention
-        sublayer: row i says how much of token i's output comes from each input token (the
-        residual counts as i's own, by its norm), rows summing to 1."""
-        y, sizes = self.attn(self.ln1(x), key_mask, sent=flow)
+        """x (N, C) packed -> (N, C) and, if ``flow``, the mixing matrix (B, T, T) of the
+        attention sublayer: row i says how much of token i's output comes from each input token
+        (the residual counts as i's own, by its norm), rows summing to 1."""
+        y, sizes = self.attn(self.ln1(x), packing, sent=flow)
         mix = None
         if flow:  # sizes is this call's own tensor: add the residual and normalise in place
             mix = sizes
-            mix.diagonal(dim1=1, dim2=2).add_(x.float().norm(dim=-1))
+            mix.diagonal(dim1=1, dim2=2).add_(packing.unpack(x.float().norm(dim=-1)))
             mix /= mix.sum(dim=-1, keepdim=True).clamp_min(1e-12)
         x = x + y
         return x + self.ff(self.ln2(x)), mix
@@ -183,14 +219,14 @@ class Encoder(nn.Module):
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """(B, T) -> hidden states (B, T, C) and the mixing matrices of the last
         ``flow_blocks`` blocks, bottom first."""
-        x = self.embed(input_ids)  # (B, T, C)
-        key_mask = attention_mask.bool()
+        packing = Packing.of(attention_mask)
+        x = packing.pack(self.embed(input_ids))  # (N, C)
         mixes = []
         for i, block in enumerate(self.blocks):
-            x, mix = block(x, key_mask, flow=i >= len(self.blocks) - flow_blocks)
+            x, mix = block(x, packing, flow=i >= len(self.blocks) - flow_blocks)
             if mix is not None:
                 mixes.append(mix)
-        return self.ln_f(x), mixes
+        return packing.unpack(self.ln_f(x)), mixes
 
 
 def attention_flow(alpha: torch.Tensor, mixes: list[torch.Tensor]) -> torch.Tensor:
