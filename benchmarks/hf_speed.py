@@ -9,7 +9,8 @@ number of tokens per sentence), and loaded through focusdig's backend (`Classifi
 real FinBERT directory would be. Both are timed end to end (`Classifier.predict`: tokenization,
 forward pass, explanation, whole-word offsets) on the same test sentences, sorted by length into
 batches of 64; the Hugging Face model once per explanation (attention rollout, last-layer [CLS]
-attention). Our model is timed before and after and the better run kept. Needs the `hf` extra.
+attention), ours over `--passes` passes through the sentences (one pass takes it about a
+second). Needs the `hf` extra.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ import argparse
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import torch
-from classifier_speed import sentences
+from classifier_speed import sentences, time_ours
 
 from focusdig.classifier.predict import Classifier, default_model_dir
 from focusdig.precision import dtype_name
@@ -49,19 +49,12 @@ def save_bert_base(path: Path, tokenizer_file: Path) -> Path:
     return path
 
 
-def sentences_per_s(clf: Classifier, texts: list[str], batch_size: int) -> float:
-    clf.predict(texts[:batch_size], batch_size=batch_size)  # warm-up
-    t = time.perf_counter()
-    clf.predict(texts, batch_size=batch_size)
-    return len(texts) / (time.perf_counter() - t)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", help="our model dir (default: the shipped one)")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--n", type=int, default=1024, help="sentences for our model")
-    p.add_argument("--n-hf", type=int, default=256, help="sentences for the BERT-base backend")
+    p.add_argument("--n", type=int, default=1024, help="sentences (both models, the same)")
+    p.add_argument("--passes", type=int, default=5, help="passes of ours through the sentences")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--precision", default="auto", help="auto, fp32, bf16 (focusdig.precision)")
     a = p.parse_args()
@@ -75,9 +68,8 @@ def main() -> None:
             e: Classifier.load(hf_dir, device="cpu", precision=a.precision, explanation=e)
             for e in ("rollout", "cls")
         }
-        ours1 = sentences_per_s(ours, texts, a.batch_size)
-        hf_sps = {e: sentences_per_s(c, texts[: a.n_hf], a.batch_size) for e, c in hf.items()}
-        ours_sps = max(ours1, sentences_per_s(ours, texts, a.batch_size))
+        ours_sps = time_ours(ours, texts, a.batch_size, a.passes)
+        hf_sps = {e: time_ours(c, texts, a.batch_size, 1) for e, c in hf.items()}
         hf_params = hf["rollout"].model.num_params()
         hf_tokens = [len(x) for x in hf["rollout"].encoder.ids_batch(texts, 512)]
     result = {
