@@ -315,21 +315,20 @@ class Classifier:
         order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].ids))
         for s in range(0, len(order), batch_size):
             b = order[s : s + batch_size]
-            T = max(len(pieces[i].ids) for i in b)
-            ids = torch.full((len(b), T), self.encoder.pad_id, dtype=torch.long)
-            mask = torch.zeros((len(b), T), dtype=torch.long)
-            for r, i in enumerate(b):
-                ids[r, : len(pieces[i].ids)] = torch.tensor(pieces[i].ids)
-                mask[r, : len(pieces[i].ids)] = 1
+            lengths = np.array([len(pieces[i].ids) for i in b])
+            mask = lengths[:, None] > np.arange(lengths.max())  # (B, T) real tokens
+            ids = np.full(mask.shape, self.encoder.pad_id, dtype=np.int64)
+            ids[mask] = np.concatenate([pieces[i].ids for i in b])  # row by row, in order
             with autocast(self.device, self.autocast_dtype):
                 logits, alpha, _ = self.model(
-                    ids.to(self.device), mask.to(self.device), explain=explain
+                    torch.from_numpy(ids).to(self.device),
+                    torch.from_numpy(mask.astype(np.int64)).to(self.device),
+                    explain=explain,
                 )
-            p = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+            probs[b] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
             a = alpha.float().cpu().numpy()
             for r, i in enumerate(b):
-                probs[i] = p[r]
-                alphas[i] = a[r, 1 : len(pieces[i].ids) - 1]
+                alphas[i] = a[r, 1 : lengths[r] - 1]
         return probs, alphas
 
     # -- public API ---------------------------------------------------------------------------
@@ -442,9 +441,9 @@ class Classifier:
         for piece, k in zip(pieces, distinct, strict=True):
             item_probs[piece.item] += piece.share * probs[k]
             ww = word_w[piece.item]
-            for w, weight in zip(piece.words, alphas[k], strict=True):
+            for w, weight in zip(piece.words, alphas[k].tolist(), strict=True):
                 if w >= 0:
-                    ww[w] = ww.get(w, 0.0) + float(weight) * piece.share
+                    ww[w] = ww.get(w, 0.0) + weight * piece.share
         item_probs /= item_probs.sum(axis=1, keepdims=True)
         out = []
         words: dict[str, tuple] = {}  # per distinct text: its word spans, once
