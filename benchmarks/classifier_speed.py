@@ -10,14 +10,16 @@ tokenization, explanation, offsets) and on the forward pass alone; BERT-base
 `transformers`) end to end as a pipeline without explanations would run it (tokenization by
 our tokenizer, padded batches, forward, probabilities) and on the forward pass alone. Both
 models are timed in turn, `--rounds` times after an untimed pass of each (the first pass over
-new batch shapes is slower), ours over `--passes` passes through the sentences (BERT-base's
-one pass takes about as long); each round gives its own speedups (so load from
-other processes that comes and goes hits both alike), and the median round is reported with
-the range. `--precision` applies to both models' forward passes, so the comparison is like for
-like: auto (the default) is what the pipeline runs, i.e. dynamically quantized int8 linear
-layers on a CPU (`focusdig.precision.int8_by_default`; BERT-base then gets the same
-quantization), and fp32 / bf16 are floating point. `--explanation` (focusdig's model: flow, the
-default, or pooling) is computed in both of our timings.
+new batch shapes is slower), ours over `--passes` passes through the sentences (5-6 s;
+BERT-base's one pass takes 10-20 s); each round gives its own speedups (so load from other
+processes that comes and goes hits both alike), and each figure is reported as its median
+over the rounds (the speedups, with their range, are medians of the rounds' ratios, not
+quotients of the median throughputs). `--precision` applies to both models' forward passes,
+so the comparison is like for like: auto (the default) is what the pipeline runs, i.e.
+dynamically quantized int8 linear layers on a CPU (`focusdig.precision.int8_by_default`;
+BERT-base then gets the same quantization), and fp32 / bf16 are floating point.
+`--explanation` (focusdig's model: flow, the default, or pooling) is computed in both of our
+timings.
 """
 
 from __future__ import annotations
@@ -35,24 +37,23 @@ from focusdig.classifier import data as D
 from focusdig.classifier.predict import Classifier
 from focusdig.precision import autocast, dtype_name, quantize_linear_int8
 
-FALLBACK = [
-    "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corresponding period in 2007.",
-    "The company filed for bankruptcy and cut 2,000 jobs.",
-    "$AAPL shares slipped after the earnings call https://t.co/x",
-    "The board will meet on Tuesday to discuss the proposal.",
-]
-
 
 def sentences(n: int) -> list[str]:
+    """The first ``n`` of the PhraseBank 50Agree and Twitter test sentences (no repeats:
+    `Classifier.predict` scores a repeated text once, which would flatter it)."""
     try:
         sets = D.eval_sets(None, "test")
-        texts = [ex.text for v in (sets["phrasebank_50agree"], sets["twitter"]) for ex in v]
     except FileNotFoundError:
-        texts = FALLBACK
-    return (texts * (n // len(texts) + 1))[:n]
+        raise SystemExit("needs the test splits: set FOCUSDIG_DATA_DIR") from None
+    texts = list(
+        dict.fromkeys(ex.text for v in (sets["phrasebank_50agree"], sets["twitter"]) for ex in v)
+    )
+    if n > len(texts):
+        raise SystemExit(f"only {len(texts)} distinct test sentences: use --n {len(texts)} or less")
+    return texts[:n]
 
 
-def time_ours(clf: Classifier, texts: list[str], batch_size: int, passes: int) -> float:
+def time_predict(clf: Classifier, texts: list[str], batch_size: int, passes: int) -> float:
     """Sentences/s of `Classifier.predict` over `passes` passes through `texts`."""
     t = time.perf_counter()
     for _ in range(passes):
@@ -123,7 +124,7 @@ def main() -> None:
         "--passes",
         type=int,
         default=5,
-        help="passes of ours through the sentences per timing (BERT-base: one, as long)",
+        help="passes of ours through the sentences per timing (BERT-base: one)",
     )
     p.add_argument("--precision", default="auto", help="auto, fp32, bf16 (focusdig.precision)")
     p.add_argument("--explanation", help="flow or pooling (default: the model's default)")
@@ -152,12 +153,12 @@ def main() -> None:
         return bert(input_ids=ids, attention_mask=mask).logits
 
     # warm-up: a whole untimed pass of each, as the first pass over new batch shapes is slower
-    time_ours(clf, texts, a.batch_size, 1)
+    time_predict(clf, texts, a.batch_size, 1)
     time_forward(ours_forward, seqs, a.batch_size, dtype, 1)
     time_bert(bert_forward, clf, texts, a.batch_size)
     rounds = []
     for _ in range(a.rounds):
-        ours = time_ours(clf, texts, a.batch_size, a.passes)
+        ours = time_predict(clf, texts, a.batch_size, a.passes)
         fwd = time_forward(ours_forward, seqs, a.batch_size, dtype, a.passes)
         bert_e2e, bert_fwd = time_bert(bert_forward, clf, texts, a.batch_size)
         rounds.append(

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from classifier_speed import sentences, time_ours
+from classifier_speed import sentences, time_predict
 
 from focusdig.classifier.predict import Classifier, default_model_dir
 from focusdig.precision import dtype_name
@@ -69,9 +69,9 @@ def main() -> None:
             for e in ("rollout", "cls")
         }
         for clf in (ours, *hf.values()):  # warm-up: an untimed pass over every batch shape
-            time_ours(clf, texts, a.batch_size, 1)
-        ours_sps = time_ours(ours, texts, a.batch_size, a.passes)
-        hf_sps = {e: time_ours(c, texts, a.batch_size, 1) for e, c in hf.items()}
+            time_predict(clf, texts, a.batch_size, 1)
+        ours_sps = time_predict(ours, texts, a.batch_size, a.passes)
+        hf_sps = {e: time_predict(c, texts, a.batch_size, 1) for e, c in hf.items()}
         hf_params = hf["rollout"].model.num_params()
         hf_tokens = [len(x) for x in hf["rollout"].encoder.ids_batch(texts, 512)]
     result = {

@@ -176,6 +176,36 @@ def test_packing_keeps_real_tokens_in_reading_order() -> None:
     assert full.rows is None and full.unpack(full.pack(x)).data_ptr() == x.data_ptr()
 
 
+def test_training_gradients_ignore_padding(enc: TextEncoder) -> None:
+    """A padded batch trains the model as its rows would one at a time: packing leaves the
+    padding out of the gradients too."""
+    model = tiny_model(enc).train()
+    for module in model.modules():  # no dropout: the same function in both runs
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        elif hasattr(module, "dropout"):
+            module.dropout = 0.0  # attention dropout (a float)
+    seqs = enc.ids_batch(["profit rose to a record high", "sales grew"], 32)
+    labels = torch.tensor([2, 0])
+    ids = torch.zeros((2, len(seqs[0]) + 3), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)], mask[i, : len(s)] = torch.tensor(s), 1
+
+    def grads(*batch: torch.Tensor) -> list[torch.Tensor]:
+        model.zero_grad()
+        model(*batch)[2].backward()
+        return [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    together = grads(ids, mask, labels)
+    alone = [
+        grads(torch.tensor([s]), torch.ones(1, len(s), dtype=torch.long), labels[i : i + 1])
+        for i, s in enumerate(seqs)
+    ]
+    for g, g0, g1 in zip(together, *alone, strict=True):
+        torch.testing.assert_close(g, (g0 + g1) / 2, atol=1e-6, rtol=1e-4)
+
+
 def test_loss_falls(enc: TextEncoder) -> None:
     model = tiny_model(enc).train()
     texts, labels = POS + NEG + NEU, [2] * 3 + [0] * 3 + [1] * 3

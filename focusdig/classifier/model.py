@@ -66,12 +66,12 @@ class ClassifierConfig:
 FLOW_BLOCKS = 2
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Packing:
     """Where the real tokens of a padded (B, T) batch are. The blocks' token-wise layers (norms,
     projections, feed-forward) run on the N real tokens alone, packed (N, ...); only attention
-    needs the (B, T) layout. Padding is about a tenth of length-sorted inference batches and
-    more of shuffled training ones."""
+    needs the (B, T) layout. Padding is about a tenth of length-sorted inference batches and a
+    twentieth of the trainer's length-bucketed ones (benchmarks/README.md section 1, "Speed")."""
 
     key_mask: torch.Tensor  # (B, T) bool, True = real token
     rows: torch.Tensor | None  # (N,) batch index of each real token; None: no padding
@@ -80,9 +80,9 @@ class Packing:
     @classmethod
     def of(cls, attention_mask: torch.Tensor) -> Packing:
         key_mask = attention_mask.bool()
-        if key_mask.all():  # full rows (pretraining chunks): packing is a reshape
-            return cls(key_mask, None, None)
         rows, cols = key_mask.nonzero(as_tuple=True)
+        if rows.numel() == key_mask.numel():  # full rows (pretraining chunks): a reshape
+            return cls(key_mask, None, None)
         return cls(key_mask, rows, cols)
 
     def pack(self, x: torch.Tensor) -> torch.Tensor:
@@ -211,14 +211,14 @@ class Encoder(nn.Module):
         return self.drop(self.tok_emb(input_ids) + self.pos_emb(pos)[None])
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(B, T) -> hidden states (B, T, C)."""
+        """(B, T) -> hidden states (B, T, C), zeros at the padding."""
         return self.run(input_ids, attention_mask)[0]
 
     def run(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, flow_blocks: int = 0
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """(B, T) -> hidden states (B, T, C) and the mixing matrices of the last
-        ``flow_blocks`` blocks, bottom first."""
+        """(B, T) -> hidden states (B, T, C), zeros at the padding, and the mixing matrices
+        of the last ``flow_blocks`` blocks, bottom first."""
         packing = Packing.of(attention_mask)
         x = packing.pack(self.embed(input_ids))  # (N, C)
         mixes = []
