@@ -1,7 +1,7 @@
 """Classifier throughput (sentences/s) on CPU threads vs a BERT-base-sized model.
 
     python benchmarks/classifier_speed.py [--model DIR] [--threads 2] [--precision fp32]
-        [--explanation pooling] [--rounds 5] [--passes 5] [--out F]
+        [--explanation pooling] [--rounds 5] [--passes 5] [--shape JSON] [--out F]
 
 Both models score the same sentences (the PhraseBank 50Agree and Twitter test splits, our
 token ids), sorted by length into batches of 64. Ours is timed end to end (`Classifier.predict`:
@@ -29,11 +29,13 @@ import json
 import os
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from focusdig.classifier import data as D
+from focusdig.classifier.model import SentimentClassifier
 from focusdig.classifier.predict import Classifier
 from focusdig.precision import autocast, dtype_name, quantize_linear_int8
 
@@ -132,12 +134,24 @@ def main() -> None:
         "--out",
         help="results file (default: results/classifier_speed_<N>threads[_<precision>].json)",
     )
+    p.add_argument(
+        "--shape",
+        help="JSON config overrides, e.g. '{\"n_layers\": 2}': time a model of that shape with "
+        "random weights instead (speed only; the model's tokenizer)",
+    )
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    clf = Classifier.load(
-        a.model, device="cpu", precision=a.precision, int8=None, explanation=a.explanation
+    fp32 = Classifier.load(a.model, device="cpu", int8=False, explanation=a.explanation)
+    if a.shape:
+        torch.manual_seed(0)
+        cfg = replace(fp32.model.config, **json.loads(a.shape))
+        model = SentimentClassifier(cfg, explanation=fp32.model.explanation).eval()
+        config = {**fp32.config, "version": f"random weights, {a.shape}"}
+        fp32 = Classifier(model, fp32.encoder, config, device="cpu", int8=False)
+    params = fp32.model.num_params()  # not int8's
+    clf = Classifier(
+        fp32.model, fp32.encoder, fp32.config, device="cpu", precision=a.precision, int8=None
     )
-    params = Classifier.load(a.model, device="cpu", int8=False).model.num_params()  # not int8's
     dtype = clf.autocast_dtype
     texts = sentences(a.n)
     seqs = clf.encoder.ids_batch(texts, clf.max_len)
