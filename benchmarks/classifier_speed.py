@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 
 from focusdig.classifier import data as D
-from focusdig.classifier.model import SentimentClassifier
+from focusdig.classifier.model import SentimentClassifier, collate
 from focusdig.classifier.predict import Classifier
 from focusdig.precision import autocast, dtype_name, quantize_linear_int8
 
@@ -66,15 +66,7 @@ def time_predict(clf: Classifier, texts: list[str], batch_size: int, passes: int
 def padded_batches(seqs: list[list[int]], batch_size: int) -> list[tuple[torch.Tensor, ...]]:
     """Length-sorted batches of (input_ids, attention_mask), padded to their longest."""
     seqs = sorted(seqs, key=len)
-    batches = []
-    for start in range(0, len(seqs), batch_size):
-        b = seqs[start : start + batch_size]
-        ids = torch.zeros((len(b), max(map(len, b))), dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, s in enumerate(b):
-            ids[i, : len(s)], mask[i, : len(s)] = torch.tensor(s), 1
-        batches.append((ids, mask))
-    return batches
+    return [collate(seqs[i : i + batch_size]) for i in range(0, len(seqs), batch_size)]
 
 
 @torch.inference_mode()

@@ -16,8 +16,10 @@ carry the prediction: removing the flow's top words removes more of it (benchmar
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 
+import numpy as np
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
@@ -64,6 +66,15 @@ class ClassifierConfig:
 # 1 block 2.92x, 2 blocks 3.03x, 3 2.76x, all 4 2.95x; pooling weights alone 2.41x); the two
 # cost 7 % of `Classifier.predict`'s throughput
 FLOW_BLOCKS = 2
+
+
+def collate(seqs: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad id lists -> input_ids, attention_mask (B, T), both int64."""
+    lengths = np.array([len(s) for s in seqs])
+    mask = lengths[:, None] > np.arange(lengths.max())  # (B, T) real tokens
+    ids = np.full(mask.shape, pad_id, dtype=np.int64)
+    ids[mask] = np.concatenate(seqs)  # row by row, in order
+    return torch.from_numpy(ids), torch.from_numpy(mask.astype(np.int64))
 
 
 @dataclass(frozen=True, eq=False)

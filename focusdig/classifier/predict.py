@@ -23,7 +23,7 @@ import torch
 
 from focusdig.artifacts import newest_model_dir
 from focusdig.classifier.artifacts import load_model_dir
-from focusdig.classifier.model import SentimentClassifier
+from focusdig.classifier.model import SentimentClassifier, collate
 from focusdig.classifier.targets import Span, mark_tokens, supports_targets, window
 from focusdig.classifier.tokenizer import Encoded, TextEncoder
 from focusdig.precision import (
@@ -315,20 +315,15 @@ class Classifier:
         order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].ids))
         for s in range(0, len(order), batch_size):
             b = order[s : s + batch_size]
-            lengths = np.array([len(pieces[i].ids) for i in b])
-            mask = lengths[:, None] > np.arange(lengths.max())  # (B, T) real tokens
-            ids = np.full(mask.shape, self.encoder.pad_id, dtype=np.int64)
-            ids[mask] = np.concatenate([pieces[i].ids for i in b])  # row by row, in order
+            ids, mask = collate([pieces[i].ids for i in b], self.encoder.pad_id)
             with autocast(self.device, self.autocast_dtype):
                 logits, alpha, _ = self.model(
-                    torch.from_numpy(ids).to(self.device),
-                    torch.from_numpy(mask.astype(np.int64)).to(self.device),
-                    explain=explain,
+                    ids.to(self.device), mask.to(self.device), explain=explain
                 )
             probs[b] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
             a = alpha.float().cpu().numpy()
             for r, i in enumerate(b):
-                alphas[i] = a[r, 1 : lengths[r] - 1]
+                alphas[i] = a[r, 1 : len(pieces[i].ids) - 1]
         return probs, alphas
 
     # -- public API ---------------------------------------------------------------------------

@@ -31,7 +31,12 @@ from focusdig.classifier import data as D
 from focusdig.classifier.artifacts import save_model_dir
 from focusdig.classifier.distill import add_distillation
 from focusdig.classifier.electra import ElectraConfig, ElectraPretrainer
-from focusdig.classifier.model import ClassifierConfig, SentimentClassifier, attention_entropy
+from focusdig.classifier.model import (
+    ClassifierConfig,
+    SentimentClassifier,
+    attention_entropy,
+    collate,
+)
 from focusdig.classifier.targets import add_targeted_splits, enable_targets, encode_examples
 from focusdig.classifier.tokenizer import TextEncoder, drop_links, train_tokenizer
 from focusdig.classifier.wordvectors import init_embeddings
@@ -120,17 +125,6 @@ def _autocast(args: TrainingArguments, device: torch.device):
     slower than float32, so it is off there."""
     enabled = args.bf16 and (device.type == "cuda" or cpu_has_native_bf16())
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
-def collate(seqs: list[list[int]], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad id lists -> input_ids, attention_mask (B, T)."""
-    T = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), T), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-        mask[i, : len(s)] = 1
-    return ids, mask
 
 
 def length_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
