@@ -28,7 +28,7 @@ from focusdig.classifier import data as D
 from focusdig.classifier import predict as P
 from focusdig.classifier.artifacts import preferred_explanation
 from focusdig.classifier.distill import soft_targets
-from focusdig.classifier.model import FLOW_BLOCKS, Packing
+from focusdig.classifier.model import FLOW_BLOCKS, Packing, collate
 from focusdig.classifier.tokenizer import TextEncoder, drop_links, train_tokenizer
 from focusdig.classifier.trainer import get_tokenizer
 from focusdig.precision import autocast_dtype, cpu_has_native_bf16
@@ -1006,6 +1006,54 @@ def test_distilled_student_from_teacher_and_baseline(data_dir: Path, tmp_path: P
         " on 300 unlabeled fin_corpus lines (a)" in (student / "MODEL_CARD.md").read_text()
     )
     assert Classifier.load(student).predict(["profit rose"])[0].label in D.LABELS
+
+
+def test_a_shallow_student_starts_from_the_teachers_blocks_and_trains(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    from focusdig.classifier.distill import shallow_student
+
+    three = {**TINY_TRAINING_MODEL, "n_layers": 3}
+    teacher_args = tiny_args(tmp_path, data_dir, pretrain_minutes=0.0, epochs=1, model=three)
+    teacher = train_classifier(replace(teacher_args, version="teacher"))
+    texts = ["profit rose sharply", "the plant closed after losses", "the meeting is on monday"]
+    # all blocks in order: the teacher itself, to the bit
+    whole, _, _ = shallow_student(teacher, [0, 1, 2])
+    teacher_model = Classifier.load(teacher).model
+    ids, mask = collate([[2, 7, 8, 9, 3], [2, 10, 3]])
+    with torch.no_grad():
+        assert torch.equal(whole.eval()(ids, mask)[0], teacher_model(ids, mask)[0])
+    student, _, config = shallow_student(teacher, [2, 0], dropout=0.3)
+    assert config["version"] == "teacher" and student.config.n_layers == 2
+    assert student.config.dropout == 0.3
+    for mine, theirs in ((0, 2), (1, 0)):
+        for a, b in zip(
+            student.encoder.blocks[mine].parameters(),
+            teacher_model.encoder.blocks[theirs].parameters(),
+            strict=True,
+        ):
+            assert torch.equal(a, b.float())
+    for bad in ([], [0, 0], [3]):
+        with pytest.raises(ValueError, match="distinct blocks of 0..2"):
+            shallow_student(teacher, bad)
+    path = train_classifier(
+        replace(
+            teacher_args,
+            version="student",
+            model={"dropout": 0.1},
+            student_of=str(teacher),
+            student_layers=[0, 2],
+            teachers=[str(teacher)],
+            teacher_baseline=False,
+        )
+    )
+    card = (path / "MODEL_CARD.md").read_text()
+    assert "started from blocks [0, 2] of teacher" in card
+    clf = Classifier.load(path)
+    assert clf.model.config.n_layers == 2 and clf.model.config.d_model == 32
+    assert [p.label in D.LABELS for p in clf.predict(texts)] == [True] * 3
+    with pytest.raises(ValueError, match="only model.dropout"):
+        train_classifier(replace(teacher_args, student_of=str(teacher), student_layers=[0]))
 
 
 def test_word_vectors_are_deterministic_rescaled_and_cover_the_corpus():

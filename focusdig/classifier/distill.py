@@ -5,11 +5,15 @@ optionally, the linear baseline fit on the same training split. Their averaged p
 are mixed into the gold labels of the labeled training sentences and are the only target of
 unlabeled corpus lines (sampled from `fin_corpus`, validation and test texts kept out).
 Targeted (entity-level) examples keep their gold labels.
+
+A student may also be shallower than its teacher: `shallow_student` starts it from some of
+a fine-tuned classifier's blocks (with its embeddings, final norm and head).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +22,9 @@ import torch
 from focusdig.classifier import data as D
 from focusdig.classifier.artifacts import load_model_dir
 from focusdig.classifier.baseline import baseline_proba, fit_baseline
+from focusdig.classifier.model import SentimentClassifier
 from focusdig.classifier.targets import encode_examples
+from focusdig.classifier.tokenizer import TextEncoder
 
 
 def model_probs(
@@ -135,3 +141,35 @@ def add_distillation(
     has_teacher[sentence_rows] = True
     targets = soft_targets(train, teacher, has_teacher, weight, label_smoothing)
     return {**splits, "train": train}, targets
+
+
+def shallow_student(
+    model_dir: str | Path, layers: Sequence[int], dropout: float | None = None
+) -> tuple[SentimentClassifier, TextEncoder, dict]:
+    """A classifier of ``len(layers)`` blocks: the blocks ``layers`` (in that order) of the
+    fine-tuned classifier in ``model_dir``, with its embeddings, final norm, head and
+    tokenizer; ``dropout`` replaces the teacher's. Returns (student, tokenizer, teacher config).
+
+    Of the pairs of `clf-2026.11.26-4`'s 4 blocks, its first and last scored best untrained
+    (joint validation macro-F1 0.760, any other pair 0.73 or less, all four 0.800): the head
+    was trained on the last block's output."""
+    teacher, enc, config = load_model_dir(model_dir)
+    if not isinstance(teacher, SentimentClassifier):
+        raise ValueError(f"{model_dir}: a shallow student needs focusdig's own classifier")
+    n = teacher.config.n_layers
+    if not layers or len(set(layers)) != len(layers) or not all(0 <= i < n for i in layers):
+        raise ValueError(f"student layers {list(layers)}: distinct blocks of 0..{n - 1} needed")
+    cfg = replace(teacher.config, n_layers=len(layers))
+    if dropout is not None:
+        cfg = replace(cfg, dropout=dropout)
+    student = SentimentClassifier(cfg)
+    state = {}
+    for key, value in teacher.state_dict().items():
+        if key.startswith("encoder.blocks."):
+            block, rest = key.removeprefix("encoder.blocks.").split(".", 1)
+            if int(block) not in layers:
+                continue
+            key = f"encoder.blocks.{list(layers).index(int(block))}.{rest}"
+        state[key] = value.float()
+    student.load_state_dict(state)
+    return student, enc, config

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from focusdig.classifier import data as D
 from focusdig.classifier.artifacts import save_model_dir
-from focusdig.classifier.distill import add_distillation
+from focusdig.classifier.distill import add_distillation, shallow_student
 from focusdig.classifier.electra import ElectraConfig, ElectraPretrainer
 from focusdig.classifier.model import (
     ClassifierConfig,
@@ -106,6 +106,11 @@ class TrainingArguments:
     distill_lines: int = 0
     distill_sources: list[str] = field(default_factory=list)
     distill_weight: float = 0.5
+    # a shallower student (focusdig.classifier.distill.shallow_student): start from the blocks
+    # `student_layers` of the fine-tuned classifier dir `student_of` (its tokenizer, embeddings
+    # and head too) instead of a tokenizer + pretraining; distil it with `teachers`
+    student_of: str | None = None
+    student_layers: list[int] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainingArguments:
@@ -635,16 +640,28 @@ def train_classifier(args: TrainingArguments, graceful_stop: bool = False) -> Pa
         tweets = [ex for ex in splits["train"] if ex.source == "twitter"]
         splits["train"] = splits["train"] + tweets * (args.twitter_repeat - 1)
         log(f"Twitter training sentences x{args.twitter_repeat}: {len(splits['train'])} examples")
-    if args.init_from:  # the tokenizer the checkpoint was pretrained with
+    started_from = None
+    if args.student_of:
+        if args.init_from or args.pretrain_init or args.embedding_init:
+            raise ValueError("student_of starts from a classifier: not with other inits")
+        if set(args.model) - {"dropout"}:
+            raise ValueError("student_of keeps its teacher's shape: only model.dropout is free")
+        model, enc, started_from = shallow_student(
+            args.student_of, args.student_layers, args.model.get("dropout")
+        )
+        model.to(device)
+    elif args.init_from:  # the tokenizer the checkpoint was pretrained with
         tok = Path(args.init_from) / "tokenizer.json"
         enc = TextEncoder.from_file(tok if tok.exists() else tok.parent.parent / tok.name)
     else:
         enc = get_tokenizer(args, train_texts)
     if args.drop_links:
         enc = drop_links(enc)
-    cfg = make_config(args, enc)
-    model = SentimentClassifier(cfg).to(device)
+    if started_from is None:
+        model = SentimentClassifier(make_config(args, enc)).to(device)
     log(f"model: {model.num_params() / 1e6:.2f}M params (excluding MLM head)")
+    if started_from is not None:
+        log(f"blocks {args.student_layers} of {args.student_of}")
     if args.embedding_init:
         if args.init_from or args.pretrain_init:
             raise ValueError("embedding_init starts a new model: not with init_from/pretrain_init")
@@ -655,7 +672,7 @@ def train_classifier(args: TrainingArguments, graceful_stop: bool = False) -> Pa
         pretrained = Path(args.init_from)
         load_encoder_weights(pretrained, model)
         log(f"initialized from {pretrained}")
-    elif args.pretrain_minutes > 0:
+    elif args.pretrain_minutes > 0 and started_from is None:
         pretrained = pretrain(args, model, enc, train_texts)
         load_encoder_weights(pretrained, model)
     if args.targets:
@@ -691,6 +708,11 @@ def train_classifier(args: TrainingArguments, graceful_stop: bool = False) -> Pa
         sources.append("SEntFiN 1.0 targeted headlines, sentfin_targets train split (research use)")
     if args.train_on_val:
         sources.append("the validation splits of the sets above too (the final fit; test held out)")
+    if started_from is not None:
+        sources.append(
+            f"started from blocks {args.student_layers} of {started_from['version']}"
+            " (its embeddings and head too)"
+        )
     if args.teachers:
         sources.append(
             f"soft labels of {len(args.teachers)} teacher model(s)"
@@ -712,6 +734,9 @@ def train_classifier(args: TrainingArguments, graceful_stop: bool = False) -> Pa
             "tokens": pstate.get("tokens"),
             "final_loss": pstate["losses"][-1][1] if pstate["losses"] else None,
         }
+    if started_from is not None:  # the student's weights descend from the teacher's
+        teacher_metrics = json.loads((Path(args.student_of) / "metrics.json").read_text())
+        pretrain_info = teacher_metrics.get("pretraining")
     out_dir = Path(args.out_dir)
     version = args.version or next_version(out_dir)
     metrics = {
@@ -730,7 +755,9 @@ def train_classifier(args: TrainingArguments, graceful_stop: bool = False) -> Pa
         metrics=metrics,
         training_data=sources,
         pretraining_data=(
-            "fin_corpus sample + labeled training-split texts, as unlabeled text"
+            started_from.get("pretraining_data")
+            if started_from is not None
+            else "fin_corpus sample + labeled training-split texts, as unlabeled text"
             if pretrain_info
             else None
         ),
