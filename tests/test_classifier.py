@@ -26,7 +26,7 @@ from focusdig.classifier import (
 )
 from focusdig.classifier import data as D
 from focusdig.classifier import predict as P
-from focusdig.classifier.artifacts import preferred_explanation
+from focusdig.classifier.artifacts import load_model_dir, preferred_explanation
 from focusdig.classifier.distill import soft_targets
 from focusdig.classifier.model import FLOW_BLOCKS, Packing, collate
 from focusdig.classifier.tokenizer import TextEncoder, drop_links, train_tokenizer
@@ -1019,7 +1019,7 @@ def test_a_shallow_student_starts_from_the_teachers_blocks_and_trains(
     texts = ["profit rose sharply", "the plant closed after losses", "the meeting is on monday"]
     # all blocks in order: the teacher itself, to the bit
     whole, _, _ = shallow_student(teacher, [0, 1, 2])
-    teacher_model = Classifier.load(teacher).model
+    teacher_model = load_model_dir(teacher)[0]  # on the CPU, like the student
     ids, mask = collate([[2, 7, 8, 9, 3], [2, 10, 3]])
     with torch.no_grad():
         assert torch.equal(whole.eval()(ids, mask)[0], teacher_model(ids, mask)[0])
@@ -1036,24 +1036,37 @@ def test_a_shallow_student_starts_from_the_teachers_blocks_and_trains(
     for bad in ([], [0, 0], [3]):
         with pytest.raises(ValueError, match="distinct blocks of 0..2"):
             shallow_student(teacher, bad)
-    path = train_classifier(
-        replace(
-            teacher_args,
-            version="student",
-            model={"dropout": 0.1},
-            student_of=str(teacher),
-            student_layers=[0, 2],
-            teachers=[str(teacher)],
-            teacher_baseline=False,
-        )
+    student_args = replace(
+        teacher_args,
+        version="student",
+        model={"dropout": 0.1},
+        student_of=str(teacher),
+        student_layers=[0, 2],
+        teachers=[str(teacher)],
+        teacher_baseline=False,
+        pretrain_minutes=0.05,  # a student is never pretrained
     )
+    path = train_classifier(student_args)
+    assert not (Path(teacher_args.work_dir) / "pretrain").exists()
     card = (path / "MODEL_CARD.md").read_text()
     assert "started from blocks [0, 2] of teacher" in card
-    clf = Classifier.load(path)
+    clf = Classifier.load(path, device="cpu")
     assert clf.model.config.n_layers == 2 and clf.model.config.d_model == 32
     assert [p.label in D.LABELS for p in clf.predict(texts)] == [True] * 3
-    with pytest.raises(ValueError, match="only model.dropout"):
-        train_classifier(replace(teacher_args, student_of=str(teacher), student_layers=[0]))
+    # at learning rate 0 the saved student is exactly the chosen teacher blocks
+    still = load_model_dir(train_classifier(replace(student_args, version="still", lr=0.0)))[0]
+    for mine, theirs in ((0, 0), (1, 2)):
+        assert torch.equal(
+            torch.cat([x.flatten() for x in still.encoder.blocks[mine].parameters()]),
+            torch.cat([x.flatten() for x in teacher_model.encoder.blocks[theirs].parameters()]),
+        )
+    for bad, match in (
+        (dict(student_of=str(teacher)), "only model.dropout"),
+        (dict(model={}, student_of=str(teacher), init_from=str(teacher)), "not with other inits"),
+        (dict(model={}), "needs student_of"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            train_classifier(replace(teacher_args, student_layers=[0], **bad))
 
 
 def test_word_vectors_are_deterministic_rescaled_and_cover_the_corpus():

@@ -150,9 +150,9 @@ def shallow_student(
     fine-tuned classifier in ``model_dir``, with its embeddings, final norm, head and
     tokenizer; ``dropout`` replaces the teacher's. Returns (student, tokenizer, teacher config).
 
-    Of the pairs of `clf-2026.11.26-4`'s 4 blocks, its first and last scored best untrained
-    (joint validation macro-F1 0.760, any other pair 0.73 or less, all four 0.800): the head
-    was trained on the last block's output."""
+    For a 2-block student of a 4-block model, the first and the last block score best before
+    any training (benchmarks/README.md section 1, session 19): the head was trained on the
+    last block's output."""
     teacher, enc, config = load_model_dir(model_dir)
     if not isinstance(teacher, SentimentClassifier):
         raise ValueError(f"{model_dir}: a shallow student needs focusdig's own classifier")

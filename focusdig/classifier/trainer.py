@@ -107,8 +107,9 @@ class TrainingArguments:
     distill_sources: list[str] = field(default_factory=list)
     distill_weight: float = 0.5
     # a shallower student (focusdig.classifier.distill.shallow_student): start from the blocks
-    # `student_layers` of the fine-tuned classifier dir `student_of` (its tokenizer, embeddings
-    # and head too) instead of a tokenizer + pretraining; distil it with `teachers`
+    # `student_layers` of the fine-tuned classifier dir `student_of` (its tokenizer, with its
+    # link deletion, embeddings and head too) instead of a tokenizer + pretraining; distil it
+    # with `teachers`
     student_of: str | None = None
     student_layers: list[int] = field(default_factory=list)
 
@@ -598,6 +599,8 @@ def pretraining_tokenizer(args: TrainingArguments, train_texts: list[str]) -> Te
 
 def pretrain_only(args: TrainingArguments) -> Path:
     """Tokenizer + MLM pretraining only; returns the checkpoint dir (for `init_from`)."""
+    if args.student_of:
+        raise ValueError("a student (student_of) starts from a classifier: nothing to pretrain")
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.num_threads)
     splits = D.load_splits(args.data_dir, phrasebank=args.use_phrasebank)
@@ -641,6 +644,8 @@ def train_classifier(args: TrainingArguments, graceful_stop: bool = False) -> Pa
         splits["train"] = splits["train"] + tweets * (args.twitter_repeat - 1)
         log(f"Twitter training sentences x{args.twitter_repeat}: {len(splits['train'])} examples")
     started_from = None
+    if args.student_layers and not args.student_of:
+        raise ValueError("student_layers needs student_of (the classifier they come from)")
     if args.student_of:
         if args.init_from or args.pretrain_init or args.embedding_init:
             raise ValueError("student_of starts from a classifier: not with other inits")
@@ -709,9 +714,10 @@ def train_classifier(args: TrainingArguments, graceful_stop: bool = False) -> Pa
     if args.train_on_val:
         sources.append("the validation splits of the sets above too (the final fit; test held out)")
     if started_from is not None:
+        inherited = "; ".join(started_from["training_data"])
         sources.append(
             f"started from blocks {args.student_layers} of {started_from['version']}"
-            " (its embeddings and head too)"
+            f" (its embeddings and head too; trained on: {inherited})"
         )
     if args.teachers:
         sources.append(
@@ -736,7 +742,11 @@ def train_classifier(args: TrainingArguments, graceful_stop: bool = False) -> Pa
         }
     if started_from is not None:  # the student's weights descend from the teacher's
         teacher_metrics = json.loads((Path(args.student_of) / "metrics.json").read_text())
-        pretrain_info = teacher_metrics.get("pretraining")
+        if teacher_metrics.get("pretraining"):
+            pretrain_info = {
+                "inherited_from": started_from["version"],
+                **teacher_metrics["pretraining"],
+            }
     out_dir = Path(args.out_dir)
     version = args.version or next_version(out_dir)
     metrics = {
