@@ -6,8 +6,9 @@ are mixed into the gold labels of the labeled training sentences and are the onl
 unlabeled corpus lines (sampled from `fin_corpus`, validation and test texts kept out).
 Targeted (entity-level) examples keep their gold labels.
 
-A student may also be shallower than its teacher: `shallow_student` starts it from some of
-a fine-tuned classifier's blocks (with its embeddings, final norm and head).
+A student may also be smaller than its teacher: `shallow_student` starts it from some of
+a fine-tuned classifier's blocks (with its embeddings, final norm and head), their
+feed-forward layers optionally narrowed to their most important hidden units.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from focusdig.classifier import data as D
 from focusdig.classifier.artifacts import load_model_dir
 from focusdig.classifier.baseline import baseline_proba, fit_baseline
-from focusdig.classifier.model import SentimentClassifier
+from focusdig.classifier.model import FeedForward, SentimentClassifier
 from focusdig.classifier.targets import encode_examples
 from focusdig.classifier.tokenizer import TextEncoder
 
@@ -144,11 +146,16 @@ def add_distillation(
 
 
 def shallow_student(
-    model_dir: str | Path, layers: Sequence[int], dropout: float | None = None
+    model_dir: str | Path,
+    layers: Sequence[int],
+    dropout: float | None = None,
+    d_ff: int | None = None,
 ) -> tuple[SentimentClassifier, TextEncoder, dict]:
     """A classifier of ``len(layers)`` blocks: the blocks ``layers`` (in that order) of the
     fine-tuned classifier in ``model_dir``, with its embeddings, final norm, head and
-    tokenizer; ``dropout`` replaces the teacher's. Returns (student, tokenizer, teacher config).
+    tokenizer; ``dropout`` replaces the teacher's; ``d_ff`` (below the teacher's) narrows each
+    block's feed-forward layer to its ``d_ff`` most important hidden units (`prune_feedforward`).
+    Returns (student, tokenizer, teacher config).
 
     For a 2-block student of a 4-block model, the first and the last block score best before
     any training (benchmarks/README.md section 1, session 19): the head was trained on the
@@ -159,9 +166,15 @@ def shallow_student(
     n = teacher.config.n_layers
     if not layers or len(set(layers)) != len(layers) or not all(0 <= i < n for i in layers):
         raise ValueError(f"student layers {list(layers)}: distinct blocks of 0..{n - 1} needed")
+    if d_ff is not None and not 0 < d_ff <= teacher.config.d_ff:
+        raise ValueError(f"student d_ff {d_ff}: 1..{teacher.config.d_ff} (the teacher's) needed")
     cfg = replace(teacher.config, n_layers=len(layers))
     if dropout is not None:
         cfg = replace(cfg, dropout=dropout)
+    if d_ff is not None:
+        cfg = replace(cfg, d_ff=d_ff)
+        for i in layers:
+            prune_feedforward(teacher.encoder.blocks[i].ff, d_ff)
     student = SentimentClassifier(cfg)
     state = {}
     for key, value in teacher.state_dict().items():
@@ -173,3 +186,20 @@ def shallow_student(
         state[key] = value.float()
     student.load_state_dict(state)
     return student, enc, config
+
+
+@torch.no_grad()
+def prune_feedforward(ff: FeedForward, width: int) -> None:
+    """Keep the ``width`` hidden units of ``ff`` that carry the most, in place: unit i's
+    importance is the norm of its input weights times that of its output weights (how large
+    it can get on a normalised input, times how far it moves the output), a data-free
+    criterion; the kept units stay in their order."""
+    importance = ff.fc.weight.norm(dim=1) * ff.proj.weight.norm(dim=0)  # (d_ff,)
+    keep = importance.topk(width).indices.sort().values
+    fc, proj = ff.fc, ff.proj
+    ff.fc = nn.Linear(fc.in_features, width).to(fc.weight)
+    ff.fc.weight.copy_(fc.weight[keep])
+    ff.fc.bias.copy_(fc.bias[keep])
+    ff.proj = nn.Linear(width, proj.out_features).to(proj.weight)
+    ff.proj.weight.copy_(proj.weight[:, keep])
+    ff.proj.bias.copy_(proj.bias)

@@ -109,7 +109,8 @@ class TrainingArguments:
     # a shallower student (focusdig.classifier.distill.shallow_student): start from the blocks
     # `student_layers` of the fine-tuned classifier dir `student_of` (its tokenizer, with its
     # link deletion, embeddings and head too) instead of a tokenizer + pretraining; distil it
-    # with `teachers`
+    # with `teachers`; `model` may set its dropout and a narrower d_ff (the feed-forward
+    # layers keep their most important hidden units: distill.prune_feedforward)
     student_of: str | None = None
     student_layers: list[int] = field(default_factory=list)
 
@@ -649,10 +650,13 @@ def train_classifier(args: TrainingArguments, graceful_stop: bool = False) -> Pa
     if args.student_of:
         if args.init_from or args.pretrain_init or args.embedding_init:
             raise ValueError("student_of starts from a classifier: not with other inits")
-        if set(args.model) - {"dropout"}:
-            raise ValueError("student_of keeps its teacher's shape: only model.dropout is free")
+        if set(args.model) - {"dropout", "d_ff"}:
+            raise ValueError(
+                "student_of keeps its teacher's shape: only model.dropout and a narrower "
+                "model.d_ff are free"
+            )
         model, enc, started_from = shallow_student(
-            args.student_of, args.student_layers, args.model.get("dropout")
+            args.student_of, args.student_layers, args.model.get("dropout"), args.model.get("d_ff")
         )
         model.to(device)
     elif args.init_from:  # the tokenizer the checkpoint was pretrained with
@@ -717,7 +721,12 @@ def train_classifier(args: TrainingArguments, graceful_stop: bool = False) -> Pa
         inherited = "; ".join(started_from["training_data"])
         sources.append(
             f"started from blocks {args.student_layers} of {started_from['version']}"
-            f" (its embeddings and head too; trained on: {inherited})"
+            + (
+                f", feed-forward pruned to {args.model['d_ff']} units"
+                if "d_ff" in args.model
+                else ""
+            )
+            + f" (its embeddings and head too; trained on: {inherited})"
         )
     if args.teachers:
         sources.append(
