@@ -1077,7 +1077,9 @@ def test_pruning_keeps_the_feedforward_units_that_carry_the_most() -> None:
     ff = FeedForward(ClassifierConfig(d_model=8, d_ff=6)).eval()
     with torch.no_grad():
         ff.proj.weight[:, [1, 4]] = 0.0  # two units that never reach the output
-        ff.fc.weight[3] *= 10.0  # and one much louder than the rest
+        # and one that carries the most only by both norms together: large in, small out
+        ff.fc.weight[3] *= 30.0
+        ff.proj.weight[:, 3] *= 0.1
     x = torch.randn(5, 8)
     with torch.no_grad():
         before = ff(x)
@@ -1087,37 +1089,42 @@ def test_pruning_keeps_the_feedforward_units_that_carry_the_most() -> None:
         assert torch.equal(ff.fc.weight, kept)  # the live units, in their order
         assert torch.allclose(ff(x), before, atol=1e-6)  # the dead ones carried nothing
         prune_feedforward(ff, 1)
-        assert torch.equal(ff.fc.weight, kept[2:3])  # the loudest
+        assert torch.equal(ff.fc.weight, kept[2:3])  # the one with the largest product
 
 
 def test_a_narrower_student_starts_from_the_pruned_blocks(data_dir: Path, tmp_path: Path) -> None:
     from focusdig.classifier.distill import prune_feedforward, shallow_student
 
-    teacher_args = tiny_args(tmp_path, data_dir, pretrain_minutes=0.0, epochs=1)
+    three = {**TINY_TRAINING_MODEL, "n_layers": 3}
+    teacher_args = tiny_args(tmp_path, data_dir, pretrain_minutes=0.0, epochs=1, model=three)
     teacher = train_classifier(replace(teacher_args, version="teacher"))
-    with pytest.raises(ValueError, match="student d_ff 65: 1..64"):
-        shallow_student(teacher, [0], d_ff=65)
+    for bad in (64, 0, 16.0, True):
+        with pytest.raises(ValueError, match="a whole number 1..63 needed"):
+            shallow_student(teacher, [0], d_ff=bad)
     student_args = replace(
         teacher_args,
         version="narrow",
         model={"d_ff": 16},
         student_of=str(teacher),
-        student_layers=[0],
+        student_layers=[2, 0],
         teachers=[str(teacher)],
         teacher_baseline=False,
         lr=0.0,
     )
     path = train_classifier(student_args)
     assert (
-        "started from blocks [0] of teacher, feed-forward pruned to 16 units"
+        "started from blocks [2, 0] of teacher, feed-forward pruned to 16 units"
         in (path / "MODEL_CARD.md").read_text()
     )
     still = load_model_dir(path)[0]
-    assert still.config.d_ff == 16 and still.num_params() < load_model_dir(teacher)[0].num_params()
-    expected = load_model_dir(teacher)[0].encoder.blocks[0]
-    prune_feedforward(expected.ff, 16)
-    for a, b in zip(still.encoder.blocks[0].parameters(), expected.parameters(), strict=True):
-        assert torch.equal(a, b.float())
+    assert still.config.d_ff == 16 and still.config.n_layers == 2
+    for mine, theirs in ((0, 2), (1, 0)):  # each block of the student: its teacher block, pruned
+        expected = load_model_dir(teacher)[0].encoder.blocks[theirs]
+        prune_feedforward(expected.ff, 16)
+        for a, b in zip(
+            still.encoder.blocks[mine].parameters(), expected.parameters(), strict=True
+        ):
+            assert torch.equal(a, b.float())
     with pytest.raises(ValueError, match="a narrower model.d_ff"):
         train_classifier(replace(student_args, model={"d_model": 16}))
 

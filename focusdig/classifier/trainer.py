@@ -723,7 +723,7 @@ def train_classifier(args: TrainingArguments, graceful_stop: bool = False) -> Pa
             f"started from blocks {args.student_layers} of {started_from['version']}"
             + (
                 f", feed-forward pruned to {args.model['d_ff']} units"
-                if "d_ff" in args.model
+                if args.model.get("d_ff") is not None
                 else ""
             )
             + f" (its embeddings and head too; trained on: {inherited})"
