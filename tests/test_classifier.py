@@ -1008,10 +1008,10 @@ def test_distilled_student_from_teacher_and_baseline(data_dir: Path, tmp_path: P
     assert Classifier.load(student).predict(["profit rose"])[0].label in D.LABELS
 
 
-def test_a_shallow_student_starts_from_the_teachers_blocks_and_trains(
+def test_a_shallow_or_narrower_student_starts_from_the_teachers_blocks_and_trains(
     data_dir: Path, tmp_path: Path
 ) -> None:
-    from focusdig.classifier.distill import shallow_student
+    from focusdig.classifier.distill import prune_feedforward, shallow_student
 
     three = {**TINY_TRAINING_MODEL, "n_layers": 3}
     teacher_args = tiny_args(tmp_path, data_dir, pretrain_minutes=0.0, epochs=1, model=three)
@@ -1067,6 +1067,29 @@ def test_a_shallow_student_starts_from_the_teachers_blocks_and_trains(
     ):
         with pytest.raises(ValueError, match=match):
             train_classifier(replace(teacher_args, student_layers=[0], **bad))
+    # narrower: each chosen block keeps the 16 feed-forward units that carry the most
+    for bad in (64, 0, 16.0, True):
+        with pytest.raises(ValueError, match="a whole number 1..63 needed"):
+            shallow_student(teacher, [0], d_ff=bad)
+    narrow_args = replace(
+        student_args, version="narrow", model={"d_ff": 16}, student_layers=[2, 0], lr=0.0
+    )
+    path = train_classifier(narrow_args)
+    assert (
+        "started from blocks [2, 0] of teacher, feed-forward pruned to 16 units"
+        in (path / "MODEL_CARD.md").read_text()
+    )
+    narrow = load_model_dir(path)[0]
+    assert narrow.config.d_ff == 16 and narrow.config.n_layers == 2
+    for mine, theirs in ((0, 2), (1, 0)):  # each block of the student: its teacher block, pruned
+        expected = load_model_dir(teacher)[0].encoder.blocks[theirs]
+        prune_feedforward(expected.ff, 16)
+        for a, b in zip(
+            narrow.encoder.blocks[mine].parameters(), expected.parameters(), strict=True
+        ):
+            assert torch.equal(a, b.float())
+    with pytest.raises(ValueError, match="a narrower model.d_ff"):
+        train_classifier(replace(narrow_args, model={"d_model": 16}))
 
 
 def test_pruning_keeps_the_feedforward_units_that_carry_the_most() -> None:
@@ -1090,43 +1113,6 @@ def test_pruning_keeps_the_feedforward_units_that_carry_the_most() -> None:
         assert torch.allclose(ff(x), before, atol=1e-6)  # the dead ones carried nothing
         prune_feedforward(ff, 1)
         assert torch.equal(ff.fc.weight, kept[2:3])  # the one with the largest product
-
-
-def test_a_narrower_student_starts_from_the_pruned_blocks(data_dir: Path, tmp_path: Path) -> None:
-    from focusdig.classifier.distill import prune_feedforward, shallow_student
-
-    three = {**TINY_TRAINING_MODEL, "n_layers": 3}
-    teacher_args = tiny_args(tmp_path, data_dir, pretrain_minutes=0.0, epochs=1, model=three)
-    teacher = train_classifier(replace(teacher_args, version="teacher"))
-    for bad in (64, 0, 16.0, True):
-        with pytest.raises(ValueError, match="a whole number 1..63 needed"):
-            shallow_student(teacher, [0], d_ff=bad)
-    student_args = replace(
-        teacher_args,
-        version="narrow",
-        model={"d_ff": 16},
-        student_of=str(teacher),
-        student_layers=[2, 0],
-        teachers=[str(teacher)],
-        teacher_baseline=False,
-        lr=0.0,
-    )
-    path = train_classifier(student_args)
-    assert (
-        "started from blocks [2, 0] of teacher, feed-forward pruned to 16 units"
-        in (path / "MODEL_CARD.md").read_text()
-    )
-    still = load_model_dir(path)[0]
-    assert still.config.d_ff == 16 and still.config.n_layers == 2
-    for mine, theirs in ((0, 2), (1, 0)):  # each block of the student: its teacher block, pruned
-        expected = load_model_dir(teacher)[0].encoder.blocks[theirs]
-        prune_feedforward(expected.ff, 16)
-        for a, b in zip(
-            still.encoder.blocks[mine].parameters(), expected.parameters(), strict=True
-        ):
-            assert torch.equal(a, b.float())
-    with pytest.raises(ValueError, match="a narrower model.d_ff"):
-        train_classifier(replace(student_args, model={"d_model": 16}))
 
 
 def test_word_vectors_are_deterministic_rescaled_and_cover_the_corpus():
