@@ -1081,8 +1081,9 @@ def test_a_shallow_or_narrower_student_starts_from_the_teachers_blocks_and_train
     )
     narrow = load_model_dir(path)[0]
     assert narrow.config.d_ff == 16 and narrow.config.n_layers == 2
+    fresh = load_model_dir(teacher)[0]  # teacher_model stays unpruned
     for mine, theirs in ((0, 2), (1, 0)):  # each block of the student: its teacher block, pruned
-        expected = load_model_dir(teacher)[0].encoder.blocks[theirs]
+        expected = fresh.encoder.blocks[theirs]
         prune_feedforward(expected.ff, 16)
         for a, b in zip(
             narrow.encoder.blocks[mine].parameters(), expected.parameters(), strict=True

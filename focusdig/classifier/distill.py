@@ -166,8 +166,8 @@ def shallow_student(
     n = teacher.config.n_layers
     if not layers or len(set(layers)) != len(layers) or not all(0 <= i < n for i in layers):
         raise ValueError(f"student layers {list(layers)}: distinct blocks of 0..{n - 1} needed")
-    narrower = isinstance(d_ff, int) and not isinstance(d_ff, bool)
-    if d_ff is not None and not (narrower and 0 < d_ff < teacher.config.d_ff):
+    whole_number = isinstance(d_ff, int) and not isinstance(d_ff, bool)
+    if d_ff is not None and not (whole_number and 0 < d_ff < teacher.config.d_ff):
         raise ValueError(
             f"student d_ff {d_ff!r}: a whole number 1..{teacher.config.d_ff - 1} needed"
             f" (narrower than the teacher's {teacher.config.d_ff})"
